@@ -1,0 +1,131 @@
+"""Every knob of the lab, as dataclasses. Named presets live next to their fields.
+
+`DetectorConfig.full()` is the configuration behind the shipped weights;
+`DetectorConfig.small()` trains in minutes on two CPU cores (the browser's
+Retrain page).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+DEFAULT_DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+ENV_DATA_ROOT = "POSE_LAB_DATA"
+
+
+def data_root(flag: str | os.PathLike | None = None) -> Path:
+    """Dataset root: the --data flag, else $POSE_LAB_DATA, else ../shared/datasets."""
+    if flag:
+        return Path(flag)
+    if os.environ.get(ENV_DATA_ROOT):
+        return Path(os.environ[ENV_DATA_ROOT])
+    return DEFAULT_DATA_ROOT
+
+
+@dataclass
+class DataConfig:
+    crop_size: int = 128        # input side in pixels (square)
+    margin: float = 0.3         # box side = (1 + margin) * max extent of labelled joints
+    stride: int = 4             # heatmap stride: 128 px -> 32x32 heatmaps
+    sigma: float = 1.0          # Gaussian target sigma, in heatmap pixels
+    val_fraction: float = 0.05  # carved from the training split only
+    seed: int = 0
+
+    @property
+    def heatmap_size(self) -> int:
+        return self.crop_size // self.stride
+
+
+@dataclass
+class AugmentConfig:
+    scale: float = 0.25         # zoom factor drawn from [1 - s, 1 + s]
+    rotation: float = 30.0      # degrees, uniform in [-r, r]
+    translate: float = 0.08     # fraction of the crop side
+    flip: float = 0.5           # probability of a horizontal flip (with L/R swap)
+    color: float = 0.2          # brightness / contrast / saturation jitter
+
+
+@dataclass
+class DetectorConfig:
+    """Multi-resolution part detector (paper section 3.1)."""
+    banks: int = 2              # 2: full + half resolution; 3 adds a quarter bank
+    width: int = 64             # channels inside each bank
+    bank_depth: int = 4         # conv layers per bank
+    head_width: int = 128       # channels of the layers after the banks combine
+    head_depth: int = 3         # conv layers after combining (dilated 3x3)
+    combine: str = "concat"     # "concat" or "sum" of the upsampled bank features
+    norm: bool = True           # BatchNorm after each conv
+    joints: int = 14
+
+    @classmethod
+    def full(cls) -> "DetectorConfig":
+        # Sized for the shipped weights: ~110 training images/s on two CPU cores.
+        return cls(banks=3, width=48, bank_depth=4, head_width=64, head_depth=3)
+
+    @classmethod
+    def small(cls) -> "DetectorConfig":
+        return cls(banks=2, width=24, bank_depth=3, head_width=48, head_depth=2)
+
+
+@dataclass
+class SpatialConfig:
+    """Spatial model (paper section 3.2): one round of log-space message passing."""
+    graph: str = "tree"         # "tree" (kinematic tree + self edges) or "full"
+    heatmap_size: int = 32      # kernels are (2*size - 1) wide: every displacement
+    hist_blur: float = 1.0      # Gaussian blur (heatmap px) of the displacement histograms
+    use_fft: str = "auto"       # "auto", "fft" or "direct"
+    joints: int = 14
+
+    @property
+    def kernel_size(self) -> int:
+        return 2 * self.heatmap_size - 1
+
+
+@dataclass
+class RegressorConfig:
+    """DeepPose-style direct regressor of the 28 normalised coordinates."""
+    width: int = 48
+    depth: int = 5              # conv stages (each halves the resolution)
+    hidden: int = 256
+    joints: int = 14
+
+    @classmethod
+    def full(cls) -> "RegressorConfig":
+        return cls(width=64, depth=5, hidden=512)
+
+    @classmethod
+    def small(cls) -> "RegressorConfig":
+        return cls(width=24, depth=5, hidden=128)
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "detector"     # detector | spatial | joint | regressor
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    unary_weight: float = 0.5   # joint stage: loss = marginal MSE + w * unary MSE
+    train_limit: int = 0        # use only the first N training images (0 = all)
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0            # torch threads on CPU (0 = torch default)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def to_dict(cfg) -> dict:
+    return asdict(cfg)
+
+
+def from_dict(cls, d: dict):
+    """Build a dataclass from a dict, ignoring unknown keys (forward compatible)."""
+    names = {f.name: f for f in fields(cls)}
+    kw = {}
+    for k, v in (d or {}).items():
+        if k not in names:
+            continue
+        if k == "augment" and isinstance(v, dict):
+            v = from_dict(AugmentConfig, v)
+        kw[k] = v
+    return cls(**kw)

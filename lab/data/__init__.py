@@ -1,0 +1,2 @@
+"""Data: dataset readers, person-centred crops, the compact cache,
+batched augmentation and heatmap targets."""

@@ -1,0 +1,1 @@
+"""Evaluation: PCK metrics, batched prediction, and `pose-lab eval`."""

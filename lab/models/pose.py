@@ -1,0 +1,26 @@
+"""The paper's full model: part detector, then (optionally) the spatial model."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from lab.config import DetectorConfig, SpatialConfig
+from lab.models.detector import PartDetector
+from lab.models.spatial import SpatialModel
+
+
+class PoseNet(nn.Module):
+    """Crop (B, 3, S, S) -> {"unary": (B, K, H, W), "log_marginal", "marginal"}."""
+
+    def __init__(self, detector: DetectorConfig, spatial: SpatialConfig | None = None):
+        super().__init__()
+        self.detector = PartDetector(detector)
+        self.spatial = SpatialModel(spatial) if spatial is not None else None
+
+    def forward(self, x: torch.Tensor) -> dict:
+        unary = self.detector(x)
+        out = {"unary": unary}
+        if self.spatial is not None:
+            out["log_marginal"] = self.spatial.log_marginal(unary)
+            out["marginal"] = torch.exp(out["log_marginal"])
+        return out

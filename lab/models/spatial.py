@@ -1,0 +1,166 @@
+"""The spatial model (paper section 3.2): one round of message passing in log space.
+
+    marginal_A = exp( sum_{v in N(A)} log( SoftPlus(W_{A|v}) * ReLU(unary_v) + SoftPlus(b_{v->A}) ) )
+
+`*` is a 2-D convolution whose kernel (2H - 1 wide) covers every displacement
+between two heatmap pixels; N(A) holds A's neighbours in the graph, the self
+edge A|A included. SoftPlus(W_{A|v}) is the *prior* p(A | v): entry
+[dy + H - 1, dx + H - 1] weighs "A sits (dx, dy) from v". Each term of the sum
+is the log of a *message* from v to A.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from lab.config import SpatialConfig
+from lab.models import graph
+
+
+def softplus_inv(y):
+    y = torch.as_tensor(y, dtype=torch.float32)
+    return y + torch.log(-torch.expm1(-y))
+
+
+# ------------------------------------------------------------------ convolution
+def convolve_direct(u: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """True 2-D convolution, same size: u (B, E, H, W), kernels (E, k, k) -> (B, E, H, W)."""
+    k = kernels.shape[-1]
+    w = kernels.flip(-1, -2)[:, None]                        # conv2d correlates: flip for convolution
+    return F.conv2d(u, w, padding=(k - 1) // 2, groups=kernels.shape[0])
+
+
+def _fast_len(n: int) -> int:
+    """Smallest 2^a 3^b 5^c >= n (sizes FFTs like)."""
+    best = 1 << (n - 1).bit_length()
+    for a in range(0, best.bit_length()):
+        for b in range(0, 8):
+            for c in range(0, 6):
+                m = (2 ** a) * (3 ** b) * (5 ** c)
+                if n <= m < best:
+                    best = m
+    return best
+
+
+def convolve_fft(u: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """Same result as `convolve_direct`, computed as a product of 2-D FFTs.
+
+    Zero-padding both to n >= H + k - 1 makes the circular convolution linear;
+    the 'same' window starts at the kernel's centre, (k - 1) / 2.
+    """
+    B, E, H, W = u.shape
+    k = kernels.shape[-1]
+    nh, nw = _fast_len(H + k - 1), _fast_len(W + k - 1)
+    U = torch.fft.rfft2(u, s=(nh, nw))                        # (B, E, nh, nw/2+1)
+    Kf = torch.fft.rfft2(kernels, s=(nh, nw))                 # (E, nh, nw/2+1)
+    full = torch.fft.irfft2(U * Kf, s=(nh, nw))               # (B, E, nh, nw)
+    c = (k - 1) // 2
+    return full[..., c:c + H, c:c + W]
+
+
+# ------------------------------------------------------------------ priors from data
+def displacement_histograms(xy: np.ndarray, labelled: np.ndarray, edge_list, size: int,
+                            blur: float = 1.0) -> np.ndarray:
+    """Empirical p(A | v) per edge: histogram of x_A - x_v in heatmap pixels.
+
+    xy (N, K, 2) heatmap pixels; labelled (N, K) -> (E, 2*size - 1, 2*size - 1), each
+    Gaussian-blurred by `blur` pixels and scaled to a peak of 1.
+    """
+    k = 2 * size - 1
+    c = size - 1
+    out = np.zeros((len(edge_list), k, k), np.float64)
+    for e, (a, v) in enumerate(edge_list):
+        ok = labelled[:, a] & labelled[:, v]
+        d = np.rint(xy[ok, a] - xy[ok, v]).astype(int) + c   # (n, 2) as (x, y) bin
+        d = d[((d >= 0) & (d < k)).all(1)]
+        np.add.at(out[e], (d[:, 1], d[:, 0]), 1.0)
+    if blur > 0:
+        r = np.arange(-3 * math.ceil(blur), 3 * math.ceil(blur) + 1)
+        g = np.exp(-r ** 2 / (2 * blur ** 2))
+        g /= g.sum()
+        out = np.apply_along_axis(lambda m: np.convolve(m, g, mode="same"), 1, out)
+        out = np.apply_along_axis(lambda m: np.convolve(m, g, mode="same"), 2, out)
+    peak = out.reshape(len(edge_list), -1).max(1)
+    return (out / np.maximum(peak, 1e-12)[:, None, None]).astype(np.float32)
+
+
+# ------------------------------------------------------------------ the model
+class SpatialModel(nn.Module):
+    """Unary heatmaps (B, K, H, W) -> marginals (B, K, H, W)."""
+
+    def __init__(self, cfg: SpatialConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.edges = graph.edges(cfg.graph, cfg.joints)
+        E, k = len(self.edges), cfg.kernel_size
+        self.register_buffer("target", torch.tensor([a for a, _ in self.edges]))   # (E,) A
+        self.register_buffer("source", torch.tensor([v for _, v in self.edges]))   # (E,) v
+        # W_{A|v}: a delta at zero displacement until histograms are loaded.
+        init = torch.full((E, k, k), 1e-4)
+        init[:, k // 2, k // 2] = 1.0
+        self.prior_logit = nn.Parameter(softplus_inv(init))                        # (E, k, k)
+        self.bias_logit = nn.Parameter(softplus_inv(torch.full((E,), 0.05)))       # (E,)
+
+    # -- the pieces of the equation
+    def prior(self) -> torch.Tensor:
+        """SoftPlus(W_{A|v}) for every edge: (E, k, k), indexed by displacement A - v."""
+        return F.softplus(self.prior_logit)
+
+    def bias(self) -> torch.Tensor:
+        """SoftPlus(b_{v->A}): (E,)."""
+        return F.softplus(self.bias_logit)
+
+    def edge_index(self, a: int, v: int) -> int:
+        return self.edges.index((a, v))
+
+    def use_fft(self) -> bool:
+        mode = self.cfg.use_fft
+        return mode == "fft" or (mode == "auto" and self.cfg.kernel_size >= 15)
+
+    def messages(self, unary: torch.Tensor, edge_ids=None) -> torch.Tensor:
+        """message_{v->A} = SoftPlus(W_{A|v}) * ReLU(unary_v) + SoftPlus(b_{v->A}).
+
+        unary (B, K, H, W) -> (B, E, H, W), or only the edges in `edge_ids`.
+        """
+        ids = torch.arange(len(self.edges), device=unary.device) if edge_ids is None else \
+            torch.as_tensor(edge_ids, device=unary.device)
+        u = F.relu(unary)[:, self.source[ids]]                                    # (B, E', H, W)
+        conv = convolve_fft if self.use_fft() else convolve_direct
+        return conv(u, self.prior()[ids]) + self.bias()[ids][None, :, None, None]
+
+    def log_marginal(self, unary: torch.Tensor) -> torch.Tensor:
+        """sum_v log message_{v->A}: (B, K, H, W)."""
+        logm = torch.log(self.messages(unary))                                     # (B, E, H, W)
+        out = unary.new_zeros(unary.shape)
+        return out.index_add(1, self.target, logm)
+
+    def forward(self, unary: torch.Tensor) -> torch.Tensor:
+        """marginal_A = exp(sum_v log message_{v->A}): (B, K, H, W)."""
+        return torch.exp(self.log_marginal(unary))
+
+    @torch.no_grad()
+    def step_through(self, unary: torch.Tensor, a: int) -> list[dict]:
+        """One inference for joint A, one neighbour at a time (for the app).
+
+        unary (1, K, H, W). Each step holds (H, W) maps: the neighbour's unary,
+        its message, the running log-sum and the marginal so far.
+        """
+        vs = graph.neighbours(self.edges, a)
+        ids = [self.edge_index(a, v) for v in vs]
+        msgs = self.messages(unary, ids)[0]                                       # (n, H, W)
+        steps, running = [], torch.zeros_like(unary[0, a])
+        for i, v in enumerate(vs):
+            running = running + torch.log(msgs[i])
+            steps.append({"v": v, "edge": ids[i], "unary_v": unary[0, v], "message": msgs[i],
+                          "log_sum": running.clone(), "marginal": torch.exp(running)})
+        return steps
+
+    @torch.no_grad()
+    def load_histograms(self, hist: np.ndarray) -> None:
+        """Initialise W from empirical displacement histograms (E, k, k) with peak 1."""
+        h = torch.as_tensor(hist, dtype=torch.float32).clamp_min(1e-4)
+        self.prior_logit.copy_(softplus_inv(h))

@@ -1,0 +1,1 @@
+"""Training: the paper's three stages (detector, spatial, joint) and the regressor."""
