@@ -57,6 +57,9 @@ def to_rgb(img: Image.Image) -> np.ndarray:
         rgba = img.convert("RGBA")
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(bg, rgba)
+    elif img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        # 16-bit grey (e.g. PNG): scale to 8 bits; convert("RGB") would clip it to white.
+        img = img.convert("I").point(lambda v: v * (1 / 257)).convert("L")
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
 
 
@@ -88,4 +91,7 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.uint8)
+    try:
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError) as e:  # a damaged cache: bytes changed on disk
+        raise LabError(f"a cached JPEG is damaged ({e}); rebuild the cache with `pose-lab prepare`.")

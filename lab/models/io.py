@@ -33,9 +33,12 @@ def read_meta(path: Path) -> dict:
         raise LabError(f"no weights at {path}.")
     try:
         with safe_open(str(path), framework="pt") as f:
-            return json.loads((f.metadata() or {})["pose_lab"])
+            meta = json.loads((f.metadata() or {})["pose_lab"])
     except Exception as e:
         raise LabError(f"{path} is damaged or not a pose-lab checkpoint ({type(e).__name__}).")
+    if not isinstance(meta, dict):
+        raise LabError(f"{path} is damaged or not a pose-lab checkpoint (header is not a mapping).")
+    return meta
 
 
 def build(meta: dict) -> torch.nn.Module:
@@ -51,7 +54,12 @@ def build(meta: dict) -> torch.nn.Module:
 def load(path: Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
     """(model in eval mode, meta). A damaged or mismatched file raises LabError."""
     meta = read_meta(path)
-    model = build(meta)
+    try:
+        model = build(meta)
+    except LabError:
+        raise
+    except Exception as e:          # a header whose configs are missing or malformed
+        raise LabError(f"{path} has a damaged configuration header ({type(e).__name__}: {e}).")
     try:
         state = load_file(str(path), device=device)
         model.load_state_dict(state)

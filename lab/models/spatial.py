@@ -82,8 +82,9 @@ def displacement_histograms(xy: np.ndarray, labelled: np.ndarray, edge_list, siz
         r = np.arange(-3 * math.ceil(blur), 3 * math.ceil(blur) + 1)
         g = np.exp(-r ** 2 / (2 * blur ** 2))
         g /= g.sum()
-        out = np.apply_along_axis(lambda m: np.convolve(m, g, mode="same"), 1, out)
-        out = np.apply_along_axis(lambda m: np.convolve(m, g, mode="same"), 2, out)
+        r = len(g) // 2     # "full" then the centre: mode="same" returns len(g) values when g is longer
+        out = np.apply_along_axis(lambda m: np.convolve(m, g, mode="full")[r:r + k], 1, out)
+        out = np.apply_along_axis(lambda m: np.convolve(m, g, mode="full")[r:r + k], 2, out)
     peak = out.reshape(len(edge_list), -1).max(1)
     return (out / np.maximum(peak, 1e-12)[:, None, None]).astype(np.float32)
 

@@ -61,7 +61,7 @@ def new_model(cfg: TrainConfig, det: DetectorConfig, sp: SpatialConfig, reg: Reg
     model.detector.load_state_dict(prev.detector.state_dict())
     if prev.spatial is not None and prev.spatial.edges == model.spatial.edges:
         model.spatial.load_state_dict(prev.spatial.state_dict())
-    elif cfg.stage == "spatial":
+    else:                   # spatial, or joint from a detector-only checkpoint: never the delta init
         xy = crop_to_heatmap(torch.from_numpy(train.coords), STRIDE).numpy()
         model.spatial.load_histograms(displacement_histograms(
             xy, train.labelled, model.spatial.edges, sp.heatmap_size, sp.hist_blur))
@@ -138,6 +138,7 @@ def train(cfg: TrainConfig, data: DataConfig, train_split: CachedSplit, val_spli
         if cfg.stage == "spatial":
             model.detector.eval()
         g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)   # same epoch, same batches
+        torch.manual_seed(cfg.seed * 100003 + epoch + 7919)             # and same dropout masks (resume)
         order = torch.randperm(n, generator=g)
         t0, total = time.perf_counter(), 0.0
         for s in range(steps):
