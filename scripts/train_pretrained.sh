@@ -6,13 +6,13 @@
 set -euo pipefail
 RUNS=${1:-runs/pretrained}
 CACHE=${2:-cache/lsp128.safetensors}
-DET_EPOCHS=${DET_EPOCHS:-30}
+DET_EPOCHS=${DET_EPOCHS:-24}
 SP_EPOCHS=${SP_EPOCHS:-3}
 JOINT_EPOCHS=${JOINT_EPOCHS:-4}
-REG_EPOCHS=${REG_EPOCHS:-30}
+REG_EPOCHS=${REG_EPOCHS:-20}
 [ -f "$CACHE" ] || pose-lab prepare --out "$CACHE"
 pose-lab train --stage detector --config full --cache "$CACHE" --out "$RUNS/detector" \
-    --epochs "$DET_EPOCHS" --lr 2e-3
+    --epochs "$DET_EPOCHS" --lr 1e-3
 pose-lab train --stage spatial --config full --cache "$CACHE" --out "$RUNS/spatial" \
     --init "$RUNS/detector/model.safetensors" --epochs "$SP_EPOCHS" --lr 1e-2
 pose-lab train --stage joint --config full --cache "$CACHE" --out "$RUNS/joint" \

@@ -56,6 +56,10 @@ class PartDetector(nn.Module):
             head.append(conv_block(cfg.head_width, cfg.head_width, dilation=2 ** i, norm=cfg.norm))
         self.head = nn.Sequential(*head)
         self.unary = nn.Conv2d(cfg.head_width, cfg.joints, 1)
+        # Start from (almost) all-zero heatmaps: with the default init the first
+        # hundreds of steps only learn to cancel large random outputs.
+        nn.init.normal_(self.unary.weight, std=1e-3)
+        nn.init.zeros_(self.unary.bias)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 

@@ -1,0 +1,1 @@
+"""The Streamlit lab: thin views over the library (no model math here)."""
