@@ -3,6 +3,7 @@
   pose-lab prepare   build the compact cache (and the bundled mini set)
   pose-lab train     train one stage (detector | spatial | joint | regressor)
   pose-lab eval      PCK of a model on a split, optionally as JSON
+  pose-lab card      write a model card from a checkpoint and its eval JSON
   pose-lab bench     latency and training throughput on this machine
   pose-lab app       open the Streamlit lab
 """
@@ -69,6 +70,13 @@ def cmd_eval(a) -> None:
         print(f"wrote {a.json}")
 
 
+def cmd_card(a) -> None:
+    from lab.eval.cards import card
+    text = card(Path(a.model), Path(a.eval))
+    Path(a.out).write_text(text)
+    print(f"wrote {a.out}")
+
+
 def cmd_bench(a) -> None:
     from lab.bench import run_bench
     run_bench(config=a.config, device=a.device)
@@ -121,6 +129,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--flip", action="store_true", help="average with the mirrored crop")
     s.add_argument("--json", help="write per-joint PCK, the curve and per-image predictions here")
     s.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("card", help="write a model card from a checkpoint and its eval JSON")
+    s.add_argument("--model", required=True)
+    s.add_argument("--eval", required=True, help="the JSON `pose-lab eval --json` wrote for this model")
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_card)
 
     s = sub.add_parser("bench", help="latency and throughput on this machine")
     s.add_argument("--config", choices=["full", "small"], default="full")

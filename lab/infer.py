@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab.data.targets import decode, heatmap_to_crop
+from lab.data.targets import (STRONG_SECOND_PEAK, crop_to_heatmap, decode, heatmap_to_crop,
+                              peak_competition, second_peak)
 from lab.data.transforms import box_affine, crop_image, image_box, invert_affine, apply_affine
 from lab.errors import LabError
 from lab.eval.predict import heatmaps, marginal_confidence, to_input
@@ -40,6 +41,14 @@ class Prediction:
 
     def crop_joints(self, method: str) -> np.ndarray:
         return apply_affine(self.affine, self.joints[method])
+
+    def to_crop(self, xy) -> np.ndarray:
+        """Original-image pixels (..., 2) -> crop pixels."""
+        return apply_affine(self.affine, np.asarray(xy, np.float64))
+
+    def to_photo(self, xy) -> np.ndarray:
+        """Crop pixels (..., 2) -> original-image pixels."""
+        return apply_affine(invert_affine(self.affine), np.asarray(xy, np.float64))
 
 
 class PoseLab:
@@ -107,6 +116,96 @@ class PoseLab:
             return whole
         cx, cy = (lo + hi) / 2
         return float(cx), float(cy), min(side, whole[2] * 1.2)
+
+
+    # ------------------------------------------------------------------ looking inside (the app)
+    @torch.no_grad()
+    def inspect(self, crop: np.ndarray) -> dict:
+        """Every stage of the detector for one crop (S, S, 3) uint8, batch dimension dropped:
+        "inputs" [(3, s, s) per bank], "banks" [(C, h, w) per bank], "combined" (C', H, W), "unary" (K, H, W)."""
+        out = self.pose.detector.inspect(self.tensor(crop))
+        return {k: [t[0] for t in v] if isinstance(v, list) else v[0] for k, v in out.items()}
+
+    @torch.no_grad()
+    def crop_heatmaps(self, crops: np.ndarray, batch: int = 32) -> dict:
+        """Unary (N, K, H, W) and, with a spatial model, log-marginal maps for crops (N, S, S, 3) uint8."""
+        res: dict[str, list] = {}
+        for i in range(0, len(crops), batch):
+            x = to_input(torch.from_numpy(np.ascontiguousarray(crops[i:i + batch])).permute(0, 3, 1, 2))
+            for k, v in heatmaps(self.pose, x).items():
+                if k in ("unary", "log_marginal"):
+                    res.setdefault(k, []).append(v)
+        return {k: torch.cat(v) for k, v in res.items()}
+
+    def empirical_priors(self, coords: np.ndarray, labelled: np.ndarray, crop_size: int) -> np.ndarray:
+        """The displacement histograms (E, k, k) the spatial model's kernels start from
+        (`displacement_histograms`), for crop-pixel joints (N, K, 2) of crops `crop_size` wide,
+        rescaled to this model's crop size. Same edges, size and blur as the model."""
+        from lab.models.spatial import displacement_histograms
+        cfg = self.spatial.cfg
+        xy = crop_to_heatmap(torch.as_tensor(coords, dtype=torch.float64) * (self.size / crop_size), STRIDE)
+        return displacement_histograms(xy.numpy(), np.asarray(labelled, bool), self.spatial.edges,
+                                       cfg.heatmap_size, cfg.hist_blur)
+
+    def find_suppressed_peaks(self, crops: np.ndarray, joints, top: int = 3, coords=None,
+                              labelled=None, min_unary_ratio: float = 0.3, distinct: bool = False) -> list[dict]:
+        """Crops where the spatial model most clearly removed a unary's second peak.
+
+        For each crop (N, S, S, 3) and joint in `joints`, `peak_competition` between
+        the unary's two best peaks; keeps those whose second peak is at least
+        `min_unary_ratio` of the first, ranks by `change` (largest first) and returns
+        the `top` as dicts: index, joint, unary_ratio, marginal_ratio, change, first,
+        second (crop px). With ground truth `coords` (N, K, 2 crop px) and `labelled`,
+        also "truth" and the distances of both peaks to it ("first_error", "second_error").
+        `distinct`: at most one joint per crop (its best), for varied examples.
+        """
+        if self.spatial is None:
+            return []
+        maps = self.crop_heatmaps(crops)
+        found = []
+        for i in range(len(crops)):
+            for k in joints:
+                pc = peak_competition(maps["unary"][i, k], maps["log_marginal"][i, k])
+                if pc["second"] is None or pc["unary_ratio"] < min_unary_ratio or pc["change"] <= 0:
+                    continue
+                d = {"index": i, "joint": k, **{n: pc[n] for n in ("unary_ratio", "marginal_ratio", "change")},
+                     "first": heatmap_to_crop(torch.tensor(pc["first"], dtype=torch.float64), STRIDE).numpy(),
+                     "second": heatmap_to_crop(torch.tensor(pc["second"], dtype=torch.float64), STRIDE).numpy()}
+                if coords is not None and (labelled is None or labelled[i][k]):
+                    t = np.asarray(coords[i][k], np.float64)
+                    d.update(truth=t, first_error=float(np.linalg.norm(d["first"] - t)),
+                             second_error=float(np.linalg.norm(d["second"] - t)))
+                found.append(d)
+        found.sort(key=lambda d: (-d["change"], d["index"], d["joint"]))
+        if distinct:
+            seen: set[int] = set()
+            found = [d for d in found if not (d["index"] in seen or seen.add(d["index"]))]
+        return found[:top]
+
+
+def peak_report(pred: Prediction, min_distance: int = 2) -> list[dict]:
+    """Per joint, what the detector's unary says and where the spatial model disagrees.
+
+    Each dict (crop pixels): joint, unary (the unary's decoded peak, as in
+    `pred.joints["unary"]`), unary_value (its height), second
+    (the unary's second local maximum or None, `second_peak`), second_ratio, strong
+    (second_ratio >= STRONG_SECOND_PEAK), spatial (the detector + spatial model's
+    joint, or None) and moved (distance unary -> spatial, NaN without a spatial model).
+    """
+    rows = []
+    unary = pred.crop_joints("unary")
+    spatial = pred.crop_joints("spatial") if "spatial" in pred.joints else None
+    to_crop = lambda p: heatmap_to_crop(torch.tensor(p, dtype=torch.float64), STRIDE).numpy()
+    for k in range(pred.unary.shape[0]):
+        sp = second_peak(pred.unary[k], min_distance)
+        row = {"joint": k, "unary": unary[k], "unary_value": float(pred.unary[k].max()),
+               "second": to_crop(sp["second"]) if sp["second"] is not None else None,
+               "second_ratio": sp["ratio"], "strong": sp["ratio"] >= STRONG_SECOND_PEAK,
+               "spatial": None if spatial is None else spatial[k], "moved": float("nan")}
+        if spatial is not None:
+            row["moved"] = float(np.linalg.norm(spatial[k] - row["unary"]))
+        rows.append(row)
+    return rows
 
 
 def load_lab(pose_path=POSE_WEIGHTS, regressor_path=REGRESSOR_WEIGHTS) -> PoseLab:

@@ -59,3 +59,72 @@ def decode(heatmaps: torch.Tensor, log_space: bool = False) -> tuple[torch.Tenso
     xy = torch.stack([torch.minimum(torch.maximum(fx, xf - 0.5), xf + 0.5),
                       torch.minimum(torch.maximum(fy, yf - 0.5), yf + 0.5)], -1)
     return xy, val
+
+
+# ------------------------------------------------------------------ second peaks (false-positive candidates)
+STRONG_SECOND_PEAK = 0.5   # a second peak at least half as high as the first is worth a look
+
+
+def second_peak(heatmap, min_distance: int = 2, log_space: bool = False) -> dict:
+    """The global peak of one map (H, W) and the highest *other* local maximum.
+
+    A local maximum is a pixel no smaller than its 8 neighbours. The second peak
+    is the highest one more than `min_distance` pixels (Chebyshev) from the
+    global peak, so the shoulders of the first peak do not count. Values are
+    compared after ReLU (all the spatial model sees of a unary) or, with
+    `log_space`, as exp(l - max l) (a marginal scaled to a peak of 1).
+
+    Returns {"first": (x, y), "first_value", "second": (x, y) or None,
+    "second_value", "ratio"}, positions in heatmap pixels and ratio =
+    second_value / first_value in [0, 1] (0 when there is no second peak or the
+    map is <= 0 everywhere).
+    """
+    h = torch.as_tensor(heatmap).detach().to(torch.float64)
+    if h.dim() != 2:
+        raise ValueError(f"second_peak expects one (H, W) map, got shape {tuple(h.shape)}")
+    h = torch.exp(h - h.max()) if log_space else torch.relu(h)
+    H, W = h.shape
+    idx = int(h.argmax())
+    fy, fx = divmod(idx, W)
+    first = float(h[fy, fx])
+    out = {"first": (fx, fy), "first_value": first, "second": None, "second_value": 0.0, "ratio": 0.0}
+    if first <= 0:
+        return out
+    pooled = torch.nn.functional.max_pool2d(h[None, None], 3, stride=1, padding=1)[0, 0]
+    ys, xs = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    far = torch.maximum((xs - fx).abs(), (ys - fy).abs()) > min_distance
+    cand = torch.where((h >= pooled) & (h > 0) & far, h, torch.full_like(h, -1.0))
+    j = int(cand.argmax())
+    sy, sx = divmod(j, W)
+    if cand[sy, sx] > 0:
+        second = float(h[sy, sx])
+        out.update(second=(sx, sy), second_value=second, ratio=second / first)
+    return out
+
+
+def peak_competition(unary, log_marginal, min_distance: int = 2) -> dict:
+    """How the spatial model changed the contest between a unary's two best peaks.
+
+    unary, log_marginal: one joint's maps (H, W). With p1, p2 the unary's first
+    and second peaks (`second_peak`), returns the unary ratio u(p2) / u(p1) (after
+    ReLU) and the marginal ratio m(p2) / m(p1), each map read as its maximum in the
+    3x3 window around the peak (a peak may move by a pixel). A marginal ratio far
+    below the unary ratio means the product suppressed the second peak; above 1
+    means it preferred the second peak. `change` = unary_ratio - min(marginal_ratio, 1).
+    Keys: first, second (heatmap px or None), unary_ratio, marginal_ratio, change.
+    """
+    sp = second_peak(unary, min_distance)
+    out = {"first": sp["first"], "second": sp["second"], "unary_ratio": sp["ratio"],
+           "marginal_ratio": float("nan"), "change": 0.0}
+    if sp["second"] is None:
+        return out
+    lm = torch.as_tensor(log_marginal).detach().to(torch.float64)
+    H, W = lm.shape
+
+    def near(p):
+        x, y = p
+        return lm[max(y - 1, 0):min(y + 2, H), max(x - 1, 0):min(x + 2, W)].max()
+
+    ratio = float(torch.exp(near(sp["second"]) - near(sp["first"])))
+    out.update(marginal_ratio=ratio, change=sp["ratio"] - min(ratio, 1.0))
+    return out

@@ -80,3 +80,11 @@ class PartDetector(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.inspect(x)["unary"]
+
+
+def strongest_channels(features: torch.Tensor, n: int) -> list[int]:
+    """Indices of the `n` channels of one feature stack (C, H, W) with the largest mean
+    activation, strongest first (ties by index): what a bank responds to most in this crop."""
+    mean = features.detach().float().flatten(1).mean(1)
+    order = sorted(range(len(mean)), key=lambda c: (-float(mean[c]), c))
+    return order[:max(0, min(n, len(order)))]

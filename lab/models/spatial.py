@@ -165,3 +165,49 @@ class SpatialModel(nn.Module):
         """Initialise W from empirical displacement histograms (E, k, k) with peak 1."""
         h = torch.as_tensor(hist, dtype=torch.float32).clamp_min(1e-4)
         self.prior_logit.copy_(softplus_inv(h))
+
+    # -- for looking inside (the app)
+    def offsets(self) -> np.ndarray:
+        """Displacement (heatmap px) of each kernel row/column: -(H-1) .. H-1."""
+        c = self.cfg.kernel_size // 2
+        return np.arange(-c, c + 1)
+
+    @torch.no_grad()
+    def kernel(self, a: int, v: int, peak_one: bool = False) -> np.ndarray:
+        """p(A | v) = SoftPlus(W_{A|v}) as a (k, k) float array, [dy + H - 1, dx + H - 1] = "A at
+        v + (dx, dy)". Raises ValueError if (A, v) is not an edge of the graph. With
+        `peak_one`, scaled to a maximum of 1 (the scale of the histograms it started from)."""
+        k = self.prior()[self.edge_index(a, v)].detach().cpu().double().numpy()
+        return k / k.max() if peak_one else k
+
+    @torch.no_grad()
+    def prior_at(self, a: int, v: int, xy, size: int | None = None) -> np.ndarray:
+        """Where the prior expects A when v sits at heatmap pixel xy = (x, y): (size, size).
+
+        out[y, x] = p(A | v)[y - y_v + H - 1, x - x_v + H - 1], the kernel centred on
+        v and cut to the heatmap grid; xy is rounded to the nearest pixel. This is
+        the message v sends A when v's unary is a single 1 at xy (minus the bias).
+        """
+        size = size or self.cfg.heatmap_size
+        c = self.cfg.kernel_size // 2
+        k = self.kernel(a, v)
+        px, py = (int(round(float(t))) for t in xy)
+        out = np.zeros((size, size))
+        ys, xs = np.arange(size)[:, None] - py + c, np.arange(size)[None, :] - px + c
+        ok = (ys >= 0) & (ys < k.shape[0]) & (xs >= 0) & (xs < k.shape[1])
+        out[ok] = k[np.broadcast_to(ys, ok.shape)[ok], np.broadcast_to(xs, ok.shape)[ok]]
+        return out
+
+
+def compare_with_histogram(learned: np.ndarray, hist: np.ndarray) -> dict:
+    """A learned kernel beside the histogram it started from, both scaled to a peak of 1.
+
+    Returns {"learned", "histogram", "difference" (learned - histogram)}: (k, k) each.
+    Training may change a kernel's overall scale (the bias and the other messages
+    absorb it), so only shapes are compared.
+    """
+    lk = np.asarray(learned, np.float64)
+    hk = np.asarray(hist, np.float64)
+    lk = lk / max(lk.max(), 1e-12)
+    hk = hk / max(hk.max(), 1e-12)
+    return {"learned": lk, "histogram": hk, "difference": lk - hk}

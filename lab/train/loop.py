@@ -65,7 +65,17 @@ def new_model(cfg: TrainConfig, det: DetectorConfig, sp: SpatialConfig, reg: Reg
         xy = crop_to_heatmap(torch.from_numpy(train.coords), STRIDE).numpy()
         model.spatial.load_histograms(displacement_histograms(
             xy, train.labelled, model.spatial.edges, sp.heatmap_size, sp.hist_blur))
-    return model, {"kind": "pose", "detector": meta["detector"], "spatial": to_dict(sp)}
+    return model, {"kind": "pose", "detector": meta["detector"], "spatial": to_dict(sp),
+                   "lineage": meta.get("lineage", []) + [stage_summary(meta)]}
+
+
+def stage_summary(meta: dict) -> dict:
+    """What a finished stage contributes to the model card of the stages after it."""
+    hist = meta.get("history", [])
+    return {"stage": meta.get("stage"), "epochs": meta.get("epoch"), "train": meta.get("train"),
+            "train_images": meta.get("train_images"), "provenance": meta.get("provenance"),
+            "wall_seconds": sum(h.get("seconds", 0) for h in hist),
+            "final_val_pck": hist[-1]["val_pck"] if hist else None}
 
 
 def trainable(model, stage: str):
@@ -164,11 +174,34 @@ def train(cfg: TrainConfig, data: DataConfig, train_split: CachedSplit, val_spli
                "images_per_s": steps * bs / seconds}
         run.history.append(row)
         meta.update({"stage": cfg.stage, "epoch": epoch + 1, "history": run.history,
-                     "train": to_dict(cfg), "data": to_dict(data)})
+                     "train": to_dict(cfg), "data": to_dict(data), "provenance": provenance(device),
+                     "train_images": n})
         save_run(run_dir, model, opt, meta)
         if callback:
             callback({"event": "epoch", **row, "model": model})
     return run
+
+
+def provenance(device: str) -> dict:
+    """Where and with what a checkpoint was trained (for the model card)."""
+    import platform
+    import subprocess
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).resolve().parent, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    if device.startswith("cuda"):
+        hw = torch.cuda.get_device_name(0)
+    else:
+        name = platform.machine()
+        try:
+            name = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                        if line.startswith("model name"))
+        except (OSError, StopIteration):
+            pass
+        hw = f"CPU ({name}), {torch.get_num_threads()} torch threads"
+    return {"hardware": hw, "torch": torch.__version__, "commit": commit or "unknown"}
 
 
 def resume(run: Run, model, opt, stage: str, device: str) -> int:

@@ -1,0 +1,370 @@
+"""Figure builders shared by the explore pages: photos with skeletons, heatmap grids,
+heatmaps over a crop, prior kernels, and the PNG the Try it page downloads.
+
+Only drawing here: every number drawn comes from the library (lab.infer, lab.models).
+Images go through `px.imshow` (go.Heatmap would put row 0 at the bottom); heatmaps
+laid over a photo are go.Heatmap traces on the image's axes, whose y axis px.imshow
+has already reversed. Each figure carries `layout.meta` (a short id) so tests and
+readers can find it.
+"""
+from __future__ import annotations
+
+import io
+from typing import Iterable, Sequence
+
+import numpy as np
+import plotly.express as px
+import plotly.graph_objects as go
+from PIL import Image, ImageDraw, ImageFont
+from plotly.subplots import make_subplots
+
+from lab.joints import DRAW_EXTRA, LIMBS, NAMES, side
+
+# Person-centric sides, colour-blind safe (Okabe-Ito): right orange, left blue, centre green.
+SIDE_COLOURS = {"right": "#E69F00", "left": "#0072B2", "centre": "#009E73"}
+SIDE_NAMES = {"right": "person's right", "left": "person's left", "centre": "centre line"}
+
+
+def _scale(name: str) -> list:
+    """A named Plotly scale as explicit rgb() stops. Streamlit's chart theme rewrites the hex
+    codes #000001..#000040 anywhere in a figure (its colour placeholders), and Inferno
+    starts at #000004: spelled as rgb() it survives."""
+    from plotly.colors import get_colorscale, hex_to_rgb
+    return [[float(v), c if c.startswith("rgb") else "rgb({}, {}, {})".format(*hex_to_rgb(c))]
+            for v, c in get_colorscale(name)]
+
+
+HEAT = _scale("Inferno")         # unary / marginal heatmaps
+FEATURE = _scale("Viridis")      # feature maps
+PRIOR = _scale("Blues")          # prior kernels
+DIVERGING = _scale("RdBu_r")     # differences, centred on 0
+# Over a photo: low values transparent, so the photo shows through where the map is low.
+HEAT_OVER = [[0.0, "rgba(40,0,80,0)"], [0.35, "rgba(120,20,160,0.45)"], [0.65, "rgba(230,70,40,0.8)"],
+             [1.0, "rgba(255,235,0,0.95)"]]
+PRIOR_OVER = [[0.0, "rgba(0,160,255,0)"], [0.3, "rgba(0,190,255,0.5)"], [1.0, "rgba(120,255,255,0.95)"]]
+MARK = {"unary": "#FFFFFF", "spatial": "#00E5FF", "second": "#FF3B30", "v": "#7CFC00", "truth": "#FFD700"}
+
+
+def joint_colour(k: int) -> str:
+    return SIDE_COLOURS[side(k)]
+
+
+def limb_colour(a: int, b: int) -> str:
+    """A limb takes the side of its non-centre end (hip-neck is a right or left limb)."""
+    sa, sb = side(a), side(b)
+    return SIDE_COLOURS[sa if sa != "centre" else sb]
+
+
+def side_legend_html() -> str:
+    """One line of coloured text naming the three colours (for captions)."""
+    return " · ".join(f"<span style='color:{c};font-weight:600'>■ {SIDE_NAMES[s]}</span>"
+                      for s, c in SIDE_COLOURS.items())
+
+
+def side_legend_md() -> str:
+    """The same, as Streamlit markdown colour directives (no HTML; nearest named colours)."""
+    names = {"right": "orange", "left": "blue", "centre": "green"}
+    return " · ".join(f":{names[s]}[■ {SIDE_NAMES[s]}]" for s in SIDE_COLOURS)
+
+
+
+
+# ------------------------------------------------------------------ photos and skeletons
+def _no_axes(fig: go.Figure, height: int | None = None, meta: str | None = None) -> go.Figure:
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, title=None, ticks="", showline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, title=None, ticks="", showline=False)
+    fig.update_layout(margin=dict(l=0, r=0, t=30, b=0), coloraxis_showscale=False,
+                      hovermode="closest", dragmode=False)
+    if height:
+        fig.update_layout(height=height)
+    if meta:
+        fig.update_layout(meta=meta)
+    return fig
+
+
+def photo_figure(rgb: np.ndarray, title: str | None = None, height: int = 420,
+                 meta: str | None = None) -> go.Figure:
+    """The photo as an image trace, hover giving the pixel position."""
+    fig = px.imshow(rgb)
+    fig.update_traces(hovertemplate="x %{x}, y %{y}<extra></extra>")
+    if title:
+        fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=14)))
+    return _no_axes(fig, height, meta)
+
+
+def add_box(fig: go.Figure, box, colour: str = "#FFFFFF", name: str = "crop",
+            image_hw: tuple[int, int] | None = None) -> go.Figure:
+    """A square crop box (cx, cy, side), dashed. With `image_hw`, the view is widened to
+    show the whole box, and what lies outside the photo is drawn dark (the crop fills it black)."""
+    cx, cy, s = box
+    x0, x1, y0, y1 = cx - s / 2, cx + s / 2, cy - s / 2, cy + s / 2
+    fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1,
+                  line=dict(color=colour, width=2, dash="dash"), name=name)
+    if image_hw is not None:
+        h, w = image_hw
+        pad = 0.02 * s
+        fig.update_xaxes(range=[min(-0.5, x0 - pad), max(w - 0.5, x1 + pad)], autorange=False)
+        fig.update_yaxes(range=[max(h - 0.5, y1 + pad), min(-0.5, y0 - pad)], autorange=False)
+        fig.update_layout(plot_bgcolor="#3a3a3a")
+    return fig
+
+
+def zoom_to(fig: go.Figure, x0: float, x1: float, y0: float, y1: float, pad: float = 0.06) -> go.Figure:
+    """Show only [x0, x1] x [y0, y1] (image coordinates, y down), with a margin."""
+    m = pad * max(x1 - x0, y1 - y0)
+    fig.update_xaxes(range=[x0 - m, x1 + m], autorange=False)
+    fig.update_yaxes(range=[y1 + m, y0 - m], autorange=False)
+    return fig
+
+
+def fit_height(w: float, h: float, width_px: int = 400, lo: int = 240, hi: int = 520, extra: int = 40) -> int:
+    """A figure height that suits a w x h view drawn about `width_px` wide."""
+    return int(np.clip(width_px * h / max(w, 1e-6), lo, hi)) + extra
+
+
+def add_skeleton(fig: go.Figure, xy: np.ndarray, conf: np.ndarray | None = None,
+                 label: str = "", size: int = 9, width: float = 3.0) -> go.Figure:
+    """Limbs coloured by side, joints as markers; hover: joint name, position, confidence."""
+    xy = np.asarray(xy, np.float64)
+    for a, b in (*LIMBS, *DRAW_EXTRA):
+        fig.add_trace(go.Scatter(x=[xy[a, 0], xy[b, 0]], y=[xy[a, 1], xy[b, 1]], mode="lines",
+                                 line=dict(color=limb_colour(a, b), width=width),
+                                 hoverinfo="skip", showlegend=False))
+    conf_txt = ["—" if conf is None or not np.isfinite(conf[k]) else f"{conf[k]:.3f}" for k in range(len(xy))]
+    fig.add_trace(go.Scatter(
+        x=xy[:, 0], y=xy[:, 1], mode="markers", name=label or "joints", showlegend=False,
+        marker=dict(size=size, color=[joint_colour(k) for k in range(len(xy))],
+                    line=dict(color="white", width=1.5)),
+        customdata=np.stack([np.array(NAMES, dtype=object), np.array(conf_txt, dtype=object)], -1),
+        hovertemplate="<b>%{customdata[0]}</b><br>x %{x:.1f}, y %{y:.1f}<br>confidence %{customdata[1]}"
+                      f"<extra>{label}</extra>"))
+    return fig
+
+
+def add_points(fig: go.Figure, pts: Iterable[dict], row: int | None = None, col: int | None = None) -> go.Figure:
+    """Markers: each dict has x, y, name, and optionally symbol, colour, size, text (hover)."""
+    for p in pts:
+        fig.add_trace(go.Scatter(
+            x=[p["x"]], y=[p["y"]], mode="markers", name=p["name"], showlegend=p.get("legend", False),
+            marker=dict(symbol=p.get("symbol", "x"), color=p.get("colour", "#FFFFFF"), size=p.get("size", 11),
+                        line=dict(color=p.get("outline", "black"), width=1.5)),
+            hovertemplate=(p.get("text") or p["name"]) + "<br>x %{x:.1f}, y %{y:.1f}<extra></extra>"),
+            row=row, col=col)
+    return fig
+
+
+# ------------------------------------------------------------------ heatmaps
+def _heat_trace(m: np.ndarray, x=None, y=None, hover: str = "value", fmt: str = ".3f", **kw) -> go.Heatmap:
+    """A heatmap trace as px.imshow builds it (rows top to bottom once the y axis is reversed)."""
+    m = np.asarray(m, np.float32)
+    t = px.imshow(m, x=x, y=y).data[0]
+    t.update(hovertemplate=f"x %{{x}}, y %{{y}}<br>{hover} %{{z:{fmt}}}<extra></extra>", **kw)
+    return t
+
+
+def heatmap_grid(maps: np.ndarray, titles: Sequence[str], cols: int = 7, colorscale=HEAT,
+                 zmin: float | None = None, zmax: float | None = None, hover: str = "value",
+                 markers: Sequence[Sequence[dict]] | None = None, meta: str | None = None,
+                 cell_px: int = 150, colorbar_title: str = "", shared: bool = True) -> go.Figure:
+    """One small map per panel; trace i is panel i (row-major).
+
+    maps (N, H, W); markers[i]: points for panel i in the maps' pixel coordinates.
+    shared: one colour scale for all panels (compare heights), else each panel spans its
+    own min..max (see every map's shape; hover still gives the true values).
+    """
+    maps = np.asarray(maps, np.float32)
+    n = len(maps)
+    rows = (n + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles),
+                        horizontal_spacing=0.012, vertical_spacing=0.08 / max(rows - 1, 1) + 0.02)
+    zmin = float(maps.min()) if zmin is None else zmin
+    zmax = float(maps.max()) if zmax is None else zmax
+    for i in range(n):
+        r, c = i // cols + 1, i % cols + 1
+        own = {} if shared else dict(coloraxis=None, colorscale=colorscale, showscale=False,
+                                     zmin=float(maps[i].min()), zmax=float(maps[i].max()))
+        fig.add_trace(_heat_trace(maps[i], hover=hover, **({"coloraxis": "coloraxis"} if shared else own)),
+                      row=r, col=c)
+    if markers:
+        for i, pts in enumerate(markers):
+            add_points(fig, pts, row=i // cols + 1, col=i % cols + 1)
+    h, w = maps.shape[-2:]
+    for i in range(n):          # fixed ranges: markers on an edge must not widen one panel
+        ax = "" if i == 0 else str(i + 1)
+        fig.layout[f"yaxis{ax}"].update(range=[h - 0.5, -0.5], autorange=False, scaleanchor=f"x{ax}",
+                                        constrain="domain")
+        fig.layout[f"xaxis{ax}"].update(range=[-0.5, w - 0.5], autorange=False, constrain="domain")
+    fig.update_annotations(font_size=12)
+    fig.update_layout(coloraxis=dict(colorscale=colorscale, cmin=zmin, cmax=zmax,
+                                     colorbar=dict(title=colorbar_title, thickness=12, len=0.9)))
+    _no_axes(fig, rows * cell_px + 50, meta)
+    fig.update_layout(coloraxis_showscale=shared, margin=dict(l=0, r=0, t=30, b=0))
+    return fig
+
+
+def heatmap_figure(m: np.ndarray, title: str = "", colorscale=HEAT, hover: str = "value",
+                   zmin=None, zmax=None, zmid=None, height: int = 300, meta: str | None = None,
+                   markers: Sequence[dict] = ()) -> go.Figure:
+    """One map on its own pixel grid."""
+    fig = go.Figure(_heat_trace(m, hover=hover, coloraxis="coloraxis"))
+    h, w = np.shape(m)[-2:]
+    fig.update_yaxes(range=[h - 0.5, -0.5], autorange=False, scaleanchor="x", constrain="domain")
+    fig.update_xaxes(range=[-0.5, w - 0.5], autorange=False, constrain="domain")
+    ca = dict(colorscale=colorscale, colorbar=dict(thickness=10))
+    if zmid is not None:
+        ca["cmid"] = zmid
+    if zmin is not None:
+        ca["cmin"] = zmin
+    if zmax is not None:
+        ca["cmax"] = zmax
+    fig.update_layout(coloraxis=ca, title=dict(text=title, x=0.01, font=dict(size=13)))
+    add_points(fig, markers)
+    _no_axes(fig, height, meta)
+    fig.update_layout(coloraxis_showscale=True)
+    return fig
+
+
+def overlay_figure(crop: np.ndarray, m: np.ndarray | None, stride: int, opacity: float = 0.6,
+                   title: str = "", colorscale=HEAT_OVER, hover: str = "value", zmid=None,
+                   markers: Sequence[dict] = (), height: int = 420, meta: str | None = None,
+                   fmt: str = ".3f") -> go.Figure:
+    """A heatmap (H, W) laid over the crop (S, S, 3): heatmap pixel j sits at crop
+    x = stride * j + (stride - 1) / 2, so each cell covers its stride x stride block."""
+    fig = px.imshow(crop)
+    fig.update_traces(hovertemplate="crop x %{x}, y %{y}<extra></extra>")
+    if m is not None:
+        m = np.asarray(m, np.float32)
+        c = stride * np.arange(m.shape[1]) + (stride - 1) / 2
+        r = stride * np.arange(m.shape[0]) + (stride - 1) / 2
+        t = go.Heatmap(z=m, x=c, y=r, opacity=opacity, coloraxis="coloraxis",
+                       hovertemplate=f"crop x %{{x}}, y %{{y}}<br>{hover} %{{z:{fmt}}}<extra></extra>")
+        fig.add_trace(t)
+        ca = dict(colorscale=colorscale, colorbar=dict(thickness=10))
+        if zmid is not None:
+            ca["cmid"] = zmid
+        fig.update_layout(coloraxis=ca)
+    add_points(fig, markers)
+    if title:
+        fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=13)))
+    _no_axes(fig, height, meta)
+    fig.update_layout(coloraxis_showscale=m is not None)
+    s = crop.shape[0]
+    fig.update_xaxes(range=[-0.5, s - 0.5])
+    fig.update_yaxes(range=[s - 0.5, -0.5])
+    return fig
+
+
+def add_click_grid(fig: go.Figure, size: int, stride: int, label: str = "click to put v here") -> go.Figure:
+    """Invisible markers at every heatmap cell centre, so a click on the image selects a
+    cell (Plotly selects points of scatter traces, not pixels of images). The selected
+    point's x, y are crop pixels; its point index is y * size + x in heatmap pixels."""
+    j = np.arange(size)
+    gx, gy = np.meshgrid(j, j)
+    cx = stride * gx.ravel() + (stride - 1) / 2
+    cy = stride * gy.ravel() + (stride - 1) / 2
+    fig.add_trace(go.Scatter(
+        x=cx, y=cy, mode="markers", name="grid", showlegend=False,
+        marker=dict(size=max(stride * 2, 8), color="rgba(255,255,255,0.01)", line=dict(width=0)),
+        customdata=np.stack([gx.ravel(), gy.ravel()], -1),
+        hovertemplate=f"{label}<br>heatmap (%{{customdata[0]}}, %{{customdata[1]}}) · crop (%{{x}}, %{{y}})"
+                      "<extra></extra>",
+        selected=dict(marker=dict(color="rgba(124,252,0,0.9)")),
+        unselected=dict(marker=dict(opacity=0.01))))
+    fig.update_layout(clickmode="event+select", dragmode=False)
+    return fig
+
+
+def kernel_extent(*kernels: np.ndarray, offsets: np.ndarray, share: float = 0.02, margin: int = 3,
+                  least: int = 8) -> int:
+    """Half-width (heatmap px) of the window that holds every displacement where any of the
+    kernels exceeds `share` of its largest |value|: the part worth looking at."""
+    r = least
+    for k in kernels:
+        a = np.abs(np.asarray(k, np.float64))
+        ys, xs = np.nonzero(a > share * max(a.max(), 1e-12))
+        if len(xs):
+            r = max(r, int(np.abs(offsets[xs]).max()), int(np.abs(offsets[ys]).max()))
+    return int(min(r + margin, np.abs(offsets).max()))
+
+
+def kernel_figure(k: np.ndarray, offsets: np.ndarray, stride: int, title: str = "",
+                  colorscale=PRIOR, zmid=None, hover: str = "p(A|v)", height: int = 440,
+                  meta: str | None = None, fmt: str = ".4f", extent: int | None = None) -> go.Figure:
+    """A kernel indexed by displacement (dy, dx) = A - v: x is Δx, y is Δy (down is +),
+    both in heatmap pixels, with crop pixels (× stride) under each tick. The view shows
+    ±extent heatmap px (the whole kernel stays in the figure: zoom out to see it)."""
+    k = np.asarray(k, np.float32)
+    fig = px.imshow(k, x=offsets, y=offsets, color_continuous_scale=colorscale,
+                    color_continuous_midpoint=zmid, origin="upper")
+    fig.update_traces(hovertemplate="Δx %{x} heatmap px (%{customdata[0]} crop px)<br>"
+                                    "Δy %{y} heatmap px (%{customdata[1]} crop px)<br>"
+                                    f"{hover} %{{z:{fmt}}}<extra></extra>",
+                      customdata=np.stack(np.meshgrid(offsets * stride, offsets * stride), -1))
+    r = int(extent) if extent else int(np.abs(offsets).max())
+    step = next(s for s in (2, 4, 8, 16) if 2 * r / s <= 8)
+    ticks = [int(t) for t in offsets if t % step == 0 and abs(t) <= r]
+    fig.update_xaxes(tickvals=ticks, tickangle=0, showgrid=False, zeroline=False,
+                     title=f"Δx = x<sub>A</sub> − x<sub>v</sub>, heatmap px (× {stride} = crop px)",
+                     range=[-r - 0.5, r + 0.5], autorange=False)
+    fig.update_yaxes(tickvals=ticks, showgrid=False, zeroline=False,
+                     title=f"Δy, heatmap px (× {stride} = crop px)", range=[r + 0.5, -r - 0.5], autorange=False)
+    # cross-hair at zero displacement: v's own position
+    fig.add_hline(y=0, line=dict(color="rgba(128,128,128,0.6)", width=1, dash="dot"))
+    fig.add_vline(x=0, line=dict(color="rgba(128,128,128,0.6)", width=1, dash="dot"))
+    fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=13)), height=height,
+                      margin=dict(l=0, r=0, t=36, b=0), coloraxis_colorbar=dict(thickness=10, len=0.8),
+                      dragmode=False)
+    if meta:
+        fig.update_layout(meta=meta)
+    return fig
+
+
+def rgb_figure(img: np.ndarray, title: str = "", height: int = 260, meta: str | None = None) -> go.Figure:
+    """An RGB array (H, W, 3) in [0, 1] or uint8, shown pixel for pixel (no smoothing)."""
+    a = np.asarray(img)
+    if a.dtype != np.uint8:
+        a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
+    return photo_figure(a, title=title, height=height, meta=meta)
+
+
+# ------------------------------------------------------------------ PNG download
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:                       # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def annotated_png(rgb: np.ndarray, panels: Sequence[tuple[str, np.ndarray]], box=None,
+                  min_height: int = 480) -> bytes:
+    """The photo once per (title, joints (K, 2) original px) panel, skeleton drawn on it,
+    panels side by side with their titles above. Small photos are enlarged (joints
+    scaled with them) so the lines stay readable."""
+    h, w = rgb.shape[:2]
+    f = max(1, int(np.ceil(min_height / h))) if h < min_height else 1
+    f = min(f, 8)
+    base = Image.fromarray(rgb).resize((w * f, h * f), Image.LANCZOS) if f > 1 else Image.fromarray(rgb)
+    lw = max(2, round(min(base.size) / 120))
+    r = lw + 2
+    band = 34
+    font = _font(18)
+    out = Image.new("RGB", (base.width * len(panels) + 8 * (len(panels) - 1), base.height + band), "white")
+    for i, (title, xy) in enumerate(panels):
+        im = base.copy()
+        d = ImageDraw.Draw(im)
+        if box is not None:
+            cx, cy, s = box
+            d.rectangle([((cx - s / 2) + 0.5) * f, ((cy - s / 2) + 0.5) * f,
+                         ((cx + s / 2) + 0.5) * f, ((cy + s / 2) + 0.5) * f], outline="white", width=1)
+        p = (np.asarray(xy, np.float64) + 0.5) * f          # pixel centres -> PIL's corner-based grid
+        for a, b in (*LIMBS, *DRAW_EXTRA):
+            d.line([tuple(p[a]), tuple(p[b])], fill=limb_colour(a, b), width=lw)
+        for k in range(len(p)):
+            x, y = p[k]
+            d.ellipse([x - r, y - r, x + r, y + r], fill=joint_colour(k), outline="white", width=1)
+        x0 = i * (base.width + 8)
+        out.paste(im, (x0, band))
+        ImageDraw.Draw(out).text((x0 + 6, 7), title, fill="black", font=font)
+    buf = io.BytesIO()
+    out.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()

@@ -1,0 +1,118 @@
+"""Lessons: the six short lessons in lessons/, one per page of the app, each linking to its page."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from lab.app import common
+
+VIEWS = Path(common.__file__).resolve().parent / "views"
+PICK = "lesson_pick"
+ITEM = re.compile(r"^\s*\d+\.\s+\[(?P<title>[^\]]+)\]\((?P<file>[\w.-]+\.md)\):?\s*(?P<desc>.*)$")
+PAGE_LINK = re.compile(r"^\s*\[(?P<label>[^\]]+)\]\(/(?P<path>[\w-]+)\)\s*$")
+NEXT = re.compile(r"^\s*Next lesson:\s*(?P<title>.+?)\s*$")
+
+
+@dataclass(frozen=True)
+class Lesson:
+    file: str
+    title: str
+    description: str
+
+
+def page_file(url_path: str) -> Path | None:
+    """The view behind an app url path (common.PAGES), e.g. "detector" -> views/detector.py."""
+    for name, _title, path in common.PAGES:
+        if path == url_path:
+            return VIEWS / f"{name}.py"
+    return None
+
+
+def read_index() -> tuple[list[Lesson], str]:
+    """The lessons in lessons/README.md order, and the README's references section."""
+    text = (common.LESSONS / "README.md").read_text(encoding="utf-8")
+    items = []
+    for line in text.splitlines():
+        m = ITEM.match(line)
+        if m and (common.LESSONS / m["file"]).is_file():
+            desc = re.sub(r"\s*Page:\s*\[[^\]]*\]\([^)]*\)\.?\s*$", "", m["desc"]).strip()
+            items.append(Lesson(m["file"], m["title"], desc))
+    refs = text.split("## References", 1)[1].strip() if "## References" in text else ""
+    return items, refs
+
+
+def render(text: str, lessons: list[Lesson]) -> None:
+    """Markdown (KaTeX included), with a line that is only a link to an app page, e.g.
+    `[Open the Part detector page](/detector)`, turned into a page link, and the closing
+    `Next lesson: ...` into a link to that lesson."""
+    buf: list[str] = []
+
+    def flush():
+        if any(s.strip() for s in buf):
+            st.markdown("\n".join(buf))
+        buf.clear()
+
+    by_title = {ls.title.lower(): ls for ls in lessons}
+    for line in text.splitlines():
+        m, n = PAGE_LINK.match(line), NEXT.match(line)
+        if m and page_file(m["path"]) is not None:
+            flush()
+            st.page_link(str(page_file(m["path"])), label=m["label"], icon=":material/arrow_forward:")
+        elif n:
+            flush()
+            title = re.sub(r"\s*\(.*\)\s*$", "", n["title"]).strip()
+            target = by_title.get(title.lower())
+            if target:
+                st.page_link(str(VIEWS / "lessons.py"), label=f"Next lesson: {n['title']}",
+                             icon=":material/menu_book:", query_params={"lesson": target.file})
+            else:
+                buf.append(line)
+        else:
+            buf.append(line)
+    flush()
+
+
+def main() -> None:
+    st.title("Lessons")
+    st.markdown(
+        "Six short lessons walk through Tompson et al. (NIPS 2014) in order: heatmaps, the part detector, "
+        "spatial priors, message passing, the comparison with direct regression, and training. Each one ends "
+        "with a link to the page of this app where you can look inside that stage on real photos, and each page "
+        "links back here.")
+    lessons, refs = read_index()
+    if not lessons:
+        st.error(f"No lessons found in {common.LESSONS}.")
+        return
+    files = [ls.file for ls in lessons]
+    wanted = st.query_params.get("lesson")
+    if wanted in files and st.session_state.get(PICK) != wanted:
+        st.session_state[PICK] = wanted         # arrived through a lesson link
+    if st.session_state.get(PICK) not in files:
+        st.session_state[PICK] = files[0]
+
+    def picked():
+        st.query_params["lesson"] = st.session_state[PICK]
+
+    left, right = st.columns([1, 3], gap="large")
+    with left:
+        st.radio("Lesson", files, key=PICK, on_change=picked,
+                 format_func=lambda f: f"{files.index(f) + 1}. {lessons[files.index(f)].title}")
+        cur = lessons[files.index(st.session_state[PICK])]
+        st.caption(cur.description[:1].upper() + cur.description[1:])
+        if refs:
+            with st.expander("References"):
+                st.markdown(refs)
+    with right:
+        path = common.LESSONS / cur.file
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            st.error(f"Could not read {path.name}: {e}")
+            return
+        render(text, lessons)
+
+
+common.friendly(main)

@@ -1,0 +1,506 @@
+"""Training runs launched from the browser (the Retrain page), one background thread each.
+
+A `BrowserRun` owns a folder `<runs_dir>/<id>/` (the app uses `lab.app.common.RUNS_DIR`):
+
+  status.json        label, state, settings, progress, history, best epoch, error (atomic writes)
+  pose.safetensors   the best good checkpoint so far (atomic copy): every page's model choice
+                     lists it as soon as it exists, and a cancelled or failed run keeps it
+  live.png           a heatmap of one validation image, redrawn after every epoch
+  detector/ spatial/ joint/    each stage's run folder (`lab.train.loop.train`)
+  error.log          the traceback, when a run failed for an unexpected reason
+
+Stages: the detector alone; then, with the spatial model on, the spatial model on the
+frozen detector (its priors start from the training set's displacement histograms) and,
+when the epoch budget allows, a short joint stage (see `stage_plan`).
+
+"Best" means: among checkpoints of the run's final kind (with the spatial model once a
+spatial stage has produced one), the highest validation PCK@0.2 of the model's output
+(the marginal when there is a spatial model, else the unary). Checkpoints are only ever
+picked on the validation split, never on the test set.
+
+Concurrency: each run has its own folder, thread and model; the only shared mutable state
+is `_REGISTRY` (run id -> BrowserRun), guarded by `_LOCK`. Caveats, accepted and
+documented: `torch.set_num_threads` is process-wide, so a run started with `threads` > 0
+changes the thread count of the whole server (other runs and inference included); and
+`lab.train.loop.train` reseeds torch's global generator each epoch, so two runs training
+at the same time share it and are not bit-reproducible (they are still correct and never
+touch each other's files). Two concurrent runs also share the CPU cores, so each is slower.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import secrets
+import shutil
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lab.config import DetectorConfig, SpatialConfig, TrainConfig, to_dict
+from lab.data.cache import MINI_PATH, PoseCache
+from lab.errors import LabError
+from lab.train.loop import train
+
+STATUS = "status.json"
+POSE = "pose.safetensors"
+LIVE = "live.png"
+ACTIVE = ("queued", "running")
+TERMINAL = ("done", "cancelled", "failed", "interrupted")
+STALE_S = 300.0             # a running status not updated for this long, by no thread of ours
+MAX_STEP_POINTS = 2000      # batch losses kept for the live chart (thinned evenly beyond that)
+
+_REGISTRY: dict[str, "BrowserRun"] = {}
+_LOCK = threading.Lock()
+
+
+# ------------------------------------------------------------------ settings
+@dataclass
+class RunSettings:
+    """What the Retrain page lets you choose. `cache` is "mini" or a `pose-lab prepare` file."""
+    label: str = ""
+    cache: str = "mini"
+    epochs: int = 4             # total budget, shared by the stages (`stage_plan`)
+    lr: float = 3e-3
+    sigma: float = 1.0          # Gaussian target sigma, heatmap pixels
+    spatial: bool = True
+    train_size: int = 300       # first N training crops (0 = all)
+    val_size: int = 0           # first N validation crops (0 = all)
+    batch_size: int = 16
+    graph: str = "tree"
+    seed: int = 0
+    threads: int = 0            # 0: leave torch's (process-wide) thread count alone
+    device: str = "cpu"
+
+    def default_label(self) -> str:
+        model = "detector + spatial" if self.spatial else "detector"
+        n = f"{self.train_size} imgs" if self.train_size else "all imgs"
+        return f"{model}, {self.epochs} ep, lr {self.lr:g}, σ {self.sigma:g}, {n}"
+
+
+def stage_plan(epochs: int, spatial: bool) -> list[tuple[str, int]]:
+    """How the epoch budget is shared: [(stage, epochs), ...].
+
+    Detector only: all epochs. With the spatial model: about a fifth each for the
+    spatial stage (at least one) and, from 5 epochs on, the joint stage; the rest for
+    the detector (at least one).
+    """
+    epochs = max(1, int(epochs))
+    if not spatial:
+        return [("detector", epochs)]
+    if epochs == 1:
+        return [("detector", 1), ("spatial", 1)]
+    sp = max(1, round(epochs * 0.2))
+    joint = round(epochs * 0.2) if epochs >= 5 else 0
+    plan = [("detector", epochs - sp - joint), ("spatial", sp)]
+    if joint:
+        plan.append(("joint", joint))
+    return plan
+
+
+def open_cache(cache: str | os.PathLike) -> PoseCache:
+    """The bundled mini set ("mini") or a cache file; LabError with a clear message otherwise."""
+    text = str(cache).strip()
+    if not text:
+        raise LabError("no cache file given: enter the path of a file made by `pose-lab prepare`.")
+    path = MINI_PATH if text == "mini" else Path(text).expanduser()
+    if path.is_dir():
+        raise LabError(f"{path} is a folder; expected a cache file made by `pose-lab prepare` "
+                       f"(for example cache/lsp128.safetensors).")
+    c = PoseCache(path)
+    for split in ("train", "val"):
+        if split not in c.splits or len(c[split]) == 0:
+            raise LabError(f"{path} has no {split!r} split with images (it has {sorted(c.splits)}); "
+                           f"training needs both train and val.")
+    return c
+
+
+def describe_cache(cache: str | os.PathLike) -> dict:
+    """Split sizes and crop settings of a cache, for the page: raises LabError if unusable."""
+    c = open_cache(cache)
+    return {"path": str(c.path), "counts": {k: len(v) for k, v in c.splits.items()},
+            "source": c.meta.get("source", ""), "data": to_dict(c.data)}
+
+
+# ------------------------------------------------------------------ files
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=_jsonable))
+    tmp.replace(path)
+
+
+def _jsonable(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(type(x).__name__)
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dst)
+
+
+def read_status(run_dir: Path) -> dict | None:
+    """A run folder's status.json (None if absent or unreadable), with a stale "running"
+    turned into "interrupted" (the server that ran it stopped)."""
+    path = Path(run_dir) / STATUS
+    try:
+        st = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(st, dict):
+        return None
+    st.setdefault("id", Path(run_dir).name)
+    if st.get("state") in ACTIVE and not _alive(st):
+        st["state"] = "interrupted"
+        st.setdefault("error", None)
+        st["error"] = st["error"] or ("the server stopped while this run was training; "
+                                      "its last good checkpoint is kept.")
+    return st
+
+
+def _alive(st: dict) -> bool:
+    with _LOCK:
+        run = _REGISTRY.get(st.get("id", ""))
+    if run is not None and run.thread is not None:
+        return run.thread.is_alive()
+    if st.get("pid") != os.getpid():
+        return False
+    return time.time() - float(st.get("updated", 0)) < STALE_S
+
+
+def list_runs(runs_dir: Path) -> list[dict]:
+    """Every run folder's status, newest first (folders without a readable status are skipped)."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    out = []
+    for d in runs_dir.iterdir():
+        if d.is_dir():
+            st = read_status(d)
+            if st is not None:
+                st["path"] = str(d)
+                st["has_model"] = (d / POSE).is_file()
+                out.append(st)
+    return sorted(out, key=lambda s: s.get("created", 0), reverse=True)
+
+
+# ------------------------------------------------------------------ live heatmap
+_HOT = np.array([[0, 0, 0], [80, 18, 123], [183, 55, 121], [251, 136, 97], [252, 253, 191]], float)
+
+
+def colorize(v: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] -> (..., 3) uint8 through a magma-like ramp."""
+    v = np.clip(np.nan_to_num(v), 0, 1) * (len(_HOT) - 1)
+    i = np.minimum(v.astype(int), len(_HOT) - 2)
+    f = (v - i)[..., None]
+    return (_HOT[i] * (1 - f) + _HOT[i + 1] * f).astype(np.uint8)
+
+
+@torch.no_grad()
+def live_heatmap(model, image: np.ndarray) -> dict:
+    """One crop (S, S, 3) uint8 through a pose model: every joint's map (the marginal when
+    the model has a spatial model, else the unary), their maximum over joints divided by
+    the picture's brightest value `top` (one scale for all joints; a target peaks at 1,
+    so `top` says how confident the model is), upsampled and blended over the crop."""
+    from lab.eval.predict import heatmaps, to_input
+    was_training = model.training
+    model.eval()
+    try:
+        x = to_input(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None])
+        out = heatmaps(model, x.to(next(model.parameters()).device))
+        key = "marginal" if "marginal" in out else "unary"
+        maps = out[key][0].float().clamp_min(0).cpu()
+    finally:
+        model.train(was_training)
+    top = float(maps.max())
+    peak = (maps.max(0).values / max(top, 1e-12)).numpy()   # one scale for the whole picture
+    S = image.shape[0]
+    from PIL import Image
+    up = np.asarray(Image.fromarray(peak.astype(np.float32)).resize((S, S), Image.BILINEAR))
+    heat = colorize(up).astype(float)
+    a = (0.15 + 0.7 * up)[..., None]
+    blend = (image.astype(float) * (1 - a) + heat * a).astype(np.uint8)
+    return {"kind": key, "maps": maps.numpy(), "top": top, "overlay": blend}
+
+
+def _save_png(path: Path, rgb: np.ndarray, scale: int = 2) -> None:
+    from PIL import Image
+    img = Image.fromarray(rgb).resize((rgb.shape[1] * scale, rgb.shape[0] * scale), Image.NEAREST)
+    tmp = path.with_name(path.name + ".tmp")
+    img.save(tmp, format="PNG")
+    tmp.replace(path)
+
+
+# ------------------------------------------------------------------ the run
+class BrowserRun:
+    """One training run in a background thread. Never raises from the thread: every
+    failure ends in status.json as state "failed" with a message."""
+
+    def __init__(self, settings: RunSettings, runs_dir: Path):
+        self.settings = settings
+        self.runs_dir = Path(runs_dir)
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.id, self.path = self._make_folder()
+        self.thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._nan = False
+        self.plan = stage_plan(settings.epochs, settings.spatial)
+        self.total_epochs = sum(n for _, n in self.plan)
+        self.best_score: tuple | None = None
+        self._stage_best: dict[str, float] = {}
+        self._stage = None
+        self._done_epochs = 0
+        self._val_image = None
+        self._last_write = 0.0
+        label = settings.label.strip() or settings.default_label()
+        self.status = {
+            "id": self.id, "label": label, "state": "queued", "error": None,
+            "settings": dataclasses.asdict(settings), "plan": self.plan,
+            "created": time.time(), "updated": time.time(), "pid": os.getpid(),
+            "progress": {"fraction": 0.0, "stage": None, "epoch": 0, "epochs": self.total_epochs,
+                         "step": 0, "steps": 0},
+            "history": [], "steps": [], "best": None, "live": None, "images_per_s": None}
+        self._write()
+
+    def _make_folder(self) -> tuple[str, Path]:
+        while True:
+            rid = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+            path = self.runs_dir / rid
+            try:
+                path.mkdir()
+                return rid, path
+            except FileExistsError:
+                continue
+
+    # -------------------------------------------------------------- control
+    def start(self) -> "BrowserRun":
+        with _LOCK:
+            _REGISTRY[self.id] = self
+        self.thread = threading.Thread(target=self._main, name=f"pose-lab-run-{self.id}", daemon=True)
+        self.thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Stop at the next training step; the last good checkpoint is kept."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            return self.status["state"]
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return json.loads(json.dumps(self.status, default=_jsonable))
+
+    def _update(self, write: bool = True, **kw) -> None:
+        with self._lock:
+            self.status.update(kw)
+            self.status["updated"] = time.time()
+        if write:
+            self._write()
+
+    def _write(self) -> None:
+        with self._lock:
+            _write_json(self.path / STATUS, self.status)
+            self._last_write = time.monotonic()
+
+    # -------------------------------------------------------------- the thread
+    def _main(self) -> None:
+        try:
+            self._update(state="running")
+            self._train()
+        except LabError as e:
+            self._update(state="failed", error=str(e))
+        except Exception as e:                      # a bug: keep the traceback, show a sentence
+            (self.path / "error.log").write_text(traceback.format_exc())
+            self._update(state="failed", error=f"training stopped by an unexpected error "
+                                               f"({type(e).__name__}: {e}); details in {self.path / 'error.log'}.")
+
+    def _train(self) -> None:
+        s = self.settings
+        cache = open_cache(s.cache)
+        data = dataclasses.replace(cache.data, sigma=float(s.sigma))
+        tr, va = cache["train"], cache["val"]
+        va = va.subset(s.val_size) if s.val_size else va
+        self._val_image = va.images[0]
+        det = DetectorConfig.small()
+        sp = SpatialConfig(graph=s.graph, heatmap_size=data.heatmap_size)
+        init = None
+        self._done_epochs = 0
+        for stage, epochs in self.plan:
+            self._stage = stage
+            cfg = TrainConfig(stage=stage, epochs=epochs, batch_size=s.batch_size, lr=s.lr,
+                              train_limit=s.train_size, seed=s.seed, device=s.device, threads=s.threads)
+            self._progress(stage=stage)
+            run = train(cfg, data, tr, va, self.path / stage, det=det, sp=sp, init=init,
+                        callback=self._on_event, should_stop=self._should_stop)
+            if self._nan:
+                raise LabError(f"the loss became NaN or infinite in the {stage} stage: the learning "
+                               f"rate ({s.lr:g}) is probably too high. The last good checkpoint is kept.")
+            if run.stopped:
+                self._update(state="cancelled")
+                return
+            best = self.path / stage / "best.safetensors"
+            if not best.is_file():
+                raise LabError(f"the {stage} stage produced no usable checkpoint.")
+            init = best
+        self._progress(fraction=1.0)
+        self._update(state="done")
+
+    def _should_stop(self) -> bool:
+        return self._stop.is_set() or self._nan
+
+    def _progress(self, **kw) -> None:
+        with self._lock:
+            self.status["progress"].update(kw)
+
+    def _on_event(self, e: dict) -> None:
+        if e["event"] == "step":
+            frac = (self._done_epochs + e["epoch"] + e["step"] / e["steps"]) / self.total_epochs
+            if not math.isfinite(e["loss"]):
+                self._nan = True
+            stride = max(1, e["steps"] * self.total_epochs // MAX_STEP_POINTS)
+            if e["step"] % stride == 0 or e["step"] == e["steps"]:
+                with self._lock:
+                    self.status["steps"].append([round(self._done_epochs + e["epoch"] + e["step"] / e["steps"], 4),
+                                                 e["loss"] if math.isfinite(e["loss"]) else None,
+                                                 self._stage])
+            self._progress(fraction=min(frac, 1.0), epoch=self._done_epochs + e["epoch"] + 1,
+                           step=e["step"], steps=e["steps"])
+            self._update(write=time.monotonic() - self._last_write > 0.5)   # status.json at most 2x/s
+            return
+        # end of an epoch: the stage's model.safetensors now holds exactly this epoch
+        model = e.pop("model")
+        stage_epoch = e["epoch"]
+        if stage_epoch == dict(self.plan)[self._stage]:
+            self._done_epochs += stage_epoch
+        val = {("spatial" if k == "marginal" else k): float(v) for k, v in e["val_pck"].items()}
+        row = {"stage": self._stage, "epoch": self._global_epoch(stage_epoch), "stage_epoch": stage_epoch,
+               "loss": float(e["loss"]), "val_pck": val, "seconds": float(e["seconds"]),
+               "images_per_s": float(e["images_per_s"])}
+        good = math.isfinite(row["loss"]) and all(math.isfinite(v) for v in val.values())
+        if not good:
+            self._nan = True
+        else:
+            self._keep_if_best(row)
+            try:
+                live = live_heatmap(model, self._val_image)
+                _save_png(self.path / LIVE, live["overlay"])
+                self._update(write=False, live={"epoch": row["epoch"], "stage": self._stage,
+                                                "kind": live["kind"], "top": live["top"], "file": LIVE})
+            except Exception:                       # a picture must never stop training
+                pass
+        with self._lock:
+            self.status["history"].append(row)
+        self._update(images_per_s=row["images_per_s"])
+
+    def _global_epoch(self, stage_epoch: int) -> int:
+        before = 0
+        for st, n in self.plan:
+            if st == self._stage:
+                return before + stage_epoch
+            before += n
+        return stage_epoch
+
+    def _keep_if_best(self, row: dict) -> None:
+        src = self.path / self._stage / "model.safetensors"
+        with_spatial = self._stage != "detector"
+        headline = row["val_pck"].get("spatial" if with_spatial else "unary", 0.0)
+        stage_best = self.path / self._stage / "best.safetensors"
+        prev_stage = self._stage_best.get(self._stage)
+        if prev_stage is None or headline >= prev_stage:
+            _copy_atomic(src, stage_best)
+            self._stage_best[self._stage] = headline
+        score = (with_spatial, headline)
+        if self.best_score is None or score >= self.best_score:
+            _copy_atomic(src, self.path / POSE)
+            self.best_score = score
+            self._update(write=False, best={"epoch": row["epoch"], "stage": self._stage,
+                                            "val_pck": row["val_pck"], "headline": headline,
+                                            "method": "spatial" if with_spatial else "unary"})
+
+
+# ------------------------------------------------------------------ registry
+def start_run(settings: RunSettings, runs_dir: Path) -> BrowserRun:
+    """Create a run folder with a unique id and a label no other run there has, and start it."""
+    with _LOCK:                                     # label check + folder creation, one tab at a time
+        label = settings.label.strip() or settings.default_label()
+        taken = {s.get("label") for s in _statuses(Path(runs_dir))}
+        base, n = label, 2
+        while label in taken:
+            label, n = f"{base} ({n})", n + 1
+        run = BrowserRun(dataclasses.replace(settings, label=label), runs_dir)
+    return run.start()
+
+
+def _statuses(runs_dir: Path) -> list[dict]:
+    out = []
+    if runs_dir.is_dir():
+        for d in runs_dir.iterdir():
+            try:
+                out.append(json.loads((d / STATUS).read_text()))
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def get_run(run_id: str) -> BrowserRun | None:
+    with _LOCK:
+        return _REGISTRY.get(run_id)
+
+
+def cancel_run(run_id: str) -> bool:
+    """Ask a run of this server to stop; False if no such run is training here."""
+    run = get_run(run_id)
+    if run is None or run.state not in ACTIVE:
+        return False
+    run.cancel()
+    return True
+
+
+def delete_run(runs_dir: Path, run_id: str) -> None:
+    """Remove a finished run's folder (refused while it trains, and outside runs_dir)."""
+    runs_dir = Path(runs_dir).resolve()
+    path = (runs_dir / run_id).resolve()
+    if path.parent != runs_dir or not (path / STATUS).is_file():
+        raise LabError(f"{run_id!r} is not a run in {runs_dir}.")
+    run = get_run(run_id)
+    if run is not None and run.thread is not None and run.thread.is_alive():
+        raise LabError("this run is still training: cancel it first.")
+    shutil.rmtree(path)
+    with _LOCK:
+        _REGISTRY.pop(run_id, None)
+
+
+# ------------------------------------------------------------------ comparison
+def val_pck(model_path: Path, cache: str | os.PathLike = "mini", split: str = "val", limit: int = 0) -> dict:
+    """PCK@0.2 on a cache split (crop pixels) of a pose checkpoint: {"unary": ..., "spatial": ...}.
+    The Retrain page uses it to put a run and the shipped model side by side on the same images."""
+    from lab.eval.pck import pck
+    from lab.eval.predict import predict_pose
+    from lab.models import io
+    model, meta = io.load(Path(model_path))
+    if meta.get("kind") != "pose":
+        raise LabError(f"{model_path} is a {meta.get('kind')!r} checkpoint, not a pose model.")
+    c = open_cache(cache)[split]
+    c = c.subset(limit) if limit else c
+    images, coords, lab = c.tensors()
+    pred = predict_pose(model, images)
+    return {("spatial" if k == "marginal" else k): pck(p.numpy(), coords.numpy(), lab.numpy())["mean"]
+            for k, p in pred.items() if not k.endswith("_conf")}

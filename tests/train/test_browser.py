@@ -1,0 +1,149 @@
+"""Browser-launched training runs (lab.train.browser): a run finishes with its files, a
+cancelled run keeps its last good checkpoint, two runs at once stay apart, and a bad
+cache ends in a clear message, never a traceback.
+
+Tiny on purpose (shared two-core CPU): the small configuration, 48 training crops in
+batches of 16, 16 validation crops, one or two epochs.
+"""
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+
+from lab.errors import LabError
+from lab.infer import PoseLab
+from lab.models import io
+from lab.train import browser
+from lab.train.browser import RunSettings, stage_plan, start_run
+
+TIMEOUT = 120
+
+
+def tiny(**kw) -> RunSettings:
+    base = dict(cache="mini", epochs=2, train_size=48, val_size=16, batch_size=16, spatial=False)
+    base.update(kw)
+    return RunSettings(**base)
+
+
+def wait(run, timeout=TIMEOUT):
+    run.join(timeout)
+    assert not run.thread.is_alive(), "run did not finish in time"
+    return json.loads((run.path / "status.json").read_text())
+
+
+def test_stage_plan_shares_the_budget():
+    assert stage_plan(4, False) == [("detector", 4)]
+    assert stage_plan(1, True) == [("detector", 1), ("spatial", 1)]
+    assert stage_plan(2, True) == [("detector", 1), ("spatial", 1)]
+    assert stage_plan(10, True) == [("detector", 6), ("spatial", 2), ("joint", 2)]
+    for e in range(1, 31):
+        plan = stage_plan(e, True)
+        assert sum(n for _, n in plan) == max(e, 2) and all(n >= 1 for _, n in plan)
+
+
+def test_run_finishes_with_status_history_and_a_loadable_model(tmp_path, mini):
+    run = start_run(tiny(spatial=True, label="tiny spatial"), tmp_path)
+    st = wait(run)
+    assert st["state"] == "done", st["error"]
+    assert st["error"] is None and st["label"] == "tiny spatial"
+    assert [(h["stage"], h["epoch"]) for h in st["history"]] == [("detector", 1), ("spatial", 2)]
+    assert set(st["history"][1]["val_pck"]) == {"unary", "spatial"}
+    assert st["progress"]["fraction"] == 1.0 and len(st["steps"]) == 2 * 3
+    assert st["best"]["stage"] == "spatial" and st["best"]["method"] == "spatial"
+    assert st["settings"]["train_size"] == 48 and st["plan"] == [["detector", 1], ["spatial", 1]]
+    assert (run.path / browser.LIVE).is_file() and st["live"]["kind"] == "marginal"
+    # the kept model is the one every page can choose
+    lab = PoseLab(run.path / browser.POSE, None)
+    assert lab.spatial is not None
+    pred = lab.predict(mini["val"].images[0])
+    assert pred.joints["spatial"].shape == (14, 2) and np.isfinite(pred.joints["spatial"]).all()
+    listed = browser.list_runs(tmp_path)
+    assert [r["id"] for r in listed] == [run.id] and listed[0]["has_model"]
+    # the library's comparison on the validation crops reproduces the run's own number
+    res = browser.val_pck(run.path / browser.POSE, "mini", "val", 16)
+    assert res["spatial"] == pytest.approx(st["best"]["val_pck"]["spatial"])
+    assert not list(run.path.rglob("*.tmp"))
+
+
+def test_cancel_keeps_the_last_good_checkpoint(tmp_path):
+    run = start_run(tiny(epochs=30), tmp_path)
+    deadline = time.time() + TIMEOUT
+    while not (run.path / browser.POSE).is_file():
+        assert time.time() < deadline and run.thread.is_alive(), run.snapshot()["error"]
+        time.sleep(0.05)
+    assert browser.cancel_run(run.id)
+    st = wait(run)
+    assert st["state"] == "cancelled" and st["error"] is None
+    assert 1 <= len(st["history"]) < 30
+    model, meta = io.load(run.path / browser.POSE)          # intact, finite, loadable
+    assert meta["epoch"] == st["best"]["epoch"]
+    assert browser.read_status(run.path)["state"] == "cancelled"
+    assert not browser.cancel_run(run.id)                    # nothing left to cancel
+
+
+def test_two_runs_at_once_stay_separate(tmp_path):
+    a = start_run(tiny(sigma=1.0, label="same"), tmp_path)
+    b = start_run(tiny(sigma=2.0, label="same", epochs=1), tmp_path)
+    sa, sb = wait(a), wait(b)
+    assert a.path != b.path and a.id != b.id
+    assert sa["state"] == sb["state"] == "done", (sa["error"], sb["error"])
+    assert {sa["label"], sb["label"]} == {"same", "same (2)"}             # model choices stay distinct
+    assert len(sa["history"]) == 2 and len(sb["history"]) == 1
+    for run, sigma in ((a, 1.0), (b, 2.0)):
+        meta = io.read_meta(run.path / browser.POSE)
+        assert meta["data"]["sigma"] == sigma                          # each kept its own settings
+        assert json.loads((run.path / "status.json").read_text())["settings"]["sigma"] == sigma
+    assert {r["id"] for r in browser.list_runs(tmp_path)} == {a.id, b.id}
+
+
+@pytest.mark.parametrize("content", [None, b"not a cache at all"])
+def test_bad_cache_fails_with_a_clear_message(tmp_path, content):
+    path = tmp_path / "broken.safetensors"
+    if content is not None:
+        path.write_bytes(content)
+    run = start_run(tiny(cache=str(path)), tmp_path / "runs")
+    st = wait(run)
+    assert st["state"] == "failed"
+    assert ("not found" in st["error"] and "pose-lab prepare" in st["error"]) if content is None \
+        else "not a readable pose-lab cache" in st["error"]
+    assert "Traceback" not in st["error"] and not (run.path / browser.POSE).exists()
+    with pytest.raises(LabError):
+        browser.describe_cache(path)
+
+
+def test_describe_and_refusals(tmp_path):
+    info = browser.describe_cache("mini")
+    assert info["counts"] == {"train": 900, "val": 100}
+    with pytest.raises(LabError, match="folder"):
+        browser.open_cache(tmp_path)
+    with pytest.raises(LabError):
+        browser.delete_run(tmp_path, "../etc")
+
+
+def test_stale_running_status_reads_as_interrupted(tmp_path):
+    d = tmp_path / "20000101-000000-abcdef"
+    d.mkdir()
+    (d / "status.json").write_text(json.dumps({"id": d.name, "label": "old", "state": "running",
+                                               "pid": os.getpid() + 1, "updated": 0, "created": 0}))
+    st = browser.read_status(d)
+    assert st["state"] == "interrupted" and "last good checkpoint" in st["error"]
+    browser.delete_run(tmp_path, d.name)
+    assert not d.exists()
+
+
+def test_a_diverging_run_fails_clearly_and_keeps_its_last_good_epoch(tmp_path, monkeypatch):
+    from lab.train import loop
+    real, calls = loop.step_loss, []
+
+    def nan_after_first_epoch(*a, **kw):            # 3 batches an epoch; then the loss blows up
+        calls.append(1)
+        loss = real(*a, **kw)
+        return loss * float("nan") if len(calls) > 3 else loss
+    monkeypatch.setattr(loop, "step_loss", nan_after_first_epoch)
+    run = start_run(tiny(epochs=3), tmp_path)
+    st = wait(run)
+    assert st["state"] == "failed" and "NaN" in st["error"] and "learning rate" in st["error"]
+    assert st["best"]["epoch"] == 1 and len(st["history"]) == 1
+    assert io.read_meta(run.path / browser.POSE)["epoch"] == 1
