@@ -71,8 +71,13 @@ def cmd_eval(a) -> None:
 
 
 def cmd_card(a) -> None:
-    from lab.eval.cards import card
-    text = card(Path(a.model), Path(a.eval))
+    from lab.eval.cards import card, summary
+    if a.summary:
+        text = summary([Path(e) for e in a.eval])
+    elif a.model and len(a.eval) == 1:
+        text = card(Path(a.model), Path(a.eval[0]))
+    else:
+        raise LabError("give --model with one --eval, or --summary with one --eval per model")
     Path(a.out).write_text(text)
     print(f"wrote {a.out}")
 
@@ -131,8 +136,10 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_eval)
 
     s = sub.add_parser("card", help="write a model card from a checkpoint and its eval JSON")
-    s.add_argument("--model", required=True)
-    s.add_argument("--eval", required=True, help="the JSON `pose-lab eval --json` wrote for this model")
+    s.add_argument("--model", help="weights the card describes")
+    s.add_argument("--eval", action="append", required=True,
+                   help="the JSON `pose-lab eval --json` wrote (repeat with --summary)")
+    s.add_argument("--summary", action="store_true", help="one table of every --eval (pretrained/README.md)")
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_card)
 

@@ -1,0 +1,302 @@
+"""Shared helpers for driving the real pose-lab app in Debian's Chromium through Playwright.
+
+Used by tests/app/test_browser.py and scripts/browser_timings.py (which puts the
+repository root on sys.path and imports `tests.app.browser_util`).
+
+- `AppServer`: `python -m streamlit run lab/app/main.py` on a free port, in its own
+  process group (killed as a group by `stop()`), with POSE_LAB_RUNS pointing wherever
+  the caller says; `wait_healthy()` polls /_stcore/health.
+- `launch_chromium()`: /usr/bin/chromium, headless, never a downloaded browser.
+- Page helpers that read Streamlit's DOM and Plotly's graph divs (`gd.layout.meta` is
+  the short id every pose-lab figure carries, see lab/app/plots.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MAIN = ROOT / "lab" / "app" / "main.py"
+SAMPLES = ROOT / "lab" / "assets" / "samples"
+ARTIFACTS = ROOT / "artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1400, "height": 2600}      # Streamlit scrolls inside its own container: be tall
+TRACEBACK = "Traceback (most recent call last)"
+
+
+# ------------------------------------------------------------------ the app
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppServer:
+    """The real app as a subprocess in its own session (process group)."""
+
+    def __init__(self, runs_dir: Path, port: int | None = None, log_path: Path | None = None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.runs_dir = Path(runs_dir)
+        self.log_path = Path(log_path) if log_path else self.runs_dir.parent / f"streamlit-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+        self.started_at: float | None = None
+        self._log = None
+
+    def start(self) -> "AppServer":
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, POSE_LAB_RUNS=str(self.runs_dir), PYTHONUNBUFFERED="1")
+        cmd = [sys.executable, "-m", "streamlit", "run", str(MAIN),
+               "--server.headless", "true", "--server.port", str(self.port),
+               "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+               # another edit of lab/ while the test runs must not rerun the page under it
+               "--server.fileWatcherType", "none"]
+        self._log = open(self.log_path, "wb")
+        self.started_at = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        return self
+
+    def wait_healthy(self, timeout: float = 120.0) -> float:
+        """Seconds from start() until /_stcore/health answers "ok"."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=5) as r:
+                    if r.status == 200 and r.read().strip() == b"ok":
+                        return time.perf_counter() - self.started_at
+            except OSError:
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"streamlit not healthy after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_bytes()[-n:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """Kill the whole process group (streamlit and anything it started)."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait(10)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    pass
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def new_page(browser, timeout_ms: int = 120_000):
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(timeout_ms)
+    return page
+
+
+# ------------------------------------------------------------------ photos
+def mirrored_photo(sample: str, dst: Path, quality: int = 92) -> Path:
+    """A real photo that is not byte- or pixel-identical to a bundled sample (the app caches
+    predictions by pixel digest): the sample mirrored left-right, re-encoded as JPEG."""
+    from PIL import Image, ImageOps
+    with Image.open(SAMPLES / sample) as im:
+        ImageOps.mirror(im.convert("RGB")).save(dst, format="JPEG", quality=quality)
+    return dst
+
+
+# ------------------------------------------------------------------ reading the page
+PLOTS_JS = r"""
+() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
+  const full = gd._fullData || gd.data || [];
+  const traces = full.map(t => {
+    let lo = Infinity, hi = -Infinity, n = 0;
+    const scan = a => { if (a == null) return;
+      if (typeof a === 'number') { if (isFinite(a)) { n++; if (a < lo) lo = a; if (a > hi) hi = a; } return; }
+      if (a.length !== undefined) for (let i = 0; i < a.length; i++) scan(a[i]); };
+    if (t.type === 'heatmap') scan(t.z);
+    return {type: t.type, name: t.name || null, n, lo: n ? lo : null, hi: n ? hi : null,
+            xy: t.type === 'scatter' ? JSON.stringify([Array.from(t.x || []), Array.from(t.y || [])]) : null};
+  });
+  return {meta: (gd.layout && gd.layout.meta) || null,
+          title: (gd.layout && gd.layout.title && gd.layout.title.text) || null,
+          rendered: !!gd.querySelector('.main-svg'),
+          annotations: Array.from(gd.querySelectorAll('.annotation-text')).map(e => e.textContent),
+          width: gd.getBoundingClientRect().width, height: gd.getBoundingClientRect().height,
+          stale: !!gd.closest('[data-stale="true"]'),
+          traces};
+})
+"""
+
+
+def plots(page) -> list[dict]:
+    """Every Plotly chart on the page: meta id, rendered?, subplot titles, traces (heatmap z range)."""
+    return page.evaluate(PLOTS_JS)
+
+
+def plot(page, meta: str) -> dict | None:
+    return next((p for p in plots(page) if p["meta"] == meta), None)
+
+
+def skeleton_signature(page) -> dict:
+    """meta -> the joints' scatter coordinates of the Try it page's skeleton figures."""
+    return {p["meta"]: "|".join(t["xy"] for t in p["traces"] if t["xy"])
+            for p in plots(page) if (p["meta"] or "").startswith("skeleton_") and p["rendered"]}
+
+
+def running(page) -> bool:
+    """Streamlit's "Running…" status widget is showing (a script run is in progress)."""
+    return page.locator('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]'
+                        ).count() > 0
+
+
+def wait_until(predicate, timeout: float = 120.0, interval: float = 0.25, what: str = "condition"):
+    """Poll predicate() (Python side) until truthy; return its value."""
+    deadline = time.monotonic() + timeout
+    last_err = None
+    while time.monotonic() < deadline:
+        try:
+            v = predicate()
+            if v:
+                return v
+        except Exception as e:          # the page may be mid-rerender
+            last_err = e
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}"
+                       + (f" (last error: {last_err})" if last_err else ""))
+
+
+def wait_idle(page, timeout: float = 120.0, settle: float = 0.5) -> None:
+    """Until no script run is in progress for `settle` seconds."""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        if running(page):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= settle:
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"the app was still running after {timeout:.0f} s")
+
+
+def wait_title(page, text: str, timeout: float = 120.0) -> None:
+    page.locator("h1", has_text=text).first.wait_for(state="visible", timeout=timeout * 1000)
+
+
+def problems(page) -> list[str]:
+    """Streamlit exception boxes and traceback text on the page (should be empty)."""
+    out = []
+    n = page.locator('[data-testid="stException"]').count()
+    if n:
+        msgs = page.locator('[data-testid="stException"]').all_inner_texts()
+        out.append(f"{n} exception box(es): " + " | ".join(m[:300] for m in msgs))
+    body = page.locator("body").inner_text()
+    if TRACEBACK in body:
+        i = body.index(TRACEBACK)
+        out.append("traceback text: " + body[i:i + 400])
+    return out
+
+
+def nav(page, title: str) -> None:
+    """Follow the sidebar's navigation link (a client-side page switch: session state is kept)."""
+    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+
+
+def screenshot(page, name: str, folder: Path = SCREENSHOTS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def write_json(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+# ------------------------------------------------------------------ flows shared by the test and the benchmark
+JOINT_NAMES = ("right ankle", "right knee", "right hip", "left hip", "left knee", "left ankle", "right wrist",
+               "right elbow", "right shoulder", "left shoulder", "left elbow", "left wrist", "neck", "head top")
+SKELETONS = ("skeleton_unary", "skeleton_spatial", "skeleton_regressor")
+
+
+def open_try_it(page, url: str, timeout: float = 120.0) -> tuple[float, float]:
+    """Load /try-it; returns (seconds to the page title, seconds to the three skeletons)."""
+    t0 = time.perf_counter()
+    page.goto(f"{url}/try-it", timeout=timeout * 1000)
+    wait_title(page, "Try it", timeout)
+    t_title = time.perf_counter() - t0
+    wait_until(lambda: len(skeleton_signature(page)) == len(SKELETONS), timeout, what="the three skeletons")
+    return t_title, time.perf_counter() - t0
+
+
+def upload_photo(page, path: Path, timeout: float = 120.0) -> float:
+    """Upload `path` on the Try it page; seconds until the photo is the current one and all three
+    skeleton figures have been redrawn with new joints (no figure still stale)."""
+    before = skeleton_signature(page)
+    assert len(before) == len(SKELETONS), f"skeletons before the upload: {sorted(before)}"
+    t0 = time.perf_counter()
+    page.locator('[data-testid="stFileUploader"] input[type=file]').first.set_input_files(str(path))
+
+    def done():
+        if page.locator('[data-testid="stSelectbox"]', has_text=f"Your photo: {path.name}").count() == 0:
+            return False
+        now = {p["meta"]: p for p in plots(page) if p["meta"] in SKELETONS}
+        if len(now) != len(SKELETONS) or any(p["stale"] or not p["rendered"] for p in now.values()):
+            return False
+        sig = skeleton_signature(page)
+        return all(sig.get(m) and sig[m] != before.get(m) for m in SKELETONS)
+    wait_until(done, timeout, interval=0.1, what=f"the skeletons for {path.name}")
+    return time.perf_counter() - t0
+
+
+def unary_grid_ok(page) -> dict | None:
+    """The Part detector page's unary grid if it is drawn with 14 non-constant heatmaps and
+    every joint's subplot title, else None."""
+    g = plot(page, "unary_grid")
+    if g is None or not g["rendered"] or g["stale"]:
+        return None
+    heat = [t for t in g["traces"] if t["type"] == "heatmap"]
+    if len(heat) != 14 or not all(t["n"] > 0 and t["hi"] > t["lo"] for t in heat):
+        return None
+    if not set(JOINT_NAMES) <= set(g["annotations"]):
+        return None
+    return g
+
+
+def switch_to_detector(page, timeout: float = 120.0) -> float:
+    """Sidebar link to Part detector; seconds until the 14 unary heatmaps are drawn."""
+    t0 = time.perf_counter()
+    nav(page, "Part detector")
+    wait_title(page, "Part detector", timeout)
+    wait_until(lambda: unary_grid_ok(page), timeout, interval=0.1, what="the 14 unary heatmaps")
+    return time.perf_counter() - t0
+
+
+def switch_to_try_it(page, timeout: float = 120.0) -> None:
+    nav(page, "Try it")
+    wait_title(page, "Try it", timeout)
+    wait_until(lambda: len(skeleton_signature(page)) == len(SKELETONS), timeout, what="the three skeletons")
