@@ -16,7 +16,7 @@ from lab.data.targets import (STRONG_SECOND_PEAK, crop_to_heatmap, decode, heatm
 from lab.data.transforms import box_affine, crop_image, image_box, invert_affine, apply_affine
 from lab.errors import LabError
 from lab.eval.predict import heatmaps, marginal_confidence, to_input
-from lab.models import io
+from lab.models import graph, io
 from lab.models.detector import STRIDE
 from lab.models.regressor import denormalise
 
@@ -147,6 +147,7 @@ class PoseLab:
         return displacement_histograms(xy.numpy(), np.asarray(labelled, bool), self.spatial.edges,
                                        cfg.heatmap_size, cfg.hist_blur)
 
+    @torch.no_grad()
     def find_suppressed_peaks(self, crops: np.ndarray, joints, top: int = 3, coords=None,
                               labelled=None, min_unary_ratio: float = 0.3, distinct: bool = False) -> list[dict]:
         """Crops where the spatial model most clearly removed a unary's second peak.
@@ -161,11 +162,16 @@ class PoseLab:
         """
         if self.spatial is None:
             return []
-        maps = self.crop_heatmaps(crops)
+        unary = torch.cat([self.pose.detector(to_input(torch.from_numpy(np.ascontiguousarray(crops[i:i + 32]))
+                                                       .permute(0, 3, 1, 2))) for i in range(0, len(crops), 32)])
+        logm = {}                       # only the joints asked for: the messages into them, not all E edges
+        for k in joints:
+            ids = [self.spatial.edge_index(k, v) for v in graph.neighbours(self.spatial.edges, k)]
+            logm[k] = torch.log(self.spatial.messages(unary, ids)).sum(1)              # (N, H, W)
         found = []
         for i in range(len(crops)):
             for k in joints:
-                pc = peak_competition(maps["unary"][i, k], maps["log_marginal"][i, k])
+                pc = peak_competition(unary[i, k], logm[k][i])
                 if pc["second"] is None or pc["unary_ratio"] < min_unary_ratio or pc["change"] <= 0:
                     continue
                 d = {"index": i, "joint": k, **{n: pc[n] for n in ("unary_ratio", "marginal_ratio", "change")},

@@ -8,7 +8,7 @@ RUNS=${1:-runs/pretrained}
 CACHE=${2:-cache/lsp128.safetensors}
 DET_EPOCHS=${DET_EPOCHS:-24}
 SP_EPOCHS=${SP_EPOCHS:-3}
-JOINT_EPOCHS=${JOINT_EPOCHS:-4}
+JOINT_EPOCHS=${JOINT_EPOCHS:-2}
 REG_EPOCHS=${REG_EPOCHS:-10}
 [ -f "$CACHE" ] || pose-lab prepare --out "$CACHE"
 pose-lab train --stage detector --config full --cache "$CACHE" --out "$RUNS/detector" \

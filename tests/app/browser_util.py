@@ -214,6 +214,8 @@ def problems(page) -> list[str]:
         msgs = page.locator('[data-testid="stException"]').all_inner_texts()
         out.append(f"{n} exception box(es): " + " | ".join(m[:300] for m in msgs))
     body = page.locator("body").inner_text()
+    if "Page not found" in body:
+        out.append("a 'Page not found' dialog")
     if TRACEBACK in body:
         i = body.index(TRACEBACK)
         out.append("traceback text: " + body[i:i + 400])
@@ -244,9 +246,10 @@ SKELETONS = ("skeleton_unary", "skeleton_spatial", "skeleton_regressor")
 
 
 def open_try_it(page, url: str, timeout: float = 120.0) -> tuple[float, float]:
-    """Load /try-it; returns (seconds to the page title, seconds to the three skeletons)."""
+    """Load the app's root (Try it is the default page, which Streamlit serves at "/", not at
+    /try-it); returns (seconds to the page title, seconds to the three skeletons)."""
     t0 = time.perf_counter()
-    page.goto(f"{url}/try-it", timeout=timeout * 1000)
+    page.goto(f"{url}/", timeout=timeout * 1000)
     wait_title(page, "Try it", timeout)
     t_title = time.perf_counter() - t0
     wait_until(lambda: len(skeleton_signature(page)) == len(SKELETONS), timeout, what="the three skeletons")

@@ -30,6 +30,7 @@ from lab.models import graph
 
 MAIN = str(Path(__file__).resolve().parents[2] / "lab" / "app" / "main.py")
 SAMPLE = photos.SAMPLES_DIR / photos.SAMPLES[0].file        # the photo every page starts with
+TIMEOUT = 300       # per script run: generous, the machine may be busy training (runs take ~1 s when idle)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -55,7 +56,7 @@ def pred(lab):
 @pytest.fixture(scope="module")
 def app() -> AppTest:
     """One app session shared by the page tests (the caches make later runs fast)."""
-    at = AppTest.from_file(MAIN, default_timeout=90)
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     no_placeholder_colours(at)
@@ -177,7 +178,7 @@ def photo_choice(at: AppTest) -> str:
 
 
 def test_bad_uploads_give_a_clear_error_and_keep_the_photo():
-    at = AppTest.from_file(MAIN, default_timeout=90)
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
     at.run()
     before = photo_choice(at)
     for name, (data, message) in BAD.items():
@@ -388,7 +389,7 @@ def test_pages_work_with_a_full_graph_and_a_detector_only_model(tmp_path, monkey
                 dict(meta, spatial=to_dict(spatial) if spatial else None))
         (tmp_path / name / "status.json").write_text(json.dumps({"label": name}))
     monkeypatch.setattr(common, "RUNS_DIR", tmp_path)
-    at = AppTest.from_file(MAIN, default_timeout=90)
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
     at.run()
     for label in ("Retrained: full", "Retrained: det"):
         at.sidebar.selectbox(key="model_choice").set_value(label)

@@ -22,12 +22,22 @@ def _step_key(a: int) -> str:
     return f"msg_step_{a}"
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
-def _examples(key: str, _lab) -> list[dict]:
-    """Mini validation crops where the product most clearly removed a wrist/ankle unary's second peak."""
+@st.cache_resource(show_spinner=False)
+def _mini_val():
+    """The bundled mini set's validation split (decoded once), or None if it is missing."""
     try:
         val = PoseCache(MINI_PATH)["val"]
     except LabError:
+        return None
+    _ = val.images                  # decode the JPEGs now, once (a bare expression would be st.write magic)
+    return val
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _examples(key: str, _lab) -> list[dict]:
+    """Mini validation crops where the product most clearly removed a wrist/ankle unary's second peak."""
+    val = _mini_val()
+    if val is None:
         return []
     found = _lab.find_suppressed_peaks(val.images, SCAN_JOINTS, top=4, coords=val.coords, labelled=val.labelled,
                                        distinct=True)
@@ -86,7 +96,7 @@ def main() -> None:
         examples = _examples(photos.model_key(lab), lab)
 
     def use_example(ex: dict) -> None:
-        val = PoseCache(MINI_PATH)["val"]
+        val = _mini_val()
         photos.set_photo(photos.example_photo(
             f"{val.ids[ex['index']]} (mini validation crop)", val.images[ex["index"]],
             "A person-centred crop from the bundled mini set's validation split (LSP im0001–1000: LSP's "

@@ -1,0 +1,261 @@
+"""End to end in a real browser: the app as users start it (`streamlit run lab/app/main.py`),
+driven in Debian's Chromium through Playwright.
+
+One app and one browser tab for the whole module, so the steps share a Streamlit session:
+  1. app start -> the Try it page rendered (timed)
+  2. Try it: upload a photo, wait for the three skeletons redrawn (timed)
+  3. sidebar link to Part detector: the uploaded photo is still the current one and the
+     14 unary heatmaps are drawn with data (timed)
+  4. Message passing: Next moves the step-through from step 1 to step 2
+  5. Retrain: a tiny run (mini set, 1 epoch, 16 crops) shows progress, finishes, and is
+     offered in the sidebar's Model choice
+No page may show a Streamlit exception box, a traceback or "Page not found".
+
+Artifacts (repo-root artifacts/, gitignored): screenshots/<nn>-<name>.png for every step and
+browser_timings.json with the measured seconds (also printed, and attached with
+record_property). Training runs go to a temporary POSE_LAB_RUNS, never to runs/.
+
+Waits are generous (POSE_LAB_BROWSER_TIMEOUT seconds each, default 120) because the lab
+is often run next to a CPU-heavy training job; raise it on a loaded machine.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+import browser_util as bu
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(bu.CHROMIUM).is_file(), reason=f"needs Debian's Chromium at {bu.CHROMIUM} "
+                       "(apt-get install chromium); the browser test never downloads one"),
+]
+playwright_sync = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[test]')")
+
+TIMEOUT = float(os.environ.get("POSE_LAB_BROWSER_TIMEOUT", "120"))
+UPLOAD_SAMPLE = "lsp_im1041.jpg"        # mirrored, so its pixels (the app's cache key) are new
+RUN_LABEL = "browser test run"
+TIMINGS: dict[str, float] = {}
+STATE: dict[str, object] = {}
+
+
+# ------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, request):
+    tmp = tmp_path_factory.mktemp("browser_app")
+    server = bu.AppServer(tmp / "runs", log_path=tmp / "streamlit.log")
+    request.addfinalizer(server.stop)           # always: the whole process group
+    server.start()
+    TIMINGS["app_start_to_healthy_s"] = round(server.wait_healthy(timeout=max(TIMEOUT, 120)), 2)
+    return server
+
+
+@pytest.fixture(scope="module")
+def page(app, request):
+    pw = playwright_sync.sync_playwright().start()
+    request.addfinalizer(pw.stop)
+    browser = bu.launch_chromium(pw)
+    request.addfinalizer(browser.close)
+    pg = bu.new_page(browser, timeout_ms=int(TIMEOUT * 1000))
+    console_errors: list[str] = []
+    pg.on("pageerror", lambda e: console_errors.append(str(e)))
+    STATE["console_errors"] = console_errors
+    return pg
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _timings_file():
+    yield
+    if TIMINGS:
+        bu.write_json(bu.ARTIFACTS / "browser_timings.json",
+                      {"timings_s": TIMINGS, "timeout_s": TIMEOUT,
+                       "note": "seconds, measured in Debian Chromium driven by Playwright"})
+        print("\nbrowser timings (s): " + ", ".join(f"{k} {v}" for k, v in TIMINGS.items()))
+
+
+def shot(page, name: str) -> None:
+    bu.screenshot(page, name)
+
+
+def assert_clean(page, where: str) -> None:
+    found = bu.problems(page)
+    assert not found, f"{where}: {found}"
+
+
+def need(key: str) -> None:
+    if not STATE.get(key):
+        pytest.skip(f"needs the earlier step that sets {key!r}")
+
+
+# ------------------------------------------------------------------ 1-2. Try it
+def test_try_it_renders_and_an_upload_is_predicted(app, page, tmp_path, record_property):
+    t_goto = time.perf_counter()
+    t_title, t_results = bu.open_try_it(page, app.url, TIMEOUT)
+    TIMINGS["app_start_to_first_page_s"] = round(t_goto + t_title - app.started_at, 2)
+    TIMINGS["page_load_to_first_results_s"] = round(t_results, 2)
+    bu.wait_idle(page, TIMEOUT)
+    shot(page, "01-try-it-first-page")
+    assert_clean(page, "Try it")
+    assert page.locator('[data-testid="stSelectbox"]', has_text="Tennis serve").count() == 1
+
+    photo = bu.mirrored_photo(UPLOAD_SAMPLE, tmp_path / "my_goalkeeper.jpg")
+    TIMINGS["upload_to_results_s"] = round(bu.upload_photo(page, photo, TIMEOUT), 2)
+    bu.wait_idle(page, TIMEOUT)
+    shot(page, "02-try-it-uploaded")
+    assert_clean(page, "Try it after the upload")
+    from PIL import Image
+    with Image.open(photo) as im:
+        w, h = im.size
+    assert page.get_by_text(f"The photo ({w}×{h} px)").count() == 1, "the caption names the uploaded photo's size"
+    STATE["upload"] = photo.name
+    for k in ("app_start_to_first_page_s", "upload_to_results_s"):
+        record_property(k, TIMINGS[k])
+
+
+# ------------------------------------------------------------------ 3. Part detector
+def test_detector_keeps_the_upload_and_draws_14_unary_heatmaps(page, record_property):
+    need("upload")
+    TIMINGS["page_switch_to_detector_heatmaps_s"] = round(bu.switch_to_detector(page, TIMEOUT), 2)
+    record_property("page_switch_to_detector_heatmaps_s", TIMINGS["page_switch_to_detector_heatmaps_s"])
+    bu.wait_idle(page, TIMEOUT)
+    # session state survived the client-side page switch: the photo is still the upload
+    assert page.locator('[data-testid="stExpander"]', has_text=f"Photo: Your photo: {STATE['upload']}").count() == 1
+    grid = bu.unary_grid_ok(page)
+    assert grid is not None
+    assert "right wrist" in grid["annotations"] and "head top" in grid["annotations"]
+    heat = [t for t in grid["traces"] if t["type"] == "heatmap"]
+    assert all(t["n"] == heat[0]["n"] >= 16 * 16 for t in heat), [t["n"] for t in heat]
+    metas = {p["meta"] for p in bu.plots(page)}
+    assert {"bank_input_0", "features", "unary_grid", "unary_overlay"} <= metas, metas
+    page.locator('[data-testid="stPlotlyChart"]').filter(
+        has=page.locator(".js-plotly-plot")).nth(0).scroll_into_view_if_needed()
+    shot(page, "03-detector-top")
+    page.get_by_role("heading", name="3 · The 14 unary heatmaps").scroll_into_view_if_needed()
+    shot(page, "04-detector-unary-heatmaps")
+    assert_clean(page, "Part detector")
+
+
+# ------------------------------------------------------------------ 4. Message passing
+def _step_text(page) -> str:
+    loc = page.locator('[data-testid="stMarkdownContainer"]', has_text="of").filter(has_text="adding the message")
+    return loc.first.inner_text() if loc.count() else ""
+
+
+def test_messages_next_moves_one_step(page):
+    need("upload")
+    bu.nav(page, "Message passing")
+    bu.wait_title(page, "Message passing", TIMEOUT)
+    bu.wait_until(lambda: "Step 1 of" in _step_text(page) and bu.plot(page, "msg_unary_v"), TIMEOUT,
+                  what="step 1 of the message passing")
+    bu.wait_idle(page, TIMEOUT)
+    assert_clean(page, "Message passing")
+    first = _step_text(page)
+    v1 = bu.plot(page, "msg_unary_v")["title"]
+    eq1 = page.locator(".katex-display").nth(1).inner_html()
+    page.get_by_role("heading", name="Message passing, step by step").scroll_into_view_if_needed()
+    shot(page, "05-messages-step-1")
+
+    page.get_by_role("button", name="Next ▶").click()
+    bu.wait_until(lambda: "Step 2 of" in _step_text(page) and not bu.plot(page, "msg_unary_v")["stale"]
+                  and bu.plot(page, "msg_unary_v")["title"] != v1, TIMEOUT, what="step 2")
+    bu.wait_idle(page, TIMEOUT)
+    second = _step_text(page)
+    assert first.split(":")[0].replace("1 of", "2 of") == second.split(":")[0], (first, second)
+    assert page.locator(".katex-display").nth(1).inner_html() != eq1, "the highlighted term moved"
+    assert bu.plot(page, "msg_log_sum")["title"].endswith("steps 1–2")
+    shot(page, "06-messages-step-2")
+    assert_clean(page, "Message passing after Next")
+
+
+# ------------------------------------------------------------------ 5. Retrain
+def _set_slider_min(page, label: str, want: int) -> None:
+    """Keyboard, as a learner would: focus the thumb (react-aria's hidden range input) and press Home."""
+    thumb = page.locator('[data-testid="stSlider"]', has_text=label).locator('input[type="range"]').first
+    assert thumb.get_attribute("min") == str(want), f"{label!r} starts at {thumb.get_attribute('min')}"
+    thumb.focus()
+    thumb.press("Home")
+    bu.wait_until(lambda: thumb.input_value() == str(want), TIMEOUT, what=f"slider {label!r} at {want}")
+    bu.wait_idle(page, TIMEOUT)
+    assert thumb.input_value() == str(want)
+
+
+def _progress(page) -> tuple[str, float] | None:
+    bar = page.locator('[data-testid="stProgress"]')
+    if bar.count() == 0:
+        return None
+    pb = bar.first.locator('[role="progressbar"]')
+    value = float(pb.get_attribute("aria-valuenow") or 0) if pb.count() else 0.0
+    return bar.first.inner_text().strip(), value
+
+
+def test_retrain_a_tiny_run_progresses_and_is_offered_as_a_model(page, app, record_property):
+    bu.nav(page, "Retrain")
+    bu.wait_title(page, "Retrain", TIMEOUT)
+    page.get_by_role("button", name="Start training").wait_for(timeout=TIMEOUT * 1000)
+    bu.wait_idle(page, TIMEOUT)
+    assert_clean(page, "Retrain")
+    assert page.get_by_text("No runs yet").count() == 1, "POSE_LAB_RUNS is a fresh folder"
+
+    _set_slider_min(page, "Epochs (total", 1)
+    _set_slider_min(page, "Training-set size", 16)
+    label = page.get_by_label("Run label (optional)")
+    label.fill(RUN_LABEL)
+    label.press("Enter")
+    bu.wait_idle(page, TIMEOUT)
+    assert page.get_by_text("detector × 1 epoch → spatial × 1 epoch").count() == 1
+    shot(page, "07-retrain-settings")
+
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Start training").click()
+    seen: list[tuple[str, float]] = []
+
+    def first_progress():
+        p = _progress(page)
+        if p and (not seen or seen[-1] != p):
+            seen.append(p)
+        return p
+    bu.wait_until(first_progress, TIMEOUT, what="the run's progress bar")
+    TIMINGS["retrain_click_to_progress_s"] = round(time.perf_counter() - t0, 2)
+    shot(page, "08-retrain-started")
+
+    # follow it: the fragment polls every 1.5 s; the bar's text names stage, epoch and batch
+    def finished():
+        p = _progress(page)
+        if p and (not seen or seen[-1] != p):
+            seen.append(p)
+            if len(seen) == 2:
+                shot(page, "09-retrain-progress")
+        return page.locator('[data-testid="stMarkdownContainer"]', has_text=RUN_LABEL).filter(
+            has_text="done").count() > 0 and p is None
+    bu.wait_until(finished, 4 * TIMEOUT, interval=0.2, what="the run to finish")
+    TIMINGS["retrain_click_to_done_s"] = round(time.perf_counter() - t0, 2)
+    record_property("retrain_click_to_done_s", TIMINGS["retrain_click_to_done_s"])
+    bu.wait_idle(page, TIMEOUT)
+    print(f"\nprogress seen: {seen}")
+    assert any("epoch" in text for text, _ in seen), seen
+    values = [v for _, v in seen]
+    assert len(seen) >= 2 and values[-1] > values[0], f"the bar should advance: {seen}"
+    assert page.get_by_text("Kept: epoch").count() >= 1
+    page.get_by_role("heading", name="Runs").scroll_into_view_if_needed()
+    shot(page, "10-retrain-done")
+    assert_clean(page, "Retrain after the run")
+    runs = [d for d in (app.runs_dir).iterdir() if (d / "pose.safetensors").is_file()]
+    assert len(runs) == 1, list(app.runs_dir.iterdir())
+
+    # the sidebar's Model choice offers it
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+    options = page.locator('[role="option"]')
+    options.first.wait_for(timeout=TIMEOUT * 1000)
+    texts = options.all_inner_texts()
+    shot(page, "11-model-choice")
+    page.keyboard.press("Escape")
+    assert f"Retrained: {RUN_LABEL}" in texts, texts
+
+
+def test_no_javascript_errors(page):
+    errs = STATE.get("console_errors") or []
+    assert not errs, errs
