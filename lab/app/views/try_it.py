@@ -73,7 +73,7 @@ def main() -> None:
     cols = st.columns(len(methods))
     for col, m in zip(cols, methods):
         with col:
-            fig = plots.photo_figure(ph.rgb, METHOD_LABELS[m], height=plots.fit_height(x1 - x0, y1 - y0),
+            fig = plots.photo_figure(ph.rgb, METHOD_LABELS[m], height=plots.fit_height(x1 - x0, y1 - y0, width_px=330),
                                      meta=f"skeleton_{m}")
             plots.add_box(fig, box, colour="rgba(255,255,255,0.6)")
             plots.add_skeleton(fig, pred.joints[m], pred.confidence[m], METHOD_LABELS[m])
