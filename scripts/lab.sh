@@ -16,8 +16,10 @@ if ! .venv/bin/python -c "import lab, streamlit, torch, playwright" 2>/dev/null;
     echo "==> installing pose-lab and its dependencies"
     # torch is pinned exactly: these machines serve a local CPU wheel (torch==2.13.0+cpu);
     # a range would let pip fetch the CUDA build, gigabytes we do not need.
-    .venv/bin/pip install --quiet --disable-pip-version-check "torch==2.13.0"
-    .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"
+    # (grep hides this machine's pip-config notes about absent local mirrors)
+    { .venv/bin/pip install --quiet --disable-pip-version-check "torch==2.13.0" &&
+      .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"; } 2>&1 |
+        { grep -v "^WARNING: Location 'file://" || true; }
 fi
 
 case "$MODE" in

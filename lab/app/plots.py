@@ -288,7 +288,7 @@ def kernel_extent(*kernels: np.ndarray, offsets: np.ndarray, share: float = 0.02
 
 
 def kernel_figure(k: np.ndarray, offsets: np.ndarray, stride: int, title: str = "",
-                  colorscale=PRIOR, zmid=None, hover: str = "p(A|v)", height: int = 440,
+                  colorscale=PRIOR, zmid=None, hover: str = "p(A|v)", height: int = 370,
                   meta: str | None = None, fmt: str = ".4f", extent: int | None = None) -> go.Figure:
     """A kernel indexed by displacement (dy, dx) = A - v: x is Δx, y is Δy (down is +),
     both in heatmap pixels, with crop pixels (× stride) under each tick. The view shows
