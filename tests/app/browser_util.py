@@ -222,6 +222,27 @@ def problems(page) -> list[str]:
     return out
 
 
+# Polling reads go through page.evaluate: one atomic look at the DOM. A locator read
+# (inner_text, input_value...) would auto-wait up to the page timeout if Streamlit removed the
+# element between count() and the read.
+def texts(page, selector: str) -> list[str]:
+    """innerText of every element matching a CSS selector, right now."""
+    return page.evaluate("s => Array.from(document.querySelectorAll(s)).map(e => e.innerText)", selector)
+
+
+def selectbox_value(page, label: str) -> str | None:
+    """The option shown by a st.selectbox (a react-aria combobox input named by its label)."""
+    return page.evaluate("""l => { const e = Array.from(document.querySelectorAll('input[role="combobox"]'))
+        .find(i => i.getAttribute('aria-label') === l); return e ? e.value : null; }""", label)
+
+
+def progress_bars(page) -> list[tuple[str, float]]:
+    """(text, value 0-100) of every st.progress on the page."""
+    return [tuple(x) for x in page.evaluate("""() => Array.from(document.querySelectorAll('[data-testid="stProgress"]'))
+        .map(e => { const b = e.querySelector('[role="progressbar"]');
+                    return [e.innerText.trim(), b ? Number(b.getAttribute('aria-valuenow') || 0) : 0]; })""")]
+
+
 def nav(page, title: str) -> None:
     """Follow the sidebar's navigation link (a client-side page switch: session state is kept)."""
     page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
@@ -265,7 +286,7 @@ def upload_photo(page, path: Path, timeout: float = 120.0) -> float:
     page.locator('[data-testid="stFileUploader"] input[type=file]').first.set_input_files(str(path))
 
     def done():
-        if page.locator('[data-testid="stSelectbox"]', has_text=f"Your photo: {path.name}").count() == 0:
+        if selectbox_value(page, "Photo") != f"Your photo: {path.name}":
             return False
         now = {p["meta"]: p for p in plots(page) if p["meta"] in SKELETONS}
         if len(now) != len(SKELETONS) or any(p["stale"] or not p["rendered"] for p in now.values()):
