@@ -304,12 +304,14 @@ def watch(runs: list[dict]) -> None:
         st.warning(msg)
 
 
-def runs_section(was_active: set) -> None:
+def runs_section(was_active: set, choices: set) -> None:
     """Every run and the watched one; while any trains, this part alone reruns every POLL_S
-    seconds, and the whole page reruns once when one finishes (sidebar model list)."""
+    seconds, and the whole page reruns when a run finishes or first saves a model, so the
+    sidebar's model list shows it."""
     runs = browser.list_runs(runs_dir())
     still = {r["id"] for r in runs if r.get("state") in browser.ACTIVE}
-    if (was_active - still) or st.session_state.pop("rt_full_rerun", False):
+    new_model = set(common.model_choices()) != choices
+    if (was_active - still) or new_model or st.session_state.pop("rt_full_rerun", False):
         st.rerun()
     if not runs:
         st.info(f"No runs yet. They will be kept in `{runs_dir()}`.")
@@ -331,7 +333,8 @@ common.friendly(new_run_form)
 st.divider()
 st.subheader("Runs")
 ACTIVE_NOW = {r["id"] for r in browser.list_runs(runs_dir()) if r.get("state") in browser.ACTIVE}
-st.fragment(run_every=POLL_S if ACTIVE_NOW else None)(runs_section)(ACTIVE_NOW)
+CHOICES_NOW = set(common.model_choices())
+st.fragment(run_every=POLL_S if ACTIVE_NOW else None)(runs_section)(ACTIVE_NOW, CHOICES_NOW)
 with st.expander("Running several trainings at once"):
     st.markdown(
         "Each run has its own folder and thread, so two tabs can train at the same time without touching "
