@@ -73,6 +73,19 @@ def load_models(label: str | None = None) -> PoseLab | None:
     return None
 
 
+def load_spatial_models() -> PoseLab:
+    """The chosen models for a page about the spatial model; stops the page with a
+    message when loading failed or the model has no spatial model."""
+    lab = load_models()
+    if lab is None:
+        st.stop()
+    if lab.spatial is None:
+        st.warning("The chosen model has no spatial model (it was trained as a detector only). "
+                   "Pick another model in the sidebar.")
+        st.stop()
+    return lab
+
+
 def sidebar() -> None:
     choices = list(model_choices())
     if st.session_state.get("model_choice") not in choices:

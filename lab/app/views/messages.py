@@ -82,14 +82,8 @@ def main() -> None:
         "neighbour agrees it is plausible, which is how body structure vetoes a false detection. Step through "
         "the sum one neighbour at a time.")
     common.lesson_link("messages")
-    lab = common.load_models()
-    if lab is None:
-        st.stop()
+    lab = common.load_spatial_models()
     sp = lab.spatial
-    if sp is None:
-        st.warning("The chosen model has no spatial model (it was trained as a detector only). "
-                   "Pick another model in the sidebar.")
-        st.stop()
 
     # ------------------------------------------------------------ examples (before the widgets they set)
     with st.spinner("Looking for examples in the bundled validation crops…"):

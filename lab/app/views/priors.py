@@ -49,14 +49,8 @@ def main() -> None:
         "starts each kernel from a histogram of displacements in the training labels and then refines it by "
         "back-propagation. Pick a pair, compare the two, then place v on the crop to see where A is expected.")
     common.lesson_link("priors")
-    lab = common.load_models()
-    if lab is None:
-        st.stop()
+    lab = common.load_spatial_models()
     sp = lab.spatial
-    if sp is None:
-        st.warning("The chosen model has no spatial model (it was trained as a detector only). "
-                   "Pick another model in the sidebar.")
-        st.stop()
     ph = photos.photo_input(compact=True)
     box = photos.current_box(lab, ph)
     pred = photos.predict(lab, ph, box)
