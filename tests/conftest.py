@@ -101,3 +101,21 @@ def copy_dataset(tmp_path, fixture_root):
             p.chmod(0o755 if p.is_dir() else 0o644)
         return dst
     return make
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """One torch thread per test module: on two shared cores, intra-op threads
+    fighting a training job or each other are far slower than one."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def mini():
+    """The bundled mini set (900 train / 100 val LSP training crops)."""
+    from lab.data.cache import MINI_PATH, PoseCache
+    return PoseCache(MINI_PATH)

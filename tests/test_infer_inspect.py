@@ -16,14 +16,6 @@ from lab.models.detector import STRIDE
 from lab.models.spatial import displacement_histograms
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def lab():
     return PoseLab()
