@@ -2,13 +2,12 @@
 
 Prints one table:
 
-  latency      one 128-px crop through the detector, the spatial model (tree / full
-               graph, FFT / direct convolution) and the regressor: median of N runs
-               after warm-up, in ms
-  training     images/s of a few real training steps (batch 32, augmentation on, Adam)
-               for the detector, joint and regressor stages, the model FLOPs of one
-               forward + backward per image (torch.utils.flop_counter) and the
-               achieved FLOP/s; on CUDA also as a share of a measured bf16 matmul peak
+  latency      one 128-px crop through each configuration's detector, detector + spatial
+               model, the spatial model alone (tree / full graph, FFT / direct
+               convolution) and the regressor: median of N runs after warm-up, in ms
+  training     images/s of a few real training steps (batch 32, augmentation on, AdamW)
+               for each configuration's stages, in fp32 and under bf16 autocast, their
+               ratio, and the model FLOPs of one forward + backward per image
 
 Nothing here is hard-coded: every figure comes from a timer. Repetitions are few and
 capped by a time budget per figure, so the whole bench stays short on a CPU.
@@ -24,13 +23,14 @@ from typing import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from lab.config import AugmentConfig, DataConfig, DetectorConfig, RegressorConfig, SpatialConfig
+from lab.config import AugmentConfig, DetectorConfig, RegressorConfig, SpatialConfig, TrainConfig
+from lab.data.codec import HeatmapCodec
 from lab.data.transforms import augment
-from lab.models.detector import PartDetector
+from lab.models.detector import BELIEF_OF_LOSS
 from lab.models.pose import PoseNet
 from lab.models.regressor import Regressor
 from lab.models.spatial import SpatialModel
-from lab.train.loop import pick_device, step_loss, trainable
+from lab.train.loop import autocast, param_groups, pick_device, step_loss
 
 CROP = 128
 TRAIN_BATCH = 32
@@ -68,14 +68,6 @@ def time_ms(fn: Callable[[], object], device: str, warmup: int, reps: int, budge
     return {"median_ms": statistics.median(times), "min_ms": min(times), "runs": len(times)}
 
 
-def bf16_peak_flops(device: str, n: int = 8192, reps: int = 20) -> float:
-    """Measured bf16 matmul throughput (FLOP/s) of an n x n x n product: the practical peak."""
-    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    t = time_ms(lambda: a @ b, device, warmup=3, reps=reps, budget_s=2.0)
-    return 2 * n ** 3 / (t["min_ms"] / 1e3)
-
-
 # ------------------------------------------------------------------ pieces
 def _crops(n: int) -> torch.Tensor:
     """n real 128-px training crops from the bundled mini set (random pixels if it is
@@ -104,20 +96,28 @@ def latency(model: torch.nn.Module, x: torch.Tensor, device: str, cuda: bool) ->
                    budget_s=2.0 if cuda else 3.0)
 
 
-def training(stage: str, model: torch.nn.Module, batch, device: str, cuda: bool) -> dict:
+def training(stage: str, make: Callable[[], torch.nn.Module], batch, device: str, cuda: bool,
+             precision: str = "fp32", channels_last: bool = True) -> dict:
     """Images/s of real training steps (augmentation on the CPU as in `lab.train.loop`,
-    then loss, backward and an Adam step), and the FLOPs of one forward + backward."""
-    data = DataConfig(crop_size=CROP)
+    then loss, backward and an AdamW step) at a precision, and the FLOPs of one forward +
+    backward."""
+    codec = HeatmapCodec(crop_size=CROP)
     images, coords, lab = batch
-    model.to(device).train()
-    params = trainable(model, stage)
-    opt = torch.optim.Adam(params, lr=1e-4)
+    model = make().to(device).train()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    cfg = TrainConfig(stage=stage, precision=precision, channels_last=channels_last)
+    opt = torch.optim.AdamW([p for g in param_groups(model, cfg) for p in g["params"]], lr=1e-4)
     g = torch.Generator().manual_seed(0)
     aug = AugmentConfig()
 
     def step():
         x, xy, m = augment(images.float().div(255), coords, lab, aug, g)
-        loss = step_loss(model, stage, x.to(device), xy.to(device), m.to(device), data, 0.5)
+        x = x.to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(cfg, device):
+            loss = step_loss(model, stage, x, xy.to(device), m.to(device), codec, 0.5)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -137,7 +137,7 @@ def training(stage: str, model: torch.nn.Module, batch, device: str, cuda: bool)
     x, xy, m = augment(images.float().div(255), coords, lab, aug, g)
     counter = FlopCounterMode(display=False)
     with counter:
-        loss = step_loss(model, stage, x.to(device), xy.to(device), m.to(device), data, 0.5)
+        loss = step_loss(model, stage, x.to(device), xy.to(device), m.to(device), codec, 0.5)
         loss.backward()
     opt.zero_grad(set_to_none=True)
     flops_per_image = counter.get_total_flops() / len(images)
@@ -146,84 +146,95 @@ def training(stage: str, model: torch.nn.Module, batch, device: str, cuda: bool)
 
 
 # ------------------------------------------------------------------ the bench
-def run_bench(config: str = "full", device: str = "auto", threads: int = 0,
-              out: Callable[[str], None] = print) -> dict:
-    """Measure and print the table. Returns the figures as a dict."""
+SHIPPED = {"pretrained": "pose.safetensors + regressor.safetensors", "scratch": "scratch.safetensors",
+           "small": "the Retrain page's model"}
+
+
+def run_bench(device: str = "auto", threads: int = 0, out: Callable[[str], None] = print,
+              configs: tuple[str, ...] = ("pretrained", "scratch", "small")) -> dict:
+    """Measure and print the tables. Returns the figures as a dict."""
     t_start = time.perf_counter()
     device = pick_device(device)
     cuda = device.startswith("cuda")
     if threads:
         torch.set_num_threads(threads)
-    det_cfg = DetectorConfig.full() if config == "full" else DetectorConfig.small()
-    reg_cfg = RegressorConfig.full() if config == "full" else RegressorConfig.small()
     torch.manual_seed(0)
-    res: dict = {"config": config, "device": device, "latency": {}, "training": {}}
-
+    res: dict = {"device": device, "latency": {}, "training": {}}
     if cuda:
         name = torch.cuda.get_device_name(device)
     else:
         name = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, " \
                f"{torch.get_num_threads()} torch threads"
-    out(f"pose-lab bench  config={config}  device={device} ({name})  torch {torch.__version__}")
+    out(f"pose-lab bench  device={device} ({name})  torch {torch.__version__}")
     if not cuda and hasattr(os, "getloadavg"):
         out(f"load average at start: {os.getloadavg()[0]:.2f} "
             "(other jobs on this machine slow every figure below)")
     out("")
+    res["latency"] = latency_table(configs, device, cuda, out)
+    res["training"] = training_table(configs, device, cuda, out)
+    res["seconds"] = time.perf_counter() - t_start
+    out(f"\nbench took {res['seconds']:.0f} s")
+    return res
 
-    # -- latency, one crop
+
+def latency_table(configs, device: str, cuda: bool, out) -> dict:
+    """One crop, batch 1: detector, spatial model (tree / full, FFT / direct), detector + spatial
+    (the paper's model end to end) and the regressor, per configuration."""
     x = torch.rand(1, 3, CROP, CROP, device=device)
-    rows = []
-    det = PartDetector(det_cfg).to(device)
-    res["latency"]["detector"] = t = latency(det, x, device, cuda)
-    rows.append(("detector", t, ""))
+    res, rows = {}, []
+    for config in configs:
+        det_cfg = DetectorConfig.preset(config)
+        pose = PoseNet(det_cfg, SpatialConfig(graph="tree", heatmap_size=CROP // 4,
+                                              belief=BELIEF_OF_LOSS[det_cfg.loss])).to(device).eval()
+        r = res[config] = {"detector": latency(pose.detector, x, device, cuda),
+                           "detector_spatial": latency(pose, x, device, cuda)}
+        rows.append((f"{config}: detector", r["detector"], ""))
+        rows.append((f"{config}: detector + spatial (tree, FFT)", r["detector_spatial"],
+                     "target <= 15 ms on 2 threads" if config == "pretrained" else ""))
+        if config == "pretrained":
+            r["regressor"] = latency(Regressor(RegressorConfig(features=det_cfg)).to(device), x, device, cuda)
+            rows.append((f"{config}: regressor", r["regressor"], ""))
     with torch.no_grad():
-        unary = det.eval()(x)                                   # (1, 14, 32, 32)
-    size = unary.shape[-1]
+        unary = torch.randn(1, 14, CROP // 4, CROP // 4, device=device)
     for graph_name in ("tree", "full"):
         per = {}
         for mode in ("fft", "direct"):
-            sp = SpatialModel(SpatialConfig(graph=graph_name, heatmap_size=size, use_fft=mode)).to(device)
+            sp = SpatialModel(SpatialConfig(graph=graph_name, heatmap_size=CROP // 4, use_fft=mode)).to(device)
             per[mode] = latency(sp, unary, device, cuda)
         ratio = per["direct"]["median_ms"] / per["fft"]["median_ms"]
-        res["latency"][f"spatial_{graph_name}"] = {**per, "direct_over_fft": ratio}
-        edges = len(sp.edges)
-        rows.append((f"spatial {graph_name} ({edges} edges), FFT", per["fft"], ""))
-        rows.append((f"spatial {graph_name} ({edges} edges), direct", per["direct"],
+        res[f"spatial_{graph_name}"] = {**per, "direct_over_fft": ratio}
+        rows.append((f"spatial {graph_name} ({len(sp.edges)} edges), FFT", per["fft"], ""))
+        rows.append((f"spatial {graph_name} ({len(sp.edges)} edges), direct", per["direct"],
                      f"direct/FFT = {ratio:.2f}x"))
-    reg = Regressor(reg_cfg).to(device)
-    res["latency"]["regressor"] = t = latency(reg, x, device, cuda)
-    rows.append(("regressor", t, ""))
-
     out(f"Latency, one {CROP}-px crop, batch 1 (median of N runs after warm-up)")
-    out(f"  {'model':<38} {'median ms':>10} {'min ms':>9} {'N':>4}  notes")
+    out(f"  {'model':<44} {'median ms':>10} {'min ms':>9} {'N':>4}  notes")
     for label, t, note in rows:
-        out(f"  {label:<38} {t['median_ms']:>10.2f} {t['min_ms']:>9.2f} {t['runs']:>4}  {note}")
+        out(f"  {label:<44} {t['median_ms']:>10.2f} {t['min_ms']:>9.2f} {t['runs']:>4}  {note}")
     out("")
+    return res
 
-    # -- training throughput, batch 32 with augmentation
+
+def training_table(configs, device: str, cuda: bool, out) -> dict:
+    """Training img/s in fp32 and under bf16 autocast for each configuration's stages,
+    and the bf16 / fp32 ratio (the figure that decides the precision a run uses)."""
     batch = _crops(TRAIN_BATCH)
-    stages = [("detector", lambda: PoseNet(det_cfg)),
-              ("joint", lambda: PoseNet(det_cfg, SpatialConfig(graph="tree", heatmap_size=size))),
-              ("regressor", lambda: Regressor(reg_cfg))]
-    peak = bf16_peak_flops(device) if cuda else None
-    res["bf16_peak_flops"] = peak
-    head = f"  {'stage':<12} {'img/s':>8} {'steps':>6} {'GFLOP/img':>10} {'GFLOP/s':>9}"
-    out(f"Training throughput, batch {TRAIN_BATCH}, augmentation on, fp32 Adam "
+    res = {}
+    out(f"Training throughput, batch {TRAIN_BATCH}, augmentation on, AdamW, channels-last "
         "(FLOPs: one forward + backward)")
-    out(head + (f" {'of bf16 peak':>13}" if cuda else ""))
-    for stage, make in stages:
-        r = training(stage, make(), batch, device, cuda)
-        res["training"][stage] = r
-        line = (f"  {stage:<12} {r['images_per_s']:>8.1f} {r['steps']:>6d} "
-                f"{r['flops_per_image'] / 1e9:>10.3f} {r['flops_per_s'] / 1e9:>9.1f}")
-        if cuda:
-            r["fraction_of_bf16_peak"] = r["flops_per_s"] / peak
-            line += f" {100 * r['fraction_of_bf16_peak']:>12.2f}%"
-        out(line)
-    if cuda:
-        out(f"  measured bf16 matmul peak (8192^3): {peak / 1e12:.1f} TFLOP/s")
-    out("  (FlopCounterMode counts convolutions and matmuls; the spatial model's FFTs are "
-        "not counted)")
-    res["seconds"] = time.perf_counter() - t_start
-    out(f"\nbench took {res['seconds']:.0f} s")
+    out(f"  {'configuration / stage':<30} {'fp32 img/s':>11} {'bf16 img/s':>11} {'bf16/fp32':>10} "
+        f"{'GFLOP/img':>10}")
+    for config in configs:
+        det_cfg = DetectorConfig.preset(config)
+        sp_cfg = SpatialConfig(graph="tree", heatmap_size=CROP // 4, belief=BELIEF_OF_LOSS[det_cfg.loss])
+        stages = [("detector", lambda: PoseNet(det_cfg)), ("joint", lambda: PoseNet(det_cfg, sp_cfg))]
+        if config == "pretrained":
+            stages.append(("regressor", lambda: Regressor(RegressorConfig(features=det_cfg))))
+        for stage, make in stages:
+            r = {p: training(stage, make, batch, device, cuda, precision=p) for p in ("fp32", "bf16")}
+            r["bf16_over_fp32"] = r["bf16"]["images_per_s"] / r["fp32"]["images_per_s"]
+            res[f"{config}/{stage}"] = r
+            out(f"  {config + ' / ' + stage:<30} {r['fp32']['images_per_s']:>11.1f} "
+                f"{r['bf16']['images_per_s']:>11.1f} {r['bf16_over_fp32']:>9.2f}x "
+                f"{r['fp32']['flops_per_image'] / 1e9:>10.3f}")
+    out("  (FlopCounterMode counts convolutions and matmuls; the spatial model's FFTs are not counted)")
     return res

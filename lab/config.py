@@ -49,29 +49,45 @@ class AugmentConfig:
 @dataclass
 class DetectorConfig:
     """Multi-resolution part detector (paper section 3.1)."""
+    trunk: str = "scratch"      # "scratch" (the paper: banks from random weights) or "lite0"
     banks: int = 2              # 2: full + half resolution; 3 adds a quarter bank
-    width: int = 64             # channels inside each bank
-    bank_depth: int = 4         # conv layers per bank
+    width: int = 64             # channels at the end of each bank
+    bank_depth: int = 4         # conv layers per bank (scratch banks only)
     head_width: int = 128       # channels of the layers after the banks combine
     head_depth: int = 3         # conv layers after combining (dilated 3x3)
     combine: str = "concat"     # "concat" or "sum" of the upsampled bank features
     norm: bool = True           # BatchNorm after each conv
+    freeze_blocks: int = 3      # lite0: trunk stem + first blocks kept at their ImageNet weights
+    loss: str = "mse"           # "mse" to Gaussian targets (the paper) or "softmax" cross-entropy
     joints: int = 14
 
     @classmethod
-    def full(cls) -> "DetectorConfig":
-        # Sized for the shipped weights: ~110 training images/s on two CPU cores.
-        return cls(banks=3, width=48, bank_depth=4, head_width=64, head_depth=3)
+    def scratch(cls) -> "DetectorConfig":
+        """As in the paper, from random weights: ~110 training images/s on two CPU cores."""
+        return cls(trunk="scratch", banks=3, width=48, bank_depth=4, head_width=64, head_depth=3)
+
+    @classmethod
+    def pretrained(cls) -> "DetectorConfig":
+        """Banks on the ImageNet-pretrained EfficientNet-Lite0 trunk (the shipped model)."""
+        return cls(trunk="lite0", banks=2, width=48, head_width=64, head_depth=1, loss="softmax")
 
     @classmethod
     def small(cls) -> "DetectorConfig":
-        return cls(banks=2, width=24, bank_depth=3, head_width=48, head_depth=2)
+        """The Retrain page's model: the pretrained trunk with a light head."""
+        return cls(trunk="lite0", banks=2, width=32, head_width=48, head_depth=1, freeze_blocks=6,
+                   loss="softmax")
+
+    @classmethod
+    def preset(cls, name: str) -> "DetectorConfig":
+        return {"scratch": cls.scratch, "pretrained": cls.pretrained, "small": cls.small}[name]()
 
 
 @dataclass
 class SpatialConfig:
     """Spatial model (paper section 3.2): one round of log-space message passing."""
     graph: str = "tree"         # "tree" (kinematic tree + self edges) or "full"
+    belief: str = "relu"        # what a message convolves: "relu" of the unary (the paper,
+                                # MSE-trained unary) or its "softmax" over pixels (softmax loss)
     heatmap_size: int = 32      # kernels are (2*size - 1) wide: every displacement
     hist_blur: float = 1.0      # Gaussian blur (heatmap px) of the displacement histograms
     use_fft: str = "auto"       # "auto", "fft" or "direct"
@@ -84,20 +100,20 @@ class SpatialConfig:
 
 @dataclass
 class RegressorConfig:
-    """DeepPose-style direct regressor of the 28 normalised coordinates."""
-    width: int = 48
-    depth: int = 5              # conv stages (each halves the resolution)
-    hidden: int = 256
+    """DeepPose-style direct regressor of the 28 normalised coordinates, on the same banks
+    (trunk, decoders, combination) as the detector: only the head differs."""
+    features: DetectorConfig = field(default_factory=DetectorConfig.pretrained)
+    hidden: int = 512           # fully connected layer before the 28 outputs
+    loss: str = "l1"            # "l1" or "l2" on normalised coordinates
     joints: int = 14
 
     @classmethod
-    def full(cls) -> "RegressorConfig":
-        # Same compute as DetectorConfig.full() (about 0.4 GFLOP per 128-px crop).
-        return cls(width=40, depth=5, hidden=512)
+    def pretrained(cls) -> "RegressorConfig":
+        return cls()
 
     @classmethod
     def small(cls) -> "RegressorConfig":
-        return cls(width=24, depth=5, hidden=128)
+        return cls(features=DetectorConfig.small(), hidden=256)
 
 
 @dataclass
@@ -107,7 +123,13 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    unary_weight: float = 0.5   # joint stage: loss = marginal MSE + w * unary MSE
+    unary_weight: float = 0.5   # joint stage: loss = marginal loss + w * unary loss
+    trunk_lr: float = 1.0       # learning-rate multiplier of the pretrained trunk
+    detector_lr: float = 1.0    # joint stage: multiplier of the detector (banks, head, unary)
+    prior_lr: float = 1.0       # spatial / joint: multiplier of the priors and biases
+    warmup: int = 100           # linear warm-up steps before the cosine decay
+    precision: str = "fp32"     # "fp32" or "bf16" (autocast; on CPU needs avx512_bf16 to pay off)
+    channels_last: bool = False # memory format of conv inputs
     train_limit: int = 0        # use only the first N training images (0 = all)
     seed: int = 0
     device: str = "auto"
@@ -120,13 +142,18 @@ def to_dict(cfg) -> dict:
 
 
 def from_dict(cls, d: dict):
-    """Build a dataclass from a dict, ignoring unknown keys (forward compatible)."""
+    """Build a dataclass from a dict, ignoring unknown keys (forward compatible); nested
+    dataclass fields are rebuilt from their dicts."""
     names = {f.name: f for f in fields(cls)}
     kw = {}
     for k, v in (d or {}).items():
         if k not in names:
             continue
-        if k == "augment" and isinstance(v, dict):
-            v = from_dict(AugmentConfig, v)
+        nested = NESTED.get((cls.__name__, k))
+        if nested is not None and isinstance(v, dict):
+            v = from_dict(nested, v)
         kw[k] = v
     return cls(**kw)
+
+
+NESTED = {("TrainConfig", "augment"): AugmentConfig, ("RegressorConfig", "features"): DetectorConfig}

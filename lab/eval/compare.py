@@ -78,14 +78,14 @@ def methods_of(*results: dict) -> dict[str, dict]:
 
 def pck_table(methods: dict[str, dict]) -> list[dict]:
     """Rows {"kind": "group"|"joint"|"mean", "name", <method>: PCK@0.2 in [0, 1], ...};
-    plus "spatial - unary" when both are present."""
+    plus "marginal - unary" when both are present."""
     def row(kind, name, get):
         r = {"kind": kind, "name": name}
         for method, m in methods.items():
             v = get(m["pck@0.2"])
             r[method] = float(v) if v is not None else float("nan")
-        if "spatial" in methods and "unary" in methods:
-            r["spatial - unary"] = r["spatial"] - r["unary"]
+        if "marginal" in methods and "unary" in methods:
+            r["marginal - unary"] = r["marginal"] - r["unary"]
         return r
     rows = [row("mean", "mean", lambda p: p["mean"])]
     rows += [row("group", g, lambda p, g=g: p["groups"].get(g)) for g in GROUPS]
@@ -140,7 +140,7 @@ def mean_error(pred: np.ndarray, gt: np.ndarray, labelled: np.ndarray) -> np.nda
     return disagreement(pred, gt, gt, labelled)
 
 
-def rank_disagreement(a_res: dict, b_res: dict, a: str = "spatial", b: str = "regressor",
+def rank_disagreement(a_res: dict, b_res: dict, a: str = "marginal", b: str = "regressor",
                       top: int = 8, also: tuple[str, ...] = ("unary",)) -> list[dict]:
     """The `top` images where methods `a` and `b` disagree most: dicts with "id",
     "disagreement" and "error" {method: mean distance to the ground truth}, in body sizes."""

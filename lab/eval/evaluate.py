@@ -15,12 +15,16 @@ import torch
 
 from lab.config import data_root
 from lab.data.cache import PoseCache, make_sample
+from lab.data.codec import HeatmapCodec
 from lab.data.splits import split_records
-from lab.data.transforms import apply_affine, invert_affine
+from lab.data.transforms import apply_affine, box_affine, invert_affine, person_box
 from lab.eval.pck import pck, pck_curve
-from lab.eval.predict import predict_pose, predict_regressor
 from lab.joints import NAMES, SHORT
 from lab.models import io
+from lab.models.predict import predict_pose, predict_regressor
+
+PROTOCOL = ("PCK@alpha, torso = |left shoulder - right hip| of the ground truth; "
+            "crop box from the annotation; unlabelled joints excluded")
 
 
 def load_split(split: str, cache: str | None, data: str | None, model_data) -> dict:
@@ -41,37 +45,78 @@ def load_split(split: str, cache: str | None, data: str | None, model_data) -> d
             "affine": np.stack([s.affine for s in samples]), "source": f"raw folders {data_root(data)}"}
 
 
+def mean_crop_pose(cache: str | None, data: str | None, model_data) -> np.ndarray:
+    """The training set's average pose in crop pixels (K, 2): the "mean pose" baseline
+    predicts it for every crop, whatever the photo shows."""
+    if cache:
+        c = PoseCache(cache)["train"]
+        xy, lab = c.coords, c.labelled
+    else:
+        recs = split_records(data_root(data), "train", model_data.val_fraction, model_data.seed)
+        xy, lab = [], []
+        for r in recs:
+            A = box_affine(person_box(r.coords, r.labelled, model_data.margin), model_data.crop_size)
+            xy.append(apply_affine(A, r.coords))
+            lab.append(r.labelled)
+        xy, lab = np.stack(xy), np.stack(lab)
+    w = lab[..., None].astype(float)
+    return (xy * w).sum(0) / np.maximum(w.sum(0), 1)
+
+
 def predict_split(model, meta: dict, images: torch.Tensor, flip: bool) -> dict:
     """Method name -> crop-pixel joints (N, K, 2)."""
     if meta["kind"] == "regressor":
         return {"regressor": predict_regressor(model, images).numpy()}
-    out = predict_pose(model, images, flip=flip)
-    res = {"unary": out["unary"].numpy()}
-    if "marginal" in out:
-        res["spatial"] = out["marginal"].numpy()
+    codec = HeatmapCodec.from_config(meta.get("data", {}))
+    res = {}
+    for f in ((False, True) if flip else (False,)):
+        out = predict_pose(model, images, codec, flip=f)
+        for name in ("unary", "marginal"):
+            if name in out:
+                res[name + ("_flip" if f else "")] = out[name].numpy()
     return res
+
+
+def pose_spread(crop_xy: np.ndarray, labelled: np.ndarray, size: int) -> float:
+    """How much poses vary from image to image: the mean over joints of the standard deviation
+    of each joint's crop position across images, in crop sides (0 for one pose for all)."""
+    sd = []
+    for k in range(crop_xy.shape[1]):
+        p = crop_xy[labelled[:, k], k]
+        if len(p) > 1:
+            sd.append(float(np.sqrt(p.var(0).sum())))
+    return float(np.mean(sd)) / size if sd else float("nan")
+
+
+def method_entry(orig: np.ndarray, d: dict, ids) -> dict:
+    p = pck(orig, d["gt"], d["labelled"], 0.2)
+    return {"pck@0.2": {"mean": p["mean"], "per_joint": dict(zip(SHORT, map(float, p["per_joint"]))),
+                        "groups": p["groups"]},
+            "curve": pck_curve(orig, d["gt"], d["labelled"]),
+            "predictions": {i: np.round(q, 2).tolist() for i, q in zip(ids, orig)}}
 
 
 def evaluate(model_path: Path, split: str = "test", cache: str | None = None, data: str | None = None,
              flip: bool = False) -> dict:
+    """PCK of every method a checkpoint offers (and the mean-pose baseline) on a split."""
     model, meta = io.load(model_path)
-    d = load_split(split, cache, data, io.data_config(meta))
+    mdata = io.data_config(meta)
+    d = load_split(split, cache, data, mdata)
     t0 = time.perf_counter()
     crop_preds = predict_split(model, meta, d["images"], flip)
     seconds = time.perf_counter() - t0
+    n = len(d["ids"])
+    crop_preds["mean_pose"] = np.broadcast_to(mean_crop_pose(cache, data, mdata), (n, len(NAMES), 2))
     result = {"model": str(model_path), "sha256": sha256(model_path), "kind": meta["kind"],
-              "split": split, "images": len(d["ids"]), "source": d["source"], "flip_test": flip,
-              "protocol": "PCK@alpha, torso = |left shoulder - right hip| of the ground truth; "
-                          "crop box from the annotation; unlabelled joints excluded",
-              "joints": list(NAMES), "seconds": seconds, "methods": {}}
+              "split": split, "images": n, "source": d["source"], "flip_test": flip,
+              "protocol": PROTOCOL, "joints": list(NAMES), "seconds": seconds, "methods": {},
+              "pose_spread": {}}
+    gt_crop = np.stack([apply_affine(a, g) for a, g in zip(d["affine"], d["gt"])])
+    result["pose_spread"]["ground_truth"] = pose_spread(gt_crop, d["labelled"], mdata.crop_size)
     for name, xy in crop_preds.items():
         orig = np.stack([apply_affine(invert_affine(a), p) for a, p in zip(d["affine"], xy)])
-        p = pck(orig, d["gt"], d["labelled"], 0.2)
-        result["methods"][name] = {
-            "pck@0.2": {"mean": p["mean"], "per_joint": dict(zip(SHORT, map(float, p["per_joint"]))),
-                        "groups": p["groups"]},
-            "curve": pck_curve(orig, d["gt"], d["labelled"]),
-            "predictions": {i: np.round(q, 2).tolist() for i, q in zip(d["ids"], orig)}}
+        result["methods"][name] = method_entry(orig, d, d["ids"])
+        result["pose_spread"][name] = pose_spread(np.asarray(xy), d["labelled"], mdata.crop_size)
     result["ground_truth"] = {i: np.round(g, 2).tolist() for i, g in zip(d["ids"], d["gt"])}
     result["labelled"] = {i: l.astype(int).tolist() for i, l in zip(d["ids"], d["labelled"])}
     return result
@@ -85,9 +130,9 @@ def summary_table(res: dict) -> str:
     """Mean and grouped PCK@0.2 (in %) per method, as a plain-text table."""
     groups = ["head", "shoulder", "elbow", "wrist", "hip", "knee", "ankle"]
     lines = [f"{res['kind']} on {res['split']} ({res['images']} images, {res['source']})",
-             f"{'method':<10}" + "".join(f"{g:>9}" for g in groups) + f"{'mean':>9}"]
+             f"{'method':<14}" + "".join(f"{g:>9}" for g in groups) + f"{'mean':>9}"]
     for name, m in res["methods"].items():
         p = m["pck@0.2"]
-        lines.append(f"{name:<10}" + "".join(f"{100 * p['groups'][g]:9.1f}" for g in groups)
+        lines.append(f"{name:<14}" + "".join(f"{100 * p['groups'][g]:9.1f}" for g in groups)
                      + f"{100 * p['mean']:9.1f}")
     return "\n".join(lines)

@@ -72,3 +72,18 @@ def load(path: Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
 
 def data_config(meta: dict) -> DataConfig:
     return from_dict(DataConfig, meta.get("data", {}))
+
+
+def stage_summary(meta: dict) -> dict:
+    """What a finished training stage contributes to the model card of the stages after it."""
+    hist = meta.get("history", [])
+    return {"stage": meta.get("stage"), "epochs": meta.get("epoch"), "train": meta.get("train"),
+            "train_images": meta.get("train_images"), "provenance": meta.get("provenance"),
+            "wall_seconds": sum(h.get("seconds", 0) for h in hist),
+            "final_val_pck": hist[-1]["val_pck"] if hist else None,
+            "val_history": [h.get("val_pck") for h in hist]}
+
+
+def stages(meta: dict) -> list[dict]:
+    """Every training stage behind a checkpoint, oldest first (lineage + its own)."""
+    return list(meta.get("lineage", [])) + [stage_summary(meta)]

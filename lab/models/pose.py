@@ -17,10 +17,18 @@ class PoseNet(nn.Module):
         self.detector = PartDetector(detector)
         self.spatial = SpatialModel(spatial) if spatial is not None else None
 
-    def forward(self, x: torch.Tensor) -> dict:
-        unary = self.detector(x)
+    @property
+    def unary_is_log(self) -> bool:
+        """A softmax-trained unary holds logits (log-values); an MSE-trained one, heatmap values."""
+        return self.detector.cfg.loss == "softmax"
+
+    def from_unary(self, unary: torch.Tensor) -> dict:
+        """{"unary"} plus, with a spatial model, its "log_marginal" and "marginal" (B, K, H, W)."""
         out = {"unary": unary}
         if self.spatial is not None:
             out["log_marginal"] = self.spatial.log_marginal(unary)
             out["marginal"] = torch.exp(out["log_marginal"])
         return out
+
+    def forward(self, x: torch.Tensor) -> dict:
+        return self.from_unary(self.detector(x))

@@ -1,7 +1,14 @@
 """DeepPose-style baseline (Toshev & Szegedy 2014): regress the 28 normalised
-coordinates directly, loss = sum_k |y_hat_k - y_k|^2 over labelled joints.
+coordinates directly.
 
-Normalised coordinates: y = x / S - 0.5, so the crop spans [-0.5, 0.5].
+Normalised coordinates, as in DeepPose: y = (x - box centre) / box side, so the
+crop spans [-0.5, 0.5]: y = x / S - 0.5 for a crop of side S.
+
+The regressor runs the same resolution banks as the part detector (same trunk,
+same input, same combined features, `lab.models.detector.Banks`); only the head
+differs: strided convolutions, then fully connected layers to (K, 2) numbers
+instead of a 1x1 convolution to K heatmaps. Heatmaps vs coordinates is then the
+only difference between the two models.
 """
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from lab.config import RegressorConfig
-from lab.models.detector import conv_block
+from lab.models.detector import Banks, conv_block
 
 
 class Regressor(nn.Module):
@@ -18,23 +25,24 @@ class Regressor(nn.Module):
     def __init__(self, cfg: RegressorConfig):
         super().__init__()
         self.cfg = cfg
-        # Downsample early (stride-2 5x5 + pool), then (depth - 2) conv+pool stages.
-        layers, cin = [conv_block(3, cfg.width, k=5, stride=2), nn.MaxPool2d(2)], cfg.width
-        for i in range(cfg.depth - 2):
-            cout = cfg.width * min(2 ** (i + 1), 4)
-            layers += [conv_block(cin, cout), conv_block(cout, cout), nn.MaxPool2d(2)]
-            cin = cout
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-            nn.Linear(cin * 16, cfg.hidden), nn.ReLU(inplace=True), nn.Dropout(0.3),
+        self.features = Banks(cfg.features)
+        c = self.features.channels
+        self.head = nn.Sequential(                              # (B, C, S/4, S/4)
+            conv_block(c, 128, stride=2), conv_block(128, 128, stride=2),   # (B, 128, S/16, S/16)
+            conv_block(128, 32, k=1), nn.AdaptiveAvgPool2d(8), nn.Flatten(),  # (B, 32 * 8 * 8)
+            nn.Linear(32 * 8 * 8, cfg.hidden), nn.ReLU(inplace=True), nn.Dropout(0.2),
             nn.Linear(cfg.hidden, cfg.joints * 2))
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        nn.init.zeros_(self.head[-1].weight)                    # start at the centre of the crop
+        nn.init.zeros_(self.head[-1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.head(self.features((x - self.mean) / self.std))
+        y = self.head(self.features(x)["combined"])
         return y.view(-1, self.cfg.joints, 2)
+
+    def load_imagenet(self) -> None:
+        from lab.models import trunk
+        if self.features.trunk is not None:
+            trunk.load_imagenet(self.features.trunk)
 
 
 def normalise(xy: torch.Tensor, size: int) -> torch.Tensor:

@@ -7,6 +7,11 @@ between two heatmap pixels; N(A) holds A's neighbours in the graph, the self
 edge A|A included. SoftPlus(W_{A|v}) is the *prior* p(A | v): entry
 [dy + H - 1, dx + H - 1] weighs "A sits (dx, dy) from v". Each term of the sum
 is the log of a *message* from v to A.
+
+With a detector trained by softmax cross-entropy (`SpatialConfig.belief = "softmax"`)
+the unary is a map of logits, and a message convolves the distribution it
+stands for, softmax_pixels(unary_v), instead of ReLU(unary_v). The marginal is
+then trained the same way: its log, sum_v log message_{v->A}, is read as logits.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import torch.nn.functional as F
 
 from lab.config import SpatialConfig
 from lab.models import graph
+from lab.models.detector import belief
 
 
 def softplus_inv(y):
@@ -105,6 +111,8 @@ class SpatialModel(nn.Module):
         init[:, k // 2, k // 2] = 1.0
         self.prior_logit = nn.Parameter(softplus_inv(init))                        # (E, k, k)
         self.bias_logit = nn.Parameter(softplus_inv(torch.full((E,), 0.05)))       # (E,)
+        # The displacement histograms the priors started from (peak 1), kept for comparison.
+        self.register_buffer("histogram", init.clone())                           # (E, k, k)
 
     # -- the pieces of the equation
     def prior(self) -> torch.Tensor:
@@ -122,21 +130,26 @@ class SpatialModel(nn.Module):
         mode = self.cfg.use_fft
         return mode == "fft" or (mode == "auto" and self.cfg.kernel_size >= 15)
 
-    def messages(self, unary: torch.Tensor, edge_ids=None) -> torch.Tensor:
-        """message_{v->A} = SoftPlus(W_{A|v}) * ReLU(unary_v) + SoftPlus(b_{v->A}).
+    def belief(self, unary: torch.Tensor) -> torch.Tensor:
+        """What a message convolves: ReLU(unary) (paper) or softmax over each map's pixels."""
+        return belief(unary, self.cfg.belief)
 
-        unary (B, K, H, W) -> (B, E, H, W), or only the edges in `edge_ids`.
+    def messages(self, unary: torch.Tensor, edge_ids=None) -> torch.Tensor:
+        """message_{v->A} = SoftPlus(W_{A|v}) * belief(unary_v) + SoftPlus(b_{v->A}).
+
+        unary (B, K, H, W) -> (B, E, H, W), or only the edges in `edge_ids`. The
+        convolution is clamped at zero before the bias: FFT round-off can dip below it.
         """
         ids = torch.arange(len(self.edges), device=unary.device) if edge_ids is None else \
             torch.as_tensor(edge_ids, device=unary.device)
-        u = F.relu(unary)[:, self.source[ids]]                                    # (B, E', H, W)
+        u = self.belief(unary)[:, self.source[ids]]                               # (B, E', H, W)
         conv = convolve_fft if self.use_fft() else convolve_direct
-        return conv(u, self.prior()[ids]) + self.bias()[ids][None, :, None, None]
+        return conv(u, self.prior()[ids]).clamp_min(0) + self.bias()[ids][None, :, None, None]
 
     def log_marginal(self, unary: torch.Tensor) -> torch.Tensor:
         """sum_v log message_{v->A}: (B, K, H, W)."""
         logm = torch.log(self.messages(unary))                                     # (B, E, H, W)
-        out = unary.new_zeros(unary.shape)
+        out = logm.new_zeros(unary.shape)
         return out.index_add(1, self.target, logm)
 
     def forward(self, unary: torch.Tensor) -> torch.Tensor:
@@ -165,6 +178,7 @@ class SpatialModel(nn.Module):
         """Initialise W from empirical displacement histograms (E, k, k) with peak 1."""
         h = torch.as_tensor(hist, dtype=torch.float32).clamp_min(1e-4)
         self.prior_logit.copy_(softplus_inv(h))
+        self.histogram.copy_(h)
 
     # -- for looking inside (the app)
     def offsets(self) -> np.ndarray:
@@ -197,6 +211,34 @@ class SpatialModel(nn.Module):
         ok = (ys >= 0) & (ys < k.shape[0]) & (xs >= 0) & (xs < k.shape[1])
         out[ok] = k[np.broadcast_to(ys, ok.shape)[ok], np.broadcast_to(xs, ok.shape)[ok]]
         return out
+
+
+def mode(kernel: np.ndarray) -> tuple[int, int]:
+    """(dx, dy) of a kernel's largest entry, in heatmap px from zero displacement."""
+    k = np.asarray(kernel)
+    y, x = np.unravel_index(int(np.argmax(k)), k.shape)
+    c = k.shape[-1] // 2
+    return int(x - c), int(y - c)
+
+
+@torch.no_grad()
+def prior_drift(model: SpatialModel) -> list[dict]:
+    """For every limb edge (A != v): where its histogram and its learned prior put A relative
+    to v (their modes), and how far training moved that mode, in heatmap px.
+    Each row: {"a", "v", "histogram_mode", "learned_mode", "shift", "same_side"}; same_side
+    is False when the learned mode lies on the other side of v along the histogram's
+    dominant axis (the "flip" that would turn a knee-above-ankle prior upside down)."""
+    rows = []
+    for e, (a, v) in enumerate(model.edges):
+        if a == v:
+            continue
+        hm = mode(model.histogram[e].cpu().numpy())
+        lm = mode(model.prior()[e].cpu().numpy())
+        axis = int(abs(hm[1]) >= abs(hm[0]))                 # 1: mostly vertical limb
+        same = np.sign(lm[axis]) == np.sign(hm[axis]) or hm[axis] == 0
+        rows.append({"a": a, "v": v, "histogram_mode": hm, "learned_mode": lm,
+                     "shift": float(np.hypot(lm[0] - hm[0], lm[1] - hm[1])), "same_side": bool(same)})
+    return rows
 
 
 def compare_with_histogram(learned: np.ndarray, hist: np.ndarray) -> dict:

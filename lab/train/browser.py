@@ -212,14 +212,17 @@ def live_heatmap(model, image: np.ndarray) -> dict:
     the model has a spatial model, else the unary), their maximum over joints divided by
     the picture's brightest value `top` (one scale for all joints; a target peaks at 1,
     so `top` says how confident the model is), upsampled and blended over the crop."""
-    from lab.eval.predict import heatmaps, to_input
+    from lab.models.predict import heatmaps, to_input
+    from lab.models.detector import BELIEF_OF_LOSS, belief
     was_training = model.training
     model.eval()
     try:
         x = to_input(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None])
         out = heatmaps(model, x.to(next(model.parameters()).device))
         key = "marginal" if "marginal" in out else "unary"
-        maps = out[key][0].float().clamp_min(0).cpu()
+        maps = out["marginal"][0] if key == "marginal" else \
+            belief(out["unary"][0], BELIEF_OF_LOSS[model.detector.cfg.loss])
+        maps = maps.float().clamp_min(0).cpu()
     finally:
         model.train(was_training)
     top = float(maps.max())
@@ -390,7 +393,7 @@ class BrowserRun:
         stage_epoch = e["epoch"]
         if stage_epoch == dict(self.plan)[self._stage]:
             self._done_epochs += stage_epoch
-        val = {("spatial" if k == "marginal" else k): float(v) for k, v in e["val_pck"].items()}
+        val = {k: float(v) for k, v in e["val_pck"].items()}
         row = {"stage": self._stage, "epoch": self._global_epoch(stage_epoch), "stage_epoch": stage_epoch,
                "loss": float(e["loss"]), "val_pck": val, "seconds": float(e["seconds"]),
                "images_per_s": float(e["images_per_s"])}
@@ -421,7 +424,7 @@ class BrowserRun:
     def _keep_if_best(self, row: dict) -> None:
         src = self.path / self._stage / "model.safetensors"
         with_spatial = self._stage != "detector"
-        headline = row["val_pck"].get("spatial" if with_spatial else "unary", 0.0)
+        headline = row["val_pck"].get("marginal" if with_spatial else "unary", 0.0)
         stage_best = self.path / self._stage / "best.safetensors"
         prev_stage = self._stage_best.get(self._stage)
         if prev_stage is None or headline >= prev_stage:
@@ -433,7 +436,7 @@ class BrowserRun:
             self.best_score = score
             self._update(write=False, best={"epoch": row["epoch"], "stage": self._stage,
                                             "val_pck": row["val_pck"], "headline": headline,
-                                            "method": "spatial" if with_spatial else "unary"})
+                                            "method": "marginal" if with_spatial else "unary"})
 
 
 # ------------------------------------------------------------------ registry
@@ -490,17 +493,18 @@ def delete_run(runs_dir: Path, run_id: str) -> None:
 
 # ------------------------------------------------------------------ comparison
 def val_pck(model_path: Path, cache: str | os.PathLike = "mini", split: str = "val", limit: int = 0) -> dict:
-    """PCK@0.2 on a cache split (crop pixels) of a pose checkpoint: {"unary": ..., "spatial": ...}.
+    """PCK@0.2 on a cache split (crop pixels) of a pose checkpoint: {"unary": ..., "marginal": ...}.
     The Retrain page uses it to put a run and the shipped model side by side on the same images."""
     from lab.eval.pck import pck
-    from lab.eval.predict import predict_pose
+    from lab.data.codec import HeatmapCodec
     from lab.models import io
+    from lab.models.predict import predict_pose
     model, meta = io.load(Path(model_path))
     if meta.get("kind") != "pose":
         raise LabError(f"{model_path} is a {meta.get('kind')!r} checkpoint, not a pose model.")
     c = open_cache(cache)[split]
     c = c.subset(limit) if limit else c
     images, coords, lab = c.tensors()
-    pred = predict_pose(model, images)
-    return {("spatial" if k == "marginal" else k): pck(p.numpy(), coords.numpy(), lab.numpy())["mean"]
+    pred = predict_pose(model, images, HeatmapCodec.from_config(meta.get("data", {})))
+    return {k: pck(p.numpy(), coords.numpy(), lab.numpy())["mean"]
             for k, p in pred.items() if not k.endswith("_conf")}

@@ -1,33 +1,38 @@
 """`pose-lab train`: one stage of the paper per call, seeded and resumable.
 
-  detector   the part detector alone: MSE(unary, Gaussian targets)
-  spatial    the spatial model on a frozen detector: MSE(marginal, targets);
+  detector   the part detector alone: loss(unary, targets)
+  spatial    the spatial model on a frozen detector: loss(marginal, targets);
              its priors start from the training set's displacement histograms
-  joint      both together: MSE(marginal) + unary_weight * MSE(unary)
-  regressor  DeepPose-style baseline: L2 on normalised coordinates
+  joint      both together: loss(marginal) + unary_weight * loss(unary)
+  regressor  DeepPose-style baseline: L1 or L2 on normalised coordinates
+
+The heatmap loss is the detector's `loss`: "mse" to Gaussian targets (the paper)
+or "softmax", the cross-entropy between a Gaussian normalised to sum 1 and the
+softmax of the map over its pixels (see `heatmap_loss`).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
+import torch.nn.functional as F
 
 from lab.config import (DataConfig, DetectorConfig, RegressorConfig, SpatialConfig, TrainConfig,
                         to_dict)
 from lab.data.cache import CachedSplit
-from lab.data.targets import crop_to_heatmap, gaussian_targets
+from lab.data.codec import HeatmapCodec
 from lab.data.transforms import augment
 from lab.errors import LabError
 from lab.eval.pck import pck
-from lab.eval.predict import predict_pose, predict_regressor
 from lab.models import io
-from lab.models.detector import STRIDE
+from lab.models.detector import BELIEF_OF_LOSS
 from lab.models.pose import PoseNet
+from lab.models.predict import predict_pose, predict_regressor
 from lab.models.regressor import Regressor, normalise
 from lab.models.spatial import displacement_histograms
 from lab.train.checkpoint import load_optimizer, save_run
@@ -47,79 +52,139 @@ def pick_device(name: str) -> str:
     return name
 
 
+# ------------------------------------------------------------------ models per stage
 def new_model(cfg: TrainConfig, det: DetectorConfig, sp: SpatialConfig, reg: RegressorConfig,
               init: Path | None, train: CachedSplit, data: DataConfig):
-    """The model for a stage; later stages start from the previous stage's weights."""
+    """The model for a stage; later stages start from the previous stage's weights, first
+    stages from ImageNet where the config has a pretrained trunk."""
     if cfg.stage == "regressor":
-        return Regressor(reg), {"kind": "regressor", "regressor": to_dict(reg)}
+        model = Regressor(reg)
+        model.load_imagenet()
+        return model, {"kind": "regressor", "regressor": to_dict(reg)}
     if cfg.stage == "detector":
-        return PoseNet(det), {"kind": "pose", "detector": to_dict(det), "spatial": None}
+        model = PoseNet(det)
+        model.detector.load_imagenet()
+        return model, {"kind": "pose", "detector": to_dict(det), "spatial": None}
     if init is None:
         raise LabError(f"stage {cfg.stage!r} needs --init: the weights of the previous stage.")
     prev, meta = io.load(init)
-    model = PoseNet(io.from_dict(DetectorConfig, meta["detector"]), sp)
+    det = io.from_dict(DetectorConfig, meta["detector"])
+    sp = SpatialConfig(**{**to_dict(sp), "belief": BELIEF_OF_LOSS[det.loss]})
+    model = PoseNet(det, sp)
     model.detector.load_state_dict(prev.detector.state_dict())
     if prev.spatial is not None and prev.spatial.edges == model.spatial.edges:
         model.spatial.load_state_dict(prev.spatial.state_dict())
     else:                   # spatial, or joint from a detector-only checkpoint: never the delta init
-        xy = crop_to_heatmap(torch.from_numpy(train.coords), STRIDE).numpy()
-        model.spatial.load_histograms(displacement_histograms(
-            xy, train.labelled, model.spatial.edges, sp.heatmap_size, sp.hist_blur))
+        model.spatial.load_histograms(prior_histograms(train, HeatmapCodec.from_config(data), model.spatial))
     return model, {"kind": "pose", "detector": meta["detector"], "spatial": to_dict(sp),
-                   "lineage": meta.get("lineage", []) + [stage_summary(meta)]}
+                   "lineage": meta.get("lineage", []) + [io.stage_summary(meta)]}
 
 
-def stage_summary(meta: dict) -> dict:
-    """What a finished stage contributes to the model card of the stages after it."""
-    hist = meta.get("history", [])
-    return {"stage": meta.get("stage"), "epochs": meta.get("epoch"), "train": meta.get("train"),
-            "train_images": meta.get("train_images"), "provenance": meta.get("provenance"),
-            "wall_seconds": sum(h.get("seconds", 0) for h in hist),
-            "final_val_pck": hist[-1]["val_pck"] if hist else None}
+def prior_histograms(train: CachedSplit, codec: HeatmapCodec, spatial):
+    """The training set's displacement histograms for every edge of `spatial` (E, k, k)."""
+    xy = codec.to_heatmap(torch.from_numpy(train.coords)).numpy()
+    return displacement_histograms(xy, train.labelled, spatial.edges, spatial.cfg.heatmap_size,
+                                   spatial.cfg.hist_blur)
+
+
+def param_groups(model, cfg: TrainConfig) -> list[dict]:
+    """Trainable parameters with their learning-rate multipliers ("scale").
+
+    spatial: only the priors and biases; joint: detector x detector_lr, spatial x prior_lr;
+    the pretrained trunk additionally x trunk_lr.
+    """
+    if cfg.stage == "spatial":
+        model.detector.requires_grad_(False)
+        return [{"params": list(model.spatial.parameters()), "scale": cfg.prior_lr}]
+    features = model.features if cfg.stage == "regressor" else model.detector.features
+    det_scale = cfg.detector_lr if cfg.stage == "joint" else 1.0
+    trunk = set(id(p) for p in features.trunk.parameters()) if features.trunk is not None else set()
+    groups = {"trunk": [], "rest": [], "spatial": []}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        key = "spatial" if name.startswith("spatial.") else "trunk" if id(p) in trunk else "rest"
+        groups[key].append(p)
+    scale = {"trunk": det_scale * cfg.trunk_lr, "rest": det_scale, "spatial": cfg.prior_lr}
+    return [{"params": ps, "scale": scale[k]} for k, ps in groups.items() if ps]
 
 
 def trainable(model, stage: str):
-    if stage == "spatial":
-        model.detector.requires_grad_(False)
-        return list(model.spatial.parameters())
-    return [p for p in model.parameters() if p.requires_grad]
+    """Every parameter the stage trains (for the benchmark)."""
+    return [p for g in param_groups(model, TrainConfig(stage=stage)) for p in g["params"]]
 
 
-def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over pixels of labelled joints: (B, K, H, W) -> scalar."""
-    per_joint = ((pred - target) ** 2).mean((-1, -2))                          # (B, K)
-    return (per_joint * weight).sum() / weight.sum().clamp_min(1)
+# ------------------------------------------------------------------ losses
+def heatmap_loss(pred: torch.Tensor, xy: torch.Tensor, lab: torch.Tensor, codec: HeatmapCodec,
+                 kind: str) -> torch.Tensor:
+    """Mean over labelled joints of the per-map loss; pred (B, K, H, W), xy (B, K, 2) crop px.
 
-
-def step_loss(model, stage: str, x, xy, lab, data: DataConfig, unary_weight: float):
-    if stage == "regressor":
-        err = ((model(x) - normalise(xy, data.crop_size)) ** 2).sum(-1)        # (B, K)
-        return (err * lab).sum() / lab.sum().clamp_min(1)
-    hm = data.heatmap_size
-    target = gaussian_targets(crop_to_heatmap(xy, STRIDE), lab, hm, data.sigma)
+    mse:      mean_p (pred(p) - T(p))^2,             T = the Gaussian target (peak 1)
+    softmax:  -sum_p T'(p) log softmax_p(pred)(p),    T' = T / sum_p T (sums to 1)
+    """
     w = lab.float()
+    pred = pred.float()
+    if kind == "softmax":
+        target = codec.encode(xy, lab, normalise=True)
+        per_joint = -(target.flatten(2) * F.log_softmax(pred.flatten(2), -1)).sum(-1)   # (B, K)
+    else:
+        per_joint = ((pred - codec.encode(xy, lab)) ** 2).mean((-1, -2))                 # (B, K)
+    return (per_joint * w).sum() / w.sum().clamp_min(1)
+
+
+def regression_loss(pred: torch.Tensor, xy: torch.Tensor, lab: torch.Tensor, size: int,
+                    kind: str) -> torch.Tensor:
+    """sum over coordinates of |y_hat - y| (l1) or (y_hat - y)^2 (l2), normalised y, labelled joints."""
+    d = pred.float() - normalise(xy, size)
+    err = (d.abs() if kind == "l1" else d ** 2).sum(-1)                                  # (B, K)
+    return (err * lab).sum() / lab.sum().clamp_min(1)
+
+
+def step_loss(model, stage: str, x, xy, lab, codec: HeatmapCodec, unary_weight: float):
+    if stage == "regressor":
+        return regression_loss(model(x), xy, lab, codec.crop_size, model.cfg.loss)
+    kind = model.detector.cfg.loss
+
+    def marginal_loss(out):
+        pred = out["log_marginal"] if kind == "softmax" else out["marginal"]
+        return heatmap_loss(pred, xy, lab, codec, kind)
+
     if stage == "spatial":
         with torch.no_grad():
             unary = model.detector(x)
-        return heatmap_loss(model.spatial(unary), target, w)
+        return marginal_loss(model.from_unary(unary.float()))
     out = model(x)
-    loss = heatmap_loss(out["unary"], target, w)
+    loss = heatmap_loss(out["unary"], xy, lab, codec, kind)
     if stage == "joint":
-        loss = heatmap_loss(out["marginal"], target, w) + unary_weight * loss
+        loss = marginal_loss(out) + unary_weight * loss
     return loss
 
 
-def validate(model, stage: str, val: CachedSplit, device: str) -> dict:
+def validate(model, stage: str, val: CachedSplit, codec: HeatmapCodec, device: str) -> dict:
     images, coords, lab = val.tensors()
     if stage == "regressor":
         pred = {"regressor": predict_regressor(model, images, device=device)}
     else:
-        pred = predict_pose(model, images, device=device)
-    res = {name: pck(p.numpy(), coords.numpy(), lab.numpy())["mean"]
-           for name, p in pred.items() if not name.endswith("_conf")}
-    return res
+        pred = predict_pose(model, images, codec, device=device)
+    return {name: pck(p.numpy(), coords.numpy(), lab.numpy())["mean"]
+            for name, p in pred.items() if not name.endswith("_conf")}
 
 
+def autocast(cfg: TrainConfig, device: str):
+    if cfg.precision == "bf16":
+        return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to 0."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(total - cfg.warmup, 1)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
+
+
+# ------------------------------------------------------------------ the loop
 def train(cfg: TrainConfig, data: DataConfig, train_split: CachedSplit, val_split: CachedSplit,
           run_dir: Path, det: DetectorConfig | None = None, sp: SpatialConfig | None = None,
           reg: RegressorConfig | None = None, init: Path | None = None,
@@ -132,12 +197,15 @@ def train(cfg: TrainConfig, data: DataConfig, train_split: CachedSplit, val_spli
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    codec = HeatmapCodec.from_config(data)
     train_split = train_split.subset(cfg.train_limit)
-    model, meta = new_model(cfg, det or DetectorConfig(), sp or SpatialConfig(heatmap_size=data.heatmap_size),
+    model, meta = new_model(cfg, det or DetectorConfig(), sp or SpatialConfig(heatmap_size=codec.heatmap_size),
                             reg or RegressorConfig(), init, train_split, data)
     model.to(device)
-    params = trainable(model, cfg.stage)
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    groups = param_groups(model, cfg)
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     run = Run(run_dir)
     start = resume(run, model, opt, cfg.stage, device)
     images, coords, lab = train_split.tensors()
@@ -155,12 +223,16 @@ def train(cfg: TrainConfig, data: DataConfig, train_split: CachedSplit, val_spli
             if should_stop and should_stop():
                 run.stopped = True
                 return run
-            for group in opt.param_groups:                                  # cosine schedule
-                group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * (epoch * steps + s) / (cfg.epochs * steps)))
+            lr = learning_rate(cfg, epoch * steps + s, cfg.epochs * steps)
+            for group in opt.param_groups:
+                group["lr"] = lr * group["scale"]
             idx = order[s * bs:(s + 1) * bs]
             x, xy, m = augment(images[idx].float().div(255), coords[idx], lab[idx], cfg.augment, g)
-            loss = step_loss(model, cfg.stage, x.to(device), xy.to(device), m.to(device), data,
-                             cfg.unary_weight)
+            x = x.to(device)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(cfg, device):
+                loss = step_loss(model, cfg.stage, x, xy.to(device), m.to(device), codec, cfg.unary_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -169,7 +241,7 @@ def train(cfg: TrainConfig, data: DataConfig, train_split: CachedSplit, val_spli
                 callback({"event": "step", "epoch": epoch, "step": s + 1, "steps": steps,
                           "epochs": cfg.epochs, "loss": loss.item()})
         seconds = time.perf_counter() - t0
-        val = validate(model, cfg.stage, val_split, device)
+        val = validate(model, cfg.stage, val_split, codec, device)
         row = {"epoch": epoch + 1, "loss": total / steps, "val_pck": val, "seconds": seconds,
                "images_per_s": steps * bs / seconds}
         run.history.append(row)

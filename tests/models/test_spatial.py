@@ -11,10 +11,9 @@ import pytest
 import torch
 
 from lab.config import SpatialConfig
-from lab.data.targets import crop_to_heatmap
+from lab.data.codec import HeatmapCodec
 from lab.joints import K, L_KNEE, NAMES, NECK, R_ANKLE, R_KNEE
 from lab.models import graph
-from lab.models.detector import STRIDE
 from lab.models.spatial import (SpatialModel, convolve_direct, convolve_fft,
                                 displacement_histograms)
 
@@ -174,7 +173,7 @@ def test_histogram_of_constant_displacement_peaks_at_its_bin():
 
 def test_histogram_of_real_data_puts_knee_above_ankle(mini):
     train = mini["train"]
-    xy = crop_to_heatmap(torch.from_numpy(train.coords), STRIDE).numpy()
+    xy = HeatmapCodec().to_heatmap(torch.from_numpy(train.coords)).numpy()
     edges = graph.edges("tree")
     e = edges.index((R_KNEE, R_ANKLE))
     h = displacement_histograms(xy, train.labelled, edges, 32, blur=1.0)
@@ -190,7 +189,7 @@ def test_histogram_of_real_data_puts_knee_above_ankle(mini):
 
 def test_load_histograms_sets_the_prior(mini):
     train = mini["train"]
-    xy = crop_to_heatmap(torch.from_numpy(train.coords), STRIDE).numpy()
+    xy = HeatmapCodec().to_heatmap(torch.from_numpy(train.coords)).numpy()
     m = SpatialModel(SpatialConfig(graph="tree", heatmap_size=32))
     h = displacement_histograms(xy, train.labelled, m.edges, 32, blur=1.0)
     m.load_histograms(h)

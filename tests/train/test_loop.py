@@ -12,10 +12,9 @@ import torch
 
 from lab.config import (AugmentConfig, DetectorConfig, RegressorConfig, SpatialConfig,
                         TrainConfig)
-from lab.data.targets import crop_to_heatmap
+from lab.data.codec import HeatmapCodec
 from lab.errors import LabError
 from lab.models import io
-from lab.models.detector import STRIDE
 from lab.models.spatial import displacement_histograms
 from lab.train.loop import new_model, train
 
@@ -28,6 +27,7 @@ STEPS = LIMIT // BATCH
 
 def cfg(stage, epochs=3, **kw):
     kw.setdefault("lr", 3e-3)
+    kw.setdefault("warmup", 2)
     return TrainConfig(stage=stage, epochs=epochs, batch_size=BATCH, train_limit=LIMIT,
                        threads=1, device="cpu", augment=AugmentConfig(), **kw)
 
@@ -81,9 +81,9 @@ def test_detector_stage_lowers_training_loss(det_run):
     assert [row["epoch"] for row in h] == [1, 2, 3]
     assert all(np.isfinite(losses(det_run)))
     assert losses(det_run)[0] > losses(det_run)[-1]
-    # The unary layer starts near zero, so epoch 1 already sits near the all-zero
-    # level (mean target energy); learning shows as a clear drop below it.
-    assert losses(det_run)[-1] < 0.9 * losses(det_run)[0]
+    # The unary layer starts near zero, so epoch 1 already sits near the uniform map's
+    # cross-entropy, log(32 * 32); learning shows as a clear drop below it.
+    assert losses(det_run)[-1] < 0.97 * losses(det_run)[0]
     assert set(h[-1]["val_pck"]) == {"unary"} and 0 <= h[-1]["val_pck"]["unary"] <= 1
     assert h[-1]["images_per_s"] > 0
     model, meta = io.load(det_run.path / "model.safetensors")
@@ -95,7 +95,7 @@ def test_spatial_stage_starts_from_histograms(splits, det_run):
     data, tr, _ = splits
     init = det_run.path / "model.safetensors"
     model, meta = new_model(cfg("spatial"), DET, SP, REG, init, tr.subset(LIMIT), data)
-    xy = crop_to_heatmap(torch.from_numpy(tr.coords[:LIMIT]), STRIDE).numpy()
+    xy = HeatmapCodec().to_heatmap(torch.from_numpy(tr.coords[:LIMIT])).numpy()
     hist = displacement_histograms(xy, tr.labelled[:LIMIT], model.spatial.edges, 32, SP.hist_blur)
     torch.testing.assert_close(model.spatial.prior(), torch.from_numpy(hist).clamp_min(1e-4),
                                rtol=1e-3, atol=1e-6)
@@ -131,7 +131,7 @@ def test_joint_from_a_detector_checkpoint_starts_from_histograms(splits, det_run
     data, tr, _ = splits
     model, _ = new_model(cfg("joint"), DET, SP, REG, det_run.path / "model.safetensors",
                          tr.subset(LIMIT), data)
-    xy = crop_to_heatmap(torch.from_numpy(tr.coords[:LIMIT]), STRIDE).numpy()
+    xy = HeatmapCodec().to_heatmap(torch.from_numpy(tr.coords[:LIMIT])).numpy()
     hist = displacement_histograms(xy, tr.labelled[:LIMIT], model.spatial.edges, 32, SP.hist_blur)
     torch.testing.assert_close(model.spatial.prior(), torch.from_numpy(hist).clamp_min(1e-4),
                                rtol=1e-3, atol=1e-6)

