@@ -51,6 +51,7 @@ def cmd_train(a) -> None:
     data = dataclasses.replace(cache.data, sigma=a.sigma) if a.sigma else cache.data
     cfg = TrainConfig(stage=a.stage, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                       weight_decay=a.weight_decay, unary_weight=a.unary_weight, trunk_lr=a.trunk_lr,
+                      marginal_loss=a.marginal_loss,
                       detector_lr=a.detector_lr, prior_lr=a.prior_lr, warmup=a.warmup,
                       precision=a.precision, channels_last=a.channels_last,
                       train_limit=a.train_limit, seed=a.seed, device=a.device, threads=a.threads)
@@ -58,7 +59,7 @@ def cmd_train(a) -> None:
     if a.loss:
         det = dataclasses.replace(det, loss=a.loss)
     reg = RegressorConfig(features=det, loss=a.reg_loss)
-    sp = SpatialConfig(graph=a.graph, heatmap_size=data.heatmap_size)
+    sp = SpatialConfig(graph=a.graph, heatmap_size=data.heatmap_size, bias_init=a.bias_init)
 
     def show(e):
         if e["event"] == "epoch":
@@ -139,6 +140,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--detector-lr", type=float, default=1.0, help="joint stage: lr multiplier of the detector")
     s.add_argument("--prior-lr", type=float, default=1.0, help="lr multiplier of the priors and biases")
     s.add_argument("--unary-weight", type=float, default=0.5, help="joint stage: weight of the unary loss")
+    s.add_argument("--marginal-loss", choices=["mse", "softmax"], default="",
+                   help="loss on the marginal (default: the detector's loss)")
+    s.add_argument("--bias-init", type=float, default=0.05,
+                   help="spatial model: SoftPlus(b) of every edge at the start")
     s.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
     s.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     s.add_argument("--channels-last", action="store_true")

@@ -90,6 +90,7 @@ class SpatialConfig:
                                 # MSE-trained unary) or its "softmax" over pixels (softmax loss)
     heatmap_size: int = 32      # kernels are (2*size - 1) wide: every displacement
     hist_blur: float = 1.0      # Gaussian blur (heatmap px) of the displacement histograms
+    bias_init: float = 0.05     # SoftPlus(b_{v->A}) at the start, for every edge
     use_fft: str = "auto"       # "auto", "fft" or "direct"
     joints: int = 14
 
@@ -124,6 +125,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     unary_weight: float = 0.5   # joint stage: loss = marginal loss + w * unary loss
+    marginal_loss: str = ""     # loss on the marginal: "" = the detector's, or "mse" / "softmax"
     trunk_lr: float = 1.0       # learning-rate multiplier of the pretrained trunk
     detector_lr: float = 1.0    # joint stage: multiplier of the detector (banks, head, unary)
     prior_lr: float = 1.0       # spatial / joint: multiplier of the priors and biases

@@ -110,7 +110,7 @@ class SpatialModel(nn.Module):
         init = torch.full((E, k, k), 1e-4)
         init[:, k // 2, k // 2] = 1.0
         self.prior_logit = nn.Parameter(softplus_inv(init))                        # (E, k, k)
-        self.bias_logit = nn.Parameter(softplus_inv(torch.full((E,), 0.05)))       # (E,)
+        self.bias_logit = nn.Parameter(softplus_inv(torch.full((E,), cfg.bias_init)))  # (E,)
         # The displacement histograms the priors started from (peak 1), kept for comparison.
         self.register_buffer("histogram", init.clone())                           # (E, k, k)
 

@@ -140,14 +140,18 @@ def regression_loss(pred: torch.Tensor, xy: torch.Tensor, lab: torch.Tensor, siz
     return (err * lab).sum() / lab.sum().clamp_min(1)
 
 
-def step_loss(model, stage: str, x, xy, lab, codec: HeatmapCodec, unary_weight: float):
+def step_loss(model, stage: str, x, xy, lab, codec: HeatmapCodec, unary_weight: float,
+              marginal_kind: str = ""):
+    """The stage's training loss on one batch. The marginal is scored as logits (its log) by
+    the softmax loss and as a heatmap (exp of its log) by MSE, as the paper did."""
     if stage == "regressor":
         return regression_loss(model(x), xy, lab, codec.crop_size, model.cfg.loss)
     kind = model.detector.cfg.loss
+    marginal_kind = marginal_kind or kind
 
     def marginal_loss(out):
-        pred = out["log_marginal"] if kind == "softmax" else out["marginal"]
-        return heatmap_loss(pred, xy, lab, codec, kind)
+        pred = out["log_marginal"] if marginal_kind == "softmax" else out["marginal"]
+        return heatmap_loss(pred, xy, lab, codec, marginal_kind)
 
     if stage == "spatial":
         with torch.no_grad():
@@ -232,7 +236,8 @@ def train(cfg: TrainConfig, data: DataConfig, train_split: CachedSplit, val_spli
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast(cfg, device):
-                loss = step_loss(model, cfg.stage, x, xy.to(device), m.to(device), codec, cfg.unary_weight)
+                loss = step_loss(model, cfg.stage, x, xy.to(device), m.to(device), codec, cfg.unary_weight,
+                                 cfg.marginal_loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
