@@ -51,7 +51,7 @@ def cmd_train(a) -> None:
     data = dataclasses.replace(cache.data, sigma=a.sigma) if a.sigma else cache.data
     cfg = TrainConfig(stage=a.stage, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                       weight_decay=a.weight_decay, unary_weight=a.unary_weight, trunk_lr=a.trunk_lr,
-                      marginal_loss=a.marginal_loss,
+                      marginal_loss=a.marginal_loss, prior_decay=a.prior_decay,
                       detector_lr=a.detector_lr, prior_lr=a.prior_lr, warmup=a.warmup,
                       precision=a.precision, channels_last=a.channels_last,
                       train_limit=a.train_limit, seed=a.seed, device=a.device, threads=a.threads)
@@ -59,7 +59,8 @@ def cmd_train(a) -> None:
     if a.loss:
         det = dataclasses.replace(det, loss=a.loss)
     reg = RegressorConfig(features=det, loss=a.reg_loss)
-    sp = SpatialConfig(graph=a.graph, heatmap_size=data.heatmap_size, bias_init=a.bias_init)
+    sp = SpatialConfig(graph=a.graph, heatmap_size=data.heatmap_size, bias_init=a.bias_init,
+                       self_bias=a.self_bias or a.bias_init)
 
     def show(e):
         if e["event"] == "epoch":
@@ -142,6 +143,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--unary-weight", type=float, default=0.5, help="joint stage: weight of the unary loss")
     s.add_argument("--marginal-loss", choices=["mse", "softmax"], default="",
                    help="loss on the marginal (default: the detector's loss)")
+    s.add_argument("--prior-decay", type=float, default=0.0,
+                   help="weight of the penalty keeping the priors near their histograms")
+    s.add_argument("--self-bias", type=float, default=0.0,
+                   help="spatial model: SoftPlus(b) of the self edges at the start (default: --bias-init)")
     s.add_argument("--bias-init", type=float, default=0.05,
                    help="spatial model: SoftPlus(b) of every edge at the start")
     s.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")

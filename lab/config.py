@@ -90,7 +90,8 @@ class SpatialConfig:
                                 # MSE-trained unary) or its "softmax" over pixels (softmax loss)
     heatmap_size: int = 32      # kernels are (2*size - 1) wide: every displacement
     hist_blur: float = 1.0      # Gaussian blur (heatmap px) of the displacement histograms
-    bias_init: float = 0.05     # SoftPlus(b_{v->A}) at the start, for every edge
+    bias_init: float = 0.05     # SoftPlus(b_{v->A}) at the start, for the edges between joints
+    self_bias: float = 0.05     # SoftPlus(b_{A->A}) at the start, for the self edges
     use_fft: str = "auto"       # "auto", "fft" or "direct"
     joints: int = 14
 
@@ -129,6 +130,7 @@ class TrainConfig:
     trunk_lr: float = 1.0       # learning-rate multiplier of the pretrained trunk
     detector_lr: float = 1.0    # joint stage: multiplier of the detector (banks, head, unary)
     prior_lr: float = 1.0       # spatial / joint: multiplier of the priors and biases
+    prior_decay: float = 0.0    # spatial / joint: weight of SpatialModel.prior_penalty
     warmup: int = 100           # linear warm-up steps before the cosine decay
     precision: str = "fp32"     # "fp32" or "bf16" (autocast; on CPU needs avx512_bf16 to pay off)
     channels_last: bool = False # memory format of conv inputs

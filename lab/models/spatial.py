@@ -110,7 +110,8 @@ class SpatialModel(nn.Module):
         init = torch.full((E, k, k), 1e-4)
         init[:, k // 2, k // 2] = 1.0
         self.prior_logit = nn.Parameter(softplus_inv(init))                        # (E, k, k)
-        self.bias_logit = nn.Parameter(softplus_inv(torch.full((E,), cfg.bias_init)))  # (E,)
+        bias = torch.tensor([cfg.self_bias if a == v else cfg.bias_init for a, v in self.edges])
+        self.bias_logit = nn.Parameter(softplus_inv(bias))                         # (E,)
         # The displacement histograms the priors started from (peak 1), kept for comparison.
         self.register_buffer("histogram", init.clone())                           # (E, k, k)
 
@@ -172,6 +173,12 @@ class SpatialModel(nn.Module):
             steps.append({"v": v, "edge": ids[i], "unary_v": unary[0, v], "message": msgs[i],
                           "log_sum": running.clone(), "marginal": torch.exp(running)})
         return steps
+
+    def prior_penalty(self) -> torch.Tensor:
+        """sum over edges and displacements of (W_{A|v} - W_hist)^2 / E: how far the priors'
+        logits moved from the histograms they started from (a Gaussian prior on W centred on
+        the histogram: displacements the data says nothing about stay where they were)."""
+        return (self.prior_logit - softplus_inv(self.histogram)).pow(2).sum() / len(self.edges)
 
     @torch.no_grad()
     def load_histograms(self, hist: np.ndarray) -> None:

@@ -141,7 +141,7 @@ def regression_loss(pred: torch.Tensor, xy: torch.Tensor, lab: torch.Tensor, siz
 
 
 def step_loss(model, stage: str, x, xy, lab, codec: HeatmapCodec, unary_weight: float,
-              marginal_kind: str = ""):
+              marginal_kind: str = "", prior_decay: float = 0.0):
     """The stage's training loss on one batch. The marginal is scored as logits (its log) by
     the softmax loss and as a heatmap (exp of its log) by MSE, as the paper did."""
     if stage == "regressor":
@@ -153,14 +153,15 @@ def step_loss(model, stage: str, x, xy, lab, codec: HeatmapCodec, unary_weight: 
         pred = out["log_marginal"] if marginal_kind == "softmax" else out["marginal"]
         return heatmap_loss(pred, xy, lab, codec, marginal_kind)
 
+    penalty = prior_decay * model.spatial.prior_penalty() if prior_decay and model.spatial is not None else 0.0
     if stage == "spatial":
         with torch.no_grad():
             unary = model.detector(x)
-        return marginal_loss(model.from_unary(unary.float()))
+        return marginal_loss(model.from_unary(unary.float())) + penalty
     out = model(x)
     loss = heatmap_loss(out["unary"], xy, lab, codec, kind)
     if stage == "joint":
-        loss = marginal_loss(out) + unary_weight * loss
+        loss = marginal_loss(out) + unary_weight * loss + penalty
     return loss
 
 
@@ -237,7 +238,7 @@ def train(cfg: TrainConfig, data: DataConfig, train_split: CachedSplit, val_spli
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast(cfg, device):
                 loss = step_loss(model, cfg.stage, x, xy.to(device), m.to(device), codec, cfg.unary_weight,
-                                 cfg.marginal_loss)
+                                 cfg.marginal_loss, cfg.prior_decay)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -177,9 +177,15 @@ def mini():
     return PoseCache(MINI_PATH)
 
 
-def test_mini_has_train_900_and_val_100(mini):
-    assert sorted(mini.splits) == ["train", "val"]
+def test_mini_has_train_900_val_100_and_the_heldout_protocol_val(mini, lsp, lspet):
+    assert sorted(mini.splits) == ["heldout", "train", "val"]
     assert len(mini["train"]) == 900 and len(mini["val"]) == 100
+    # heldout: exactly the standard protocol's validation split (never trained on)
+    from lab.data.splits import val_indices
+    train = [*lspet, *lsp[:1000]]
+    want = [train[i].id for i in val_indices(len(train), mini.data.val_fraction, mini.data.seed)]
+    assert mini["heldout"].ids == want and len(want) == 550
+    assert not any(i.startswith("lsp/im") and int(i[6:]) > 1000 for i in want)   # never a test image
     assert mini.data.crop_size == 128
     for name in ("train", "val"):
         cs = mini[name]
@@ -196,6 +202,11 @@ def test_mini_uses_only_lsp_training_images(mini):
     assert len(set(train)) == 900 and len(set(val)) == 100
     for i in train + val:                                      # never a test image
         assert i.startswith("lsp/im") and 1 <= int(i[6:]) <= 1000
+    assert protocol_ok(mini)
+
+
+def protocol_ok(mini) -> bool:
+    return all(m in mini.meta["source"] for m in ("heldout", "train/val"))
 
 
 def test_mini_matches_the_current_crop_code(mini, by_id):
