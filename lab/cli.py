@@ -74,7 +74,7 @@ def cmd_train(a) -> None:
 
 def cmd_eval(a) -> None:
     from lab.eval.evaluate import evaluate, summary_table
-    res = evaluate(Path(a.model), a.split, cache=a.cache, data=a.data, flip=a.flip)
+    res = evaluate(Path(a.model), a.split, cache=a.cache, data=a.data, flip=a.flip, ablate_banks=a.ablate_banks)
     print(summary_table(res))
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
@@ -165,7 +165,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--split", default="test", choices=["train", "val", "test"])
     s.add_argument("--cache", help="read crops from this cache instead of the raw dataset folders")
     s.add_argument("--data", help="dataset root (default ../shared/datasets or $POSE_LAB_DATA)")
-    s.add_argument("--flip", action="store_true", help="average with the mirrored crop")
+    s.add_argument("--flip", action="store_true", help="also report the flip test (average with the mirrored crop)")
+    s.add_argument("--ablate-banks", action="store_true",
+                   help="also report PCK with each resolution bank switched off")
     s.add_argument("--json", help="write per-joint PCK, the curve and per-image predictions here")
     s.set_defaults(fn=cmd_eval)
 

@@ -96,8 +96,25 @@ def method_entry(orig: np.ndarray, d: dict, ids) -> dict:
             "predictions": {i: np.round(q, 2).tolist() for i, q in zip(ids, orig)}}
 
 
+def bank_ablation(model, meta: dict, d: dict) -> dict:
+    """PCK@0.2 (mean and groups) of the unary and the marginal with each resolution bank
+    switched off in turn: what each resolution contributes. {"bank 1 off": {method: ...}}."""
+    codec = HeatmapCodec.from_config(meta.get("data", {}))
+    out = {}
+    for b in range(len(model.detector.features.banks)):
+        pred = predict_pose(model, d["images"], codec, off=(b,))
+        row = {}
+        for name in ("unary", "marginal"):
+            if name in pred:
+                orig = np.stack([apply_affine(invert_affine(a), p) for a, p in zip(d["affine"], pred[name].numpy())])
+                p = pck(orig, d["gt"], d["labelled"], 0.2)
+                row[name] = {"mean": p["mean"], "groups": p["groups"]}
+        out[f"bank {b + 1} off"] = row
+    return out
+
+
 def evaluate(model_path: Path, split: str = "test", cache: str | None = None, data: str | None = None,
-             flip: bool = False) -> dict:
+             flip: bool = False, ablate_banks: bool = False) -> dict:
     """PCK of every method a checkpoint offers (and the mean-pose baseline) on a split."""
     model, meta = io.load(model_path)
     mdata = io.data_config(meta)
@@ -117,6 +134,8 @@ def evaluate(model_path: Path, split: str = "test", cache: str | None = None, da
         orig = np.stack([apply_affine(invert_affine(a), p) for a, p in zip(d["affine"], xy)])
         result["methods"][name] = method_entry(orig, d, d["ids"])
         result["pose_spread"][name] = pose_spread(np.asarray(xy), d["labelled"], mdata.crop_size)
+    if ablate_banks and meta["kind"] == "pose":
+        result["ablations"] = {"banks": bank_ablation(model, meta, d)}
     result["ground_truth"] = {i: np.round(g, 2).tolist() for i, g in zip(d["ids"], d["gt"])}
     result["labelled"] = {i: l.astype(int).tolist() for i, l in zip(d["ids"], d["labelled"])}
     return result
@@ -135,4 +154,8 @@ def summary_table(res: dict) -> str:
         p = m["pck@0.2"]
         lines.append(f"{name:<14}" + "".join(f"{100 * p['groups'][g]:9.1f}" for g in groups)
                      + f"{100 * p['mean']:9.1f}")
+    for ablation, rows in (res.get("ablations") or {}).get("banks", {}).items():
+        for name, p in rows.items():
+            lines.append(f"{(name + ', ' + ablation):<24}"[:24] + "".join(f"{100 * p['groups'][g]:9.1f}" for g in groups)
+                         + f"{100 * p['mean']:9.1f}")
     return "\n".join(lines)

@@ -21,27 +21,28 @@ def flip_maps(maps: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def heatmaps(model: PoseNet, x: torch.Tensor, flip: bool = False) -> dict:
+def heatmaps(model: PoseNet, x: torch.Tensor, flip: bool = False, off: tuple[int, ...] = ()) -> dict:
     """{"unary", "log_marginal", "marginal"} for a batch x (B, 3, S, S).
 
     With `flip`, the unary is averaged with the mirrored crop's unary once, and the
-    marginal is derived from that averaged unary, so the two stay consistent.
+    marginal is derived from that averaged unary, so the two stay consistent. Banks
+    listed in `off` are switched off (their features zeroed).
     """
-    unary = model.detector(x)                                            # (B, K, H, W)
+    unary = model.detector.inspect(x, off)["unary"]                       # (B, K, H, W)
     if flip:
-        unary = 0.5 * (unary + flip_maps(model.detector(x.flip(-1))))
+        unary = 0.5 * (unary + flip_maps(model.detector.inspect(x.flip(-1), off)["unary"]))
     return model.from_unary(unary.float())
 
 
 @torch.no_grad()
 def predict_pose(model: PoseNet, images_u8: torch.Tensor, codec: HeatmapCodec, batch: int = 64,
-                 flip: bool = False, device: str = "cpu") -> dict:
+                 flip: bool = False, device: str = "cpu", off: tuple[int, ...] = ()) -> dict:
     """Crop-pixel joints (N, K, 2) and peak confidences (N, K) from the unary
     and, when the model has one, from the spatial model's marginal."""
     model.eval()
     res: dict[str, list] = {}
     for i in range(0, len(images_u8), batch):
-        out = heatmaps(model, to_input(images_u8[i:i + batch].to(device)), flip)
+        out = heatmaps(model, to_input(images_u8[i:i + batch].to(device)), flip, off)
         for name, key, log in (("unary", "unary", model.unary_is_log), ("marginal", "log_marginal", True)):
             if key not in out:
                 continue
