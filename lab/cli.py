@@ -59,7 +59,7 @@ def cmd_train(a) -> None:
     if a.loss:
         det = dataclasses.replace(det, loss=a.loss)
     reg = RegressorConfig(features=det, loss=a.reg_loss)
-    sp = SpatialConfig(graph=a.graph, heatmap_size=data.heatmap_size, bias_init=a.bias_init,
+    sp = SpatialConfig(graph=a.graph, heatmap_size=data.heatmap_size, bias_init=a.bias_init, hist_blur=a.hist_blur,
                        self_bias=a.self_bias or a.bias_init)
 
     def show(e):
@@ -147,6 +147,8 @@ def parser() -> argparse.ArgumentParser:
                    help="weight of the penalty keeping the priors near their histograms")
     s.add_argument("--self-bias", type=float, default=0.0,
                    help="spatial model: SoftPlus(b) of the self edges at the start (default: --bias-init)")
+    s.add_argument("--hist-blur", type=float, default=1.0,
+                   help="spatial model: Gaussian blur (heatmap px) of the histograms the priors start from")
     s.add_argument("--bias-init", type=float, default=0.05,
                    help="spatial model: SoftPlus(b) of every edge at the start")
     s.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")

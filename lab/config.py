@@ -58,7 +58,8 @@ class DetectorConfig:
     combine: str = "concat"     # "concat" or "sum" of the upsampled bank features
     norm: bool = True           # BatchNorm after each conv
     freeze_blocks: int = 3      # lite0: trunk stem + first blocks kept at their ImageNet weights
-    loss: str = "mse"           # "mse" to Gaussian targets (the paper) or "softmax" cross-entropy
+    loss: str = "mse"           # "mse" to Gaussian targets (the paper; chosen on validation)
+                                # or "softmax" cross-entropy over each map's pixels
     joints: int = 14
 
     @classmethod
@@ -69,13 +70,12 @@ class DetectorConfig:
     @classmethod
     def pretrained(cls) -> "DetectorConfig":
         """Banks on the ImageNet-pretrained EfficientNet-Lite0 trunk (the shipped model)."""
-        return cls(trunk="lite0", banks=2, width=48, head_width=64, head_depth=1, loss="softmax")
+        return cls(trunk="lite0", banks=2, width=48, head_width=64, head_depth=1, loss="mse")
 
     @classmethod
     def small(cls) -> "DetectorConfig":
         """The Retrain page's model: the pretrained trunk with a light head."""
-        return cls(trunk="lite0", banks=2, width=32, head_width=48, head_depth=1, freeze_blocks=6,
-                   loss="softmax")
+        return cls(trunk="lite0", banks=2, width=32, head_width=48, head_depth=1, freeze_blocks=6)
 
     @classmethod
     def preset(cls, name: str) -> "DetectorConfig":

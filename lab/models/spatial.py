@@ -74,7 +74,9 @@ def displacement_histograms(xy: np.ndarray, labelled: np.ndarray, edge_list, siz
     """Empirical p(A | v) per edge: histogram of x_A - x_v in heatmap pixels.
 
     xy (N, K, 2) heatmap pixels; labelled (N, K) -> (E, 2*size - 1, 2*size - 1), each
-    Gaussian-blurred by `blur` pixels and scaled to a peak of 1.
+    scaled to a peak of 1. The histograms between two joints are Gaussian-blurred by `blur`
+    pixels (annotation noise, and the few thousand examples a 63 x 63 histogram gets); a
+    self edge's displacement is always exactly 0, so its histogram stays a single bin.
     """
     k = 2 * size - 1
     c = size - 1
@@ -84,13 +86,14 @@ def displacement_histograms(xy: np.ndarray, labelled: np.ndarray, edge_list, siz
         d = np.rint(xy[ok, a] - xy[ok, v]).astype(int) + c   # (n, 2) as (x, y) bin
         d = d[((d >= 0) & (d < k)).all(1)]
         np.add.at(out[e], (d[:, 1], d[:, 0]), 1.0)
-    if blur > 0:
+    pairs = [e for e, (a, v) in enumerate(edge_list) if a != v]
+    if blur > 0 and pairs:
         r = np.arange(-3 * math.ceil(blur), 3 * math.ceil(blur) + 1)
         g = np.exp(-r ** 2 / (2 * blur ** 2))
         g /= g.sum()
         r = len(g) // 2     # "full" then the centre: mode="same" returns len(g) values when g is longer
-        out = np.apply_along_axis(lambda m: np.convolve(m, g, mode="full")[r:r + k], 1, out)
-        out = np.apply_along_axis(lambda m: np.convolve(m, g, mode="full")[r:r + k], 2, out)
+        sub = np.apply_along_axis(lambda m: np.convolve(m, g, mode="full")[r:r + k], 1, out[pairs])
+        out[pairs] = np.apply_along_axis(lambda m: np.convolve(m, g, mode="full")[r:r + k], 2, sub)
     peak = out.reshape(len(edge_list), -1).max(1)
     return (out / np.maximum(peak, 1e-12)[:, None, None]).astype(np.float32)
 

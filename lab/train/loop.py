@@ -119,8 +119,11 @@ def heatmap_loss(pred: torch.Tensor, xy: torch.Tensor, lab: torch.Tensor, codec:
                  kind: str) -> torch.Tensor:
     """Mean over labelled joints of the per-map loss; pred (B, K, H, W), xy (B, K, 2) crop px.
 
-    mse:      mean_p (pred(p) - T(p))^2,             T = the Gaussian target (peak 1)
+    mse:      sum_p (pred(p) - T(p))^2,              T = the Gaussian target (peak 1)
     softmax:  -sum_p T'(p) log softmax_p(pred)(p),    T' = T / sum_p T (sums to 1)
+
+    Both are sums over one map's pixels, so they have similar sizes when the joint stage
+    adds a marginal loss of one kind to a unary loss of the other.
     """
     w = lab.float()
     pred = pred.float()
@@ -128,7 +131,7 @@ def heatmap_loss(pred: torch.Tensor, xy: torch.Tensor, lab: torch.Tensor, codec:
         target = codec.encode(xy, lab, normalise=True)
         per_joint = -(target.flatten(2) * F.log_softmax(pred.flatten(2), -1)).sum(-1)   # (B, K)
     else:
-        per_joint = ((pred - codec.encode(xy, lab)) ** 2).mean((-1, -2))                 # (B, K)
+        per_joint = ((pred - codec.encode(xy, lab)) ** 2).sum((-1, -2))                  # (B, K)
     return (per_joint * w).sum() / w.sum().clamp_min(1)
 
 

@@ -262,3 +262,13 @@ def test_histogram_blur_keeps_shape_and_matches_a_2d_gaussian(size, blur):
             if abs(dy) <= rad and abs(dx) <= rad:
                 want[iy, ix] = g[dy + rad] * g[dx + rad]
     np.testing.assert_allclose(h[0], want / want.max(), rtol=1e-5, atol=1e-7)
+
+
+def test_self_edges_stay_a_single_bin_while_pairs_are_blurred():
+    """A joint is always exactly where it is: p(A | A) is one bin at zero displacement."""
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 31, (50, 2, 2))
+    h = displacement_histograms(xy, np.ones((50, 2), bool), [(0, 0), (1, 0)], 32, blur=3.0)
+    c = 31
+    assert h[0, c, c] == 1.0 and np.count_nonzero(h[0]) == 1
+    assert np.count_nonzero(h[1]) > 50 * 9                    # the pair's samples spread by the blur
