@@ -7,13 +7,17 @@ from pathlib import Path
 
 import streamlit as st
 
-from lab.app import common
+from lab.app import common, data
+from lab.eval import compare as cmp
 
 VIEWS = Path(common.__file__).resolve().parent / "views"
 PICK = "lesson_pick"
 ITEM = re.compile(r"^\s*\d+\.\s+\[(?P<title>[^\]]+)\]\((?P<file>[\w.-]+\.md)\):?\s*(?P<desc>.*)$")
 PAGE_LINK = re.compile(r"^\s*\[(?P<label>[^\]]+)\]\(/(?P<path>[\w-]+)\)\s*$")
 NEXT = re.compile(r"^\s*Next lesson:\s*(?P<title>.+?)\s*$")
+# A number a lesson quotes, filled from the shipped evaluation JSONs, never typed by hand:
+# {{pck:pose:marginal}} is the mean PCK@0.2 of method "marginal" in pretrained/pose.eval.json.
+NUMBER = re.compile(r"\{\{pck:(?P<model>[\w-]+):(?P<method>\w+)\}\}")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,16 @@ def read_index() -> tuple[list[Lesson], str]:
             items.append(Lesson(m["file"], m["title"], desc))
     refs = text.split("## References", 1)[1].strip() if "## References" in text else ""
     return items, refs
+
+
+def fill_numbers(text: str) -> str:
+    """Each {{pck:<weights>:<method>}} replaced by that method's PCK@0.2 from
+    pretrained/<weights>.eval.json, checked against the weights (`lab.eval.compare.check_eval`)."""
+    def one(m: re.Match) -> str:
+        check = data.evaluation(common.PRETRAINED / f"{m['model']}.safetensors")
+        value = cmp.pck_of(check["result"], m["method"]) if check["result"] else None
+        return f"{100 * value:.1f}%" if value is not None else "(not measured yet)"
+    return NUMBER.sub(one, text)
 
 
 def render(text: str, lessons: list[Lesson]) -> None:
@@ -112,7 +126,7 @@ def main() -> None:
         except OSError as e:
             st.error(f"Could not read {path.name}: {e}")
             return
-        render(text, lessons)
+        render(fill_numbers(text), lessons)
 
 
 common.friendly(main)
