@@ -227,7 +227,8 @@ def describe_prior(spatial, a: int, v: int, stride: int) -> dict:
     r = rows[(a, v)]
     (lx, ly), (hx, hy) = r["learned_mode"], r["histogram_mode"]
     where = _direction(lx, ly)
-    sentence = (f"{NAMES[a]} is most likely {where} of {NAMES[v]}: Δ = ({lx}, {ly}) heatmap px "
+    sentence = (f"{NAMES[a]} is most likely {where} {NAMES[v]}{' in the image' if lx else ''}: "
+                f"Δ = ({lx}, {ly}) heatmap px "
                 f"({lx * stride}, {ly * stride} crop px). ")
     if r["shift"] == 0:
         sentence += "Training kept the histogram's peak exactly where it was."
@@ -239,13 +240,15 @@ def describe_prior(spatial, a: int, v: int, stride: int) -> dict:
 
 
 def _direction(dx: int, dy: int) -> str:
+    """Where (dx, dy) heatmap px puts A, as words to put before v's name: "6 px above",
+    "2 px below and 3 px to the left of", "at the same place as"."""
     if dx == 0 and dy == 0:
         return "at the same place as"
     parts = []
     if dy:
         parts.append(f"{abs(dy)} px {'below' if dy > 0 else 'above'}")
     if dx:
-        parts.append(f"{abs(dx)} px {'right' if dx > 0 else 'left'} (in the image)")
+        parts.append(f"{abs(dx)} px to the {'right' if dx > 0 else 'left'} of")
     return " and ".join(parts)
 
 

@@ -113,7 +113,8 @@ def test_describe_prior_reports_the_shift_honestly():
     a, v = R_KNEE, R_ANKLE
     d = analysis.describe_prior(m, a, v, stride=4)
     assert d["learned"] == d["histogram"] == (0, -3) and d["shift"] == 0 and d["same_side"]
-    assert "kept the histogram's peak" in d["sentence"] and "3 px above" in d["sentence"]
+    assert "kept the histogram's peak" in d["sentence"]
+    assert d["sentence"].startswith("right knee is most likely 3 px above right ankle: Δ = (0, -3)")
     assert d["learned_crop"] == (0, -12)
     with torch.no_grad():                                # training flips the prior: A now 2 px below v
         learned = torch.full((k, k), 1e-4)
@@ -123,6 +124,12 @@ def test_describe_prior_reports_the_shift_honestly():
     assert d["learned"] == (0, 2) and d["histogram"] == (0, -3) and d["shift"] == pytest.approx(5.0)
     assert not d["same_side"] and "lost its anatomy" in d["sentence"] and "2 px below" in d["sentence"]
     assert analysis.describe_prior(m, a, a, stride=4)["sentence"].startswith("The self edge")
+    with torch.no_grad():                                # A 1 px above and 2 px to the left: words read in order
+        learned = torch.full((k, k), 1e-4)
+        learned[c - 1, c - 2] = 1.0
+        m.prior_logit[m.edge_index(a, v)] = softplus_inv(learned)
+    assert "most likely 1 px above and 2 px to the left of right ankle in the image" in \
+        analysis.describe_prior(m, a, v, stride=4)["sentence"]
 
 
 # ------------------------------------------------------------------ on the shipped model
