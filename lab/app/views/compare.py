@@ -99,7 +99,8 @@ def evaluations() -> list[dict]:
 
 
 def section_curves(results: list[dict]) -> None:
-    st.subheader("PCK curves on the LSP test set")
+    split = results[0].get("split", "test")
+    st.subheader("PCK curves on the LSP test set" if split == "test" else f"PCK curves on the {split} split")
     methods = cmp.methods_of(*results)
     fig = go.Figure()
     for name in ordered(methods):
@@ -115,7 +116,7 @@ def section_curves(results: list[dict]) -> None:
                       legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
                       margin=dict(t=90, l=10, r=10, b=10), meta="pck_curves")
     st.plotly_chart(fig, width="stretch", key="pck-curves")
-    st.caption(f"The shipped models on {results[0].get('images', '?')} {results[0].get('split', 'test')} images, read "
+    st.caption(f"The shipped models on {results[0].get('images', '?')} {split} images, read "
                "from their evaluation files (written by `pose-lab eval --json`). The mean pose (dashed grey) "
                "predicts the training set's average pose for every photo: a method must beat it to have seen "
                "anything. Tight thresholds (small α) reward precise localisation; loose ones only ask for the "

@@ -19,7 +19,8 @@ def _step_key(a: int) -> str:
 
 
 def _pct(r: float) -> str:
-    return f"{r:.1%}" if r >= 0.001 else "< 0.1%"
+    """A ratio of two peaks: a percentage, or "× n" once the second peak is the higher one."""
+    return f"× {r:.2f}" if r > 1 else f"{r:.1%}" if r >= 0.001 else "< 0.1%"
 
 
 def _tex_name(k: int) -> str:
