@@ -103,12 +103,18 @@ def regressor_note(models: PoseLab) -> str | None:
     return _load(pose, reg, stamp)[1] or f"There are no regressor weights at `{shown_path(Path(reg))}`."
 
 
-def load_spatial_models() -> PoseLab:
-    """The chosen models for a page about the spatial model; stops the page with a
-    message when loading failed or the model has no spatial model."""
+def require_models() -> PoseLab:
+    """The chosen models; stops the page (after load_models' message) when loading failed."""
     models = load_models()
     if models is None:
         st.stop()
+    return models
+
+
+def load_spatial_models() -> PoseLab:
+    """The chosen models for a page about the spatial model; stops the page with a
+    message when loading failed or the model has no spatial model."""
+    models = require_models()
     if models.spatial is None:
         st.warning("The chosen model has no spatial model (it was trained as a detector only). "
                    "Pick another model in the sidebar.")
@@ -126,7 +132,14 @@ def sidebar() -> None:
                               "Retrain page.")
 
 
-# ------------------------------------------------------------------ lessons and errors
+# ------------------------------------------------------------------ page header, lessons and errors
+def header(title: str, intro: str, url_path: str) -> None:
+    """A page's title, its introduction (markdown, HTML allowed) and the link to its lesson."""
+    st.title(title)
+    st.markdown(intro, unsafe_allow_html=True)
+    lesson_link(url_path)
+
+
 def lesson_link(url_path: str) -> None:
     """A link to this page's lesson (rendered on the Lessons page)."""
     name = LESSON_OF.get(url_path)

@@ -287,14 +287,15 @@ def unusual_poses(study: dict, names: list[str]) -> None:
                                         meta=f"mean_pose_example_{i}"), width="stretch", key=f"frame-{i}")
 
 
+INTRO = (
+    "Tompson et al. predict a **heatmap** per joint and read off its peak; DeepPose (Toshev & "
+    "Szegedy, 2014) **regresses** the 28 coordinates directly. Here the two meet on the same photo "
+    "and on the whole LSP test set: how precise each is (PCK curves), where each part fails, how much "
+    "their poses vary, the images where they disagree most, and the regressor's pull towards the average pose.")
+
+
 def main() -> None:
-    st.title("Heatmaps vs regression")
-    st.markdown(
-        "Tompson et al. predict a **heatmap** per joint and read off its peak; DeepPose (Toshev & "
-        "Szegedy, 2014) **regresses** the 28 coordinates directly. Here the two meet on the same photo "
-        "and on the whole LSP test set: how precise each is (PCK curves), where each part fails, how much "
-        "their poses vary, the images where they disagree most, and the regressor's pull towards the average pose.")
-    common.lesson_link("compare")
+    common.header("Heatmaps vs regression", INTRO, "compare")
     common.friendly(section_photo)
     st.divider()
     results = evaluations()

@@ -173,18 +173,17 @@ def doubt_table(models, rep: list[dict]) -> None:
                + (f"Overruled by the spatial model: {', '.join(overruled)}." if overruled else ""))
 
 
+INTRO = (
+    "The part detector is a fully convolutional network: it slides over the crop and, at every position, "
+    "scores how much the patch around it looks like each of the 14 joints. It looks at the crop at "
+    "several resolutions at once (*banks*): the fine bank sees texture, the coarse bank sees more context "
+    "for the same cost. Its output, one **unary heatmap** per joint, is the model's first, purely local "
+    "guess; this page shows every stage for the current photo.")
+
+
 def main() -> None:
-    st.title("Part detector")
-    st.markdown(
-        "The part detector is a fully convolutional network: it slides over the crop and, at every position, "
-        "scores how much the patch around it looks like each of the 14 joints. It looks at the crop at "
-        "several resolutions at once (*banks*): the fine bank sees texture, the coarse bank sees more context "
-        "for the same cost. Its output, one **unary heatmap** per joint, is the model's first, purely local "
-        "guess; this page shows every stage for the current photo.")
-    common.lesson_link("detector")
-    models = common.load_models()
-    if models is None:
-        st.stop()
+    common.header("Part detector", INTRO, "detector")
+    models = common.require_models()
     ph = photos.photo_input(compact=True)
     box = photos.current_box(models, ph)
     pred = photos.predict(models, ph, box)

@@ -220,15 +220,16 @@ def examples_list(examples: list[dict]) -> None:
                "change with the model you pick.")
 
 
+INTRO = (
+    "Each joint A collects a **message** from every neighbour v in the graph: v's unary heatmap convolved with "
+    "the prior p(A|v), plus a small bias. The messages are multiplied, i.e. their logs are added, into A's "
+    "**marginal**. A product is an AND: a location survives only if *every* neighbour agrees it is "
+    "plausible, which is how body structure vetoes a false detection. Step through the sum one neighbour "
+    "at a time.")
+
+
 def main() -> None:
-    st.title("Message passing, step by step")
-    st.markdown(
-        "Each joint A collects a **message** from every neighbour v in the graph: v's unary heatmap convolved with "
-        "the prior p(A|v), plus a small bias. The messages are multiplied, i.e. their logs are added, into A's "
-        "**marginal**. A product is an AND: a location survives only if *every* neighbour agrees it is "
-        "plausible, which is how body structure vetoes a false detection. Step through the sum one neighbour "
-        "at a time.")
-    common.lesson_link("messages")
+    common.header("Message passing, step by step", INTRO, "messages")
     models = common.load_spatial_models()
     examples = data.veto_examples(models, photos.model_key(models))
     pred, ex = choose_crop(models, examples)

@@ -126,16 +126,17 @@ def place_v(models, ph, pred, a: int, v: int) -> None:
                    f"{NAMES[v]}'s heatmap (next page).")
 
 
+INTRO = (
+    "A body has structure: a knee sits about a shin's length above its ankle. The spatial model stores this "
+    "as one image per pair of joints, a **prior** p(A|v) over the displacement from joint v to joint A, "
+    f"kept as a convolution kernel {PRIOR_HTML} that covers every displacement between two heatmap pixels. "
+    "Training starts each kernel from a histogram of displacements in the training labels and then refines "
+    "it by back-propagation. Pick a pair, compare the two, then place v on the crop to see where A is "
+    "expected.")
+
+
 def main() -> None:
-    st.title("Spatial priors")
-    st.markdown(
-        "A body has structure: a knee sits about a shin's length above its ankle. The spatial model stores this "
-        "as one image per pair of joints, a **prior** p(A|v) over the displacement from joint v to joint A, "
-        f"kept as a convolution kernel {PRIOR_HTML} that covers every displacement between two heatmap pixels. "
-        "Training starts each kernel from a histogram of displacements in the training labels and then refines "
-        "it by back-propagation. Pick a pair, compare the two, then place v on the crop to see where A is "
-        "expected.", unsafe_allow_html=True)
-    common.lesson_link("priors")
+    common.header("Spatial priors", INTRO, "priors")
     models = common.load_spatial_models()
     ph = photos.photo_input(compact=True)
     pred = photos.predict(models, ph, photos.current_box(models, ph))

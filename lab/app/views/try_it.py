@@ -124,18 +124,17 @@ def downloads(models, ph, box, pred, methods) -> None:
                "photo pixels, with names and confidences, and which model produced them.")
 
 
+INTRO = (
+    "Give the model a photo and see what it finds. The network never sees the whole photo: a square "
+    "**crop** around the person is resized to the model's input size, the part detector paints one "
+    "heatmap per joint, and each joint is read off its heatmap's peak. Three predictors run on the same "
+    "crop, so you can compare the paper's detector alone, the detector with its spatial model, and a "
+    "DeepPose-style regressor that outputs coordinates directly.")
+
+
 def main() -> None:
-    st.title("Try it")
-    st.markdown(
-        "Give the model a photo and see what it finds. The network never sees the whole photo: a square "
-        "**crop** around the person is resized to the model's input size, the part detector paints one "
-        "heatmap per joint, and each joint is read off its heatmap's peak. Three predictors run on the same "
-        "crop, so you can compare the paper's detector alone, the detector with its spatial model, and a "
-        "DeepPose-style regressor that outputs coordinates directly.")
-    common.lesson_link("try-it")
-    models = common.load_models()
-    if models is None:
-        st.stop()
+    common.header("Try it", INTRO, "try-it")
+    models = common.require_models()
     ph, box, pred = photo_and_framing(models)
     methods = three_predictions(models, ph, box, pred)
     confidence_table(models, pred, methods)
