@@ -310,6 +310,29 @@ def test_messages_open_on_a_joint_the_spatial_model_fixes(app, models, examples)
         assert "Step 1 of" in step_text(at)
 
 
+def test_messages_follow_the_model_choice(app, choice, examples):
+    """Switching the model re-opens the page on the new model's best example."""
+    others = [c for c in SHIPPED if c != choice and SHIPPED[c].is_file()]
+    if not others or not examples[0]:
+        pytest.skip("needs a second shipped model and examples")
+    split = examples[1]
+    other = PoseLab(SHIPPED[others[0]])
+    n = min(len(split), data.SCAN)
+    theirs = analysis.veto_examples(other, split.images[:n], split.coords[:n], split.labelled[:n])
+    at = go(app, "messages")
+    at.sidebar.selectbox(key=common.CHOICE).set_value(others[0])
+    rerun(at)
+    if theirs:
+        assert at.selectbox(key="msg_joint").value == theirs[0]["joint"]
+        assert split.ids[theirs[0]["index"]] in texts(at.info)
+    else:
+        assert "No example found" in texts(at.info)
+    at.sidebar.selectbox(key=common.CHOICE).set_value(choice)          # back, for the tests after this one
+    rerun(at)
+    assert at.selectbox(key="msg_joint").value == examples[0][0]["joint"]
+    assert split.ids[examples[0][0]["index"]] in texts(at.info)
+
+
 def test_message_steps_on_the_learners_photo(app, pred, models):
     at = go(app, "messages")
     at.segmented_control(key="msg_source").set_value("The current photo")

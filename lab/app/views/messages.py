@@ -10,7 +10,7 @@ from lab.app import common, data, photos, plots
 from lab.joints import NAMES, R_WRIST
 from lab.names import PRIOR_TEX
 
-SOURCE, EXAMPLE, JOINT = "msg_source", "msg_example", "msg_joint"
+SOURCE, EXAMPLE, JOINT, OPENED = "msg_source", "msg_example", "msg_joint", "msg_opened"
 FOUND, OWN = "An example the app found", "The current photo"
 
 
@@ -46,22 +46,27 @@ def equation(a: int, vs: list[int], i: int) -> str:
             + "".join(r" \\ & + " + r for r in rows[1:]) + r"\end{aligned}")
 
 
-def open_example(j: int, joint: int) -> None:
+def _tag(examples: list[dict]) -> tuple:
+    """Which examples were found (they change with the model)."""
+    return tuple((ex["id"], ex["joint"]) for ex in examples)
+
+
+def open_example(examples: list[dict], j: int) -> None:
     """Show example j, on its joint, from the first step."""
-    st.session_state[SOURCE], st.session_state[EXAMPLE] = FOUND, j
-    st.session_state[JOINT] = joint
-    st.session_state[_step_key(joint)] = 1
+    ex = examples[j]
+    st.session_state[SOURCE], st.session_state[EXAMPLE], st.session_state[OPENED] = FOUND, j, _tag(examples)
+    st.session_state[JOINT] = ex["joint"]
+    st.session_state[_step_key(ex["joint"])] = 1
 
 
 def choose_crop(models, examples: list[dict]):
     """0: an example from the data (the default) or the learner's current photo.
     Returns its prediction and the example shown (None for the learner's photo)."""
-    if not examples:
-        st.session_state[SOURCE] = OWN
-    elif SOURCE not in st.session_state:                       # first visit: open on the best example
-        open_example(0, examples[0]["joint"])
-    src = st.segmented_control("Crop", [FOUND, OWN] if examples else [OWN], key=SOURCE,
-                               label_visibility="collapsed") or OWN
+    if examples and (SOURCE not in st.session_state or (st.session_state[SOURCE] == FOUND and
+                                                        st.session_state.get(OPENED) != _tag(examples))):
+        open_example(examples, 0)           # first visit, or another model's examples: open on the best one
+    src = (st.segmented_control("Crop", [FOUND, OWN], key=SOURCE, label_visibility="collapsed")
+           if examples else OWN) or OWN
     if src == OWN:
         ph = photos.photo_input(compact=True)
         return photos.predict(models, ph, photos.current_box(models, ph)), None
@@ -213,7 +218,7 @@ def examples_list(examples: list[dict]) -> None:
     for j, ex in enumerate(examples):
         c1, c2 = st.columns([2, 3])
         c1.button(f"{NAMES[ex['joint']]} in {ex['id']}", key=f"msg_ex_{j}", on_click=open_example,
-                  args=(j, ex["joint"]), icon=":material/search:", width="stretch")
+                  args=(examples, j), icon=":material/search:", width="stretch")
         c2.markdown(f"detector alone **{ex['unary_error']:.0f} crop px** from the annotation → "
                     f"**{ex['marginal_error']:.0f} px** with the spatial model")
     st.caption("The examples are chosen from the model's own maps and the annotation, not by hand, so they "
