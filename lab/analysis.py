@@ -13,10 +13,55 @@ import torch.nn.functional as F
 
 from lab.joints import NAMES
 from lab.models import graph
+from lab.names import CONFIDENCE_HELP
 
 STRONG_SECOND_PEAK = 0.5   # a second peak at least half as high as the first is worth a look
 MOVED = 2.0                # heatmap px: a joint that moved further was overruled by the spatial model
 CORRECT = 0.1              # of the crop side: a peak this close to the annotation counts as right
+
+
+# ------------------------------------------------------------------ the detector, in words
+def describe_detector(cfg) -> dict:
+    """What the pages say about a part detector, read from its `DetectorConfig`
+    (`PoseLab.pose.detector.cfg`), so no caption claims what another model does.
+
+    Keys: "banks" (how the resolution banks are built), "unary" (what a unary map
+    holds and how it was trained), "drawn" (what the app draws as a unary heatmap:
+    `PoseLab.belief`), "belief_tex" (what a message convolves, in the lessons'
+    notation, e_v = the unary of v), "confidence" (what the unary's confidence means).
+    """
+    if cfg.trunk == "lite0":
+        banks = (f"{cfg.banks} banks share one ImageNet-pretrained trunk (EfficientNet-Lite0), run on "
+                 "each bank's own resolution; each bank has its own small decoder that merges the "
+                 f"trunk's stride-16, 8 and 4 features into {cfg.width} channels at 1/4 of its input")
+    else:
+        banks = (f"{cfg.banks} banks, each its own stack of {cfg.bank_depth} conv layers ({cfg.width} "
+                 "channels) trained from random weights on the pose data alone, as in the paper, "
+                 "ending at 1/4 of its input")
+    if cfg.loss == "softmax":
+        return {"banks": banks,
+                "unary": "logits, trained with a softmax cross-entropy over each map's pixels: "
+                         "higher means more likely, on no fixed scale",
+                "drawn": "the softmax of each map over its pixels: a probability map of where the joint "
+                         "is (each map sums to 1)",
+                "belief_tex": r"\mathrm{softmax}(e_v)",
+                "belief_words": "its softmax over pixels (a probability map)",
+                "confidence": "share of the detector's probability map in its peak pixel "
+                              "(1 = all of it; 1/1024 = spread evenly)"}
+    return {"banks": banks,
+            "unary": "scores, trained by mean squared error towards a Gaussian bump of height 1 at the "
+                     "joint and 0 elsewhere (the paper's loss)",
+            "drawn": "the scores with negatives clipped to 0 (ReLU): not probabilities, but trained "
+                     "towards 1 at the joint and 0 elsewhere",
+            "belief_tex": r"\mathrm{ReLU}(e_v)",
+            "belief_words": "its positive part (ReLU)",
+            "confidence": "height of the unary's peak (trained towards 1 at a joint, 0 elsewhere)"}
+
+
+def confidence_help(cfg) -> dict:
+    """Method -> what its confidence number means, for this detector (`names.CONFIDENCE_HELP`
+    with the unary's entry fitted to the detector's loss)."""
+    return {**CONFIDENCE_HELP, "unary": describe_detector(cfg)["confidence"]}
 
 
 # ------------------------------------------------------------------ peaks
@@ -182,7 +227,8 @@ def describe_prior(spatial, a: int, v: int, stride: int) -> dict:
     r = rows[(a, v)]
     (lx, ly), (hx, hy) = r["learned_mode"], r["histogram_mode"]
     where = _direction(lx, ly)
-    sentence = (f"{NAMES[a]} is most likely {where} of {NAMES[v]}: Δ = ({lx}, {ly}) heatmap px "
+    sentence = (f"{NAMES[a]} is most likely {where} {NAMES[v]}{' in the image' if lx else ''}: "
+                f"Δ = ({lx}, {ly}) heatmap px "
                 f"({lx * stride}, {ly * stride} crop px). ")
     if r["shift"] == 0:
         sentence += "Training kept the histogram's peak exactly where it was."
@@ -194,13 +240,15 @@ def describe_prior(spatial, a: int, v: int, stride: int) -> dict:
 
 
 def _direction(dx: int, dy: int) -> str:
+    """Where (dx, dy) heatmap px puts A, as words to put before v's name: "6 px above",
+    "2 px below and 3 px to the left of", "at the same place as"."""
     if dx == 0 and dy == 0:
         return "at the same place as"
     parts = []
     if dy:
         parts.append(f"{abs(dy)} px {'below' if dy > 0 else 'above'}")
     if dx:
-        parts.append(f"{abs(dx)} px {'right' if dx > 0 else 'left'} (in the image)")
+        parts.append(f"{abs(dx)} px to the {'right' if dx > 0 else 'left'} of")
     return " and ".join(parts)
 
 

@@ -3,7 +3,7 @@
 
 Starts `streamlit run lab/app/main.py` on a free port (runs go to a temporary
 POSE_LAB_RUNS), then measures
-  - app start -> the Try it page's title visible (and -> its three skeletons drawn)
+  - app start -> the Try it page's title visible (and -> its skeletons drawn)
   - for N different photos: upload -> the Try it skeletons redrawn, and the sidebar
     switch to Part detector -> its 14 unary heatmaps drawn
 prints a table of median / min / max seconds, optionally writes JSON, and stops the app.

@@ -1,24 +1,25 @@
-"""What every page shares: model choice, the current photo, cached loading,
-lesson links and friendly errors. Pages call the library; no model math here."""
+"""What every page shares: the model choice, cached loading, lesson links and friendly
+errors. Pages call the library; no model math here."""
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from lab.errors import LabError
-from lab.infer import POSE_WEIGHTS, REGRESSOR_WEIGHTS, PoseLab
+from lab.infer import POSE_WEIGHTS, PRETRAINED, REGRESSOR_WEIGHTS, SCRATCH_WEIGHTS, PoseLab
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = ROOT / "lessons"
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 RUNS_DIR = Path(os.environ.get("POSE_LAB_RUNS", ROOT / "runs" / "browser"))
-SHIPPED = "Shipped (pretrained/)"
+SHIPPED = "With ImageNet features (shipped)"
+SCRATCH = "As in the paper, from scratch (shipped)"
+CHOICE = "model_choice"
 
-# (view module in lab/app/views, title, url path, lesson file)
+# (view module in lab/app/views, title, url path)
 PAGES = [
     ("try_it", "Try it", "try-it"),
     ("detector", "Part detector", "detector"),
@@ -33,68 +34,112 @@ LESSON_OF = {"try-it": "01_heatmaps.md", "detector": "02_part_detector.md", "pri
 
 
 # ------------------------------------------------------------------ models
-def model_choices() -> dict[str, tuple[Path, Path | None]]:
-    """Label -> (pose weights, regressor weights or None): the shipped models and
-    every browser run that has a good checkpoint (runs/browser/<id>/pose.safetensors)."""
+def model_choices() -> dict[str, tuple[Path, Path]]:
+    """Label -> (pose weights, regressor weights): the two shipped models (the paper's
+    from-scratch one when its file is present) and every browser run that has a good
+    checkpoint (runs/browser/<id>/pose.safetensors), newest first."""
     choices = {SHIPPED: (POSE_WEIGHTS, REGRESSOR_WEIGHTS)}
+    if SCRATCH_WEIGHTS.is_file():
+        choices[SCRATCH] = (SCRATCH_WEIGHTS, REGRESSOR_WEIGHTS)
     if RUNS_DIR.is_dir():
         for run in sorted(RUNS_DIR.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
             pose = run / "pose.safetensors"
             if pose.is_file():
-                label = run.name
-                status = run / "status.json"
-                if status.is_file():
-                    try:
-                        label = json.loads(status.read_text()).get("label", run.name)
-                    except ValueError:
-                        pass
                 reg = run / "regressor.safetensors"
-                choices[f"Retrained: {label}"] = (pose, reg if reg.is_file() else REGRESSOR_WEIGHTS)
+                choices[f"Retrained: {_run_label(run)}"] = (pose, reg if reg.is_file() else REGRESSOR_WEIGHTS)
     return choices
 
 
-@st.cache_resource(show_spinner="Loading models…", max_entries=4)
-def _load(pose: str, reg: str | None, stamp: float) -> PoseLab:
-    return PoseLab(Path(pose), Path(reg) if reg else None)
-
-
-def load_models(label: str | None = None) -> PoseLab | None:
-    """The chosen models, loaded once per file version. Shows an error and returns None if damaged."""
-    choices = model_choices()
-    label = label or st.session_state.get("model_choice", SHIPPED)
-    pose, reg = choices.get(label, choices[SHIPPED])
+def _run_label(run: Path) -> str:
     try:
-        stamp = sum(p.stat().st_mtime for p in (pose, reg) if p and Path(p).is_file())
-        return _load(str(pose), str(reg) if reg else None, stamp)
+        return json.loads((run / "status.json").read_text()).get("label", run.name)
+    except (OSError, ValueError):
+        return run.name
+
+
+def chosen() -> str:
+    """The sidebar's model choice (the ImageNet model until one is picked)."""
+    return st.session_state.get(CHOICE, SHIPPED)
+
+
+def shipped_weights() -> Path:
+    """The shipped detector weights behind the current choice (a retrained run: the ImageNet model's)."""
+    return SCRATCH_WEIGHTS if chosen() == SCRATCH else POSE_WEIGHTS
+
+
+@st.cache_resource(show_spinner="Loading models…", max_entries=4)
+def _load(pose: str, reg: str, stamp: float) -> tuple[PoseLab, str | None]:
+    """The models and, when the regressor could not be loaded, why (the detector still works)."""
+    try:
+        return PoseLab(Path(pose), Path(reg)), None
     except LabError as e:
-        st.error(f"Could not load the model “{label}”: {e}")
+        models = PoseLab(Path(pose), None)      # raises again if the detector is the problem
+        return models, None if not Path(reg).is_file() else f"The regressor could not be loaded: {e}"
+
+
+def _files() -> tuple[str, str, float]:
+    """The chosen pose and regressor weights, and a stamp that changes with either file."""
+    choices = model_choices()
+    pose, reg = choices.get(chosen(), choices[SHIPPED])
+    return str(pose), str(reg), sum(p.stat().st_mtime for p in (pose, reg) if p.is_file())
+
+
+def load_models() -> PoseLab | None:
+    """The chosen models, loaded once per file version. Shows an error and returns None if damaged."""
+    try:
+        return _load(*_files())[0]
+    except LabError as e:
+        st.error(f"Could not load the model “{chosen()}”: {e}")
     except OSError as e:
-        st.error(f"Could not read the model “{label}”: {e}")
+        st.error(f"Could not read the model “{chosen()}”: {e}")
     return None
+
+
+def regressor_note(models: PoseLab) -> str | None:
+    """Why the chosen models have no regressor (None when they have one)."""
+    if models.regressor is not None:
+        return None
+    pose, reg, stamp = _files()
+    return _load(pose, reg, stamp)[1] or f"There are no regressor weights at `{shown_path(Path(reg))}`."
+
+
+def require_models() -> PoseLab:
+    """The chosen models; stops the page (after load_models' message) when loading failed."""
+    models = load_models()
+    if models is None:
+        st.stop()
+    return models
 
 
 def load_spatial_models() -> PoseLab:
     """The chosen models for a page about the spatial model; stops the page with a
     message when loading failed or the model has no spatial model."""
-    lab = load_models()
-    if lab is None:
-        st.stop()
-    if lab.spatial is None:
+    models = require_models()
+    if models.spatial is None:
         st.warning("The chosen model has no spatial model (it was trained as a detector only). "
                    "Pick another model in the sidebar.")
         st.stop()
-    return lab
+    return models
 
 
 def sidebar() -> None:
     choices = list(model_choices())
-    if st.session_state.get("model_choice") not in choices:
-        st.session_state["model_choice"] = SHIPPED
-    st.sidebar.selectbox("Model", choices, key="model_choice",
-                         help="The shipped weights, or a model you retrained on the Retrain page.")
+    if st.session_state.get(CHOICE) not in choices:
+        st.session_state[CHOICE] = SHIPPED
+    st.sidebar.selectbox("Model", choices, key=CHOICE,
+                         help="The shipped weights: the detector on ImageNet-pretrained features, or the "
+                              "paper's detector trained from scratch; or a model you retrained on the "
+                              "Retrain page.")
 
 
-# ------------------------------------------------------------------ lessons and errors
+# ------------------------------------------------------------------ page header, lessons and errors
+def header(title: str, intro: str, url_path: str) -> None:
+    """A page's title, its introduction (markdown, HTML allowed) and the link to its lesson."""
+    st.title(title)
+    st.markdown(intro, unsafe_allow_html=True)
+    lesson_link(url_path)
+
+
 def lesson_link(url_path: str) -> None:
     """A link to this page's lesson (rendered on the Lessons page)."""
     name = LESSON_OF.get(url_path)
@@ -109,13 +154,17 @@ def lesson_title(name: str) -> str:
     return first.lstrip("# ").strip()
 
 
+def shown_path(p: Path) -> str:
+    """A path as the reader knows it: relative to the repository when inside it."""
+    try:
+        return str(Path(p).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(p)
+
+
 def friendly(fn):
     """Run a page body; a LabError becomes a message, never a traceback."""
     try:
         return fn()
     except LabError as e:
         st.error(str(e))
-
-
-def as_rgb_array(x) -> np.ndarray:
-    return np.asarray(x, dtype=np.uint8)

@@ -19,11 +19,13 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from lab.analysis import confidence_help
 from lab.app import common
 from lab.data.images import MAX_PIXELS, load_image
 from lab.errors import LabError
-from lab.infer import METHOD_LABELS, METHODS, PoseLab, Prediction
+from lab.infer import PoseLab, Prediction
 from lab.joints import NAMES
+from lab.names import METHOD_LABELS, METHODS
 
 SAMPLES_DIR = common.ASSETS / "samples"
 MAX_UPLOAD_MB = 10
@@ -186,27 +188,27 @@ def photo_input(compact: bool = False) -> Photo:
 
 
 # ------------------------------------------------------------------ framing and prediction
-def model_key(lab: PoseLab) -> str:
+def model_key(models: PoseLab) -> str:
     """Identifies the loaded models for the caches (common.load_models keeps one object per file version)."""
-    return f"{id(lab)}:{lab.pose_meta.get('stage')}:{lab.pose_meta.get('epoch')}"
+    return f"{id(models)}:{models.pose_meta.get('stage')}:{models.pose_meta.get('epoch')}"
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _auto_box(key: str, digest: str, _lab: PoseLab, _rgb: np.ndarray) -> tuple[float, float, float]:
-    return tuple(float(v) for v in _lab.auto_box(_rgb))
+def _auto_box(key: str, digest: str, _models: PoseLab, _rgb: np.ndarray) -> tuple[float, float, float]:
+    return tuple(float(v) for v in _models.auto_box(_rgb))
 
 
-def auto_box(lab: PoseLab, ph: Photo) -> tuple[float, float, float]:
+def auto_box(models: PoseLab, ph: Photo) -> tuple[float, float, float]:
     """The automatic framing (`PoseLab.auto_box`), or the photo's fixed box."""
     if ph.box is not None:
         return ph.box
     with st.spinner("Framing the person…"):
-        return _auto_box(model_key(lab), ph.digest, lab, ph.rgb)
+        return _auto_box(model_key(models), ph.digest, models, ph.rgb)
 
 
-def current_box(lab: PoseLab, ph: Photo) -> tuple[float, float, float]:
+def current_box(models: PoseLab, ph: Photo) -> tuple[float, float, float]:
     """The learner's box for this photo if they adjusted it, else the automatic one."""
-    return st.session_state.get(BOXES, {}).get(ph.digest) or auto_box(lab, ph)
+    return st.session_state.get(BOXES, {}).get(ph.digest) or auto_box(models, ph)
 
 
 def set_box(ph: Photo, box) -> None:
@@ -223,24 +225,25 @@ def is_adjusted(ph: Photo) -> bool:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _predict(key: str, digest: str, box: tuple, _lab: PoseLab, _rgb: np.ndarray) -> Prediction:
-    return _lab.predict(_rgb, box)
+def _predict(key: str, digest: str, box: tuple, _models: PoseLab, _rgb: np.ndarray) -> Prediction:
+    return _models.predict(_rgb, box)
 
 
-def predict(lab: PoseLab, ph: Photo, box=None) -> Prediction:
+def predict(models: PoseLab, ph: Photo, box=None) -> Prediction:
     """`PoseLab.predict` on the photo and box (default: the current box), cached per photo, box and model."""
-    box = tuple(float(v) for v in (box or current_box(lab, ph)))
+    box = tuple(float(v) for v in (box or current_box(models, ph)))
     with st.spinner("Running the models…"):
-        return _predict(model_key(lab), ph.digest, box, lab, ph.rgb)
+        return _predict(model_key(models), ph.digest, box, models, ph.rgb)
 
 
-def crop_controls(lab: PoseLab, ph: Photo) -> tuple[float, float, float]:
+def crop_controls(models: PoseLab, ph: Photo) -> tuple[float, float, float]:
     """Sliders for the crop's centre and side, initialised from the current box, and a
     reset button. Returns the box to use."""
-    auto = auto_box(lab, ph)
-    box = current_box(lab, ph)
+    auto = auto_box(models, ph)
+    box = current_box(models, ph)
     h, w = ph.rgb.shape[:2]
-    keys = [f"crop_{n}_{ph.digest}" for n in ("cx", "cy", "side")]
+    # per photo and model: another model's automatic box must not stay on the sliders
+    keys = [f"crop_{n}_{ph.digest}_{model_key(models)}" for n in ("cx", "cy", "side")]
 
     def changed():
         set_box(ph, tuple(st.session_state[k] for k in keys))
@@ -259,19 +262,12 @@ def crop_controls(lab: PoseLab, ph: Photo) -> tuple[float, float, float]:
     st.slider("Crop side (photo px)", 16.0, float(max(big, side)), float(side), 1.0, key=keys[2], on_change=changed)
     st.button("Reset to automatic framing", on_click=reset, disabled=not is_adjusted(ph),
               help=f"Automatic box: centre ({auto[0]:.0f}, {auto[1]:.0f}), side {auto[2]:.0f} px.")
-    return current_box(lab, ph)
+    return current_box(models, ph)
 
 
 # ------------------------------------------------------------------ the result, for download
-CONFIDENCE_HELP = {
-    "unary": "height of the unary heatmap's peak (trained towards 1 at a joint, 0 elsewhere)",
-    "spatial": "share of the marginal's probability in its peak pixel (1 = all of it; 1/1024 = spread evenly)",
-    "regressor": "none: the regressor outputs coordinates only",
-}
-
-
-def result_json(ph: Photo, pred: Prediction, box, model_label: str, adjusted: bool = False,
-                lab: PoseLab | None = None) -> dict:
+def result_json(ph: Photo, pred: Prediction, box, model_label: str, models: PoseLab,
+                adjusted: bool = False) -> dict:
     """What the Try it page downloads: photo size, box, and every method's joints in original
     photo pixels with names and confidences (None where a method has none). JSON-safe."""
     h, w = ph.rgb.shape[:2]
@@ -280,19 +276,21 @@ def result_json(ph: Photo, pred: Prediction, box, model_label: str, adjusted: bo
         "coordinates": "original photo pixels; pixel centres at integers (x right, y down)",
         "box": {"cx": float(box[0]), "cy": float(box[1]), "side": float(box[2]),
                 "framing": "adjusted by hand" if adjusted else "automatic (PoseLab.auto_box)"},
-        "model": {"choice": model_label, **({} if lab is None else {
-            "detector_spatial": {"stage": lab.pose_meta.get("stage"), "epoch": lab.pose_meta.get("epoch"),
-                                 "graph": (lab.pose_meta.get("spatial") or {}).get("graph")},
-            "regressor": None if lab.regressor_meta is None else {"epoch": lab.regressor_meta.get("epoch")}})},
+        "model": {"choice": model_label,
+                  "detector_spatial": {"stage": models.pose_meta.get("stage"), "epoch": models.pose_meta.get("epoch"),
+                                       "trunk": models.pose.detector.cfg.trunk, "loss": models.pose.detector.cfg.loss,
+                                       "graph": (models.pose_meta.get("spatial") or {}).get("graph")},
+                  "regressor": None if models.regressor_meta is None else {"epoch": models.regressor_meta.get("epoch")}},
         "assumption": "one person, roughly centred, whole body visible (as in the paper)",
         "methods": {},
     }
+    help_of = confidence_help(models.pose.detector.cfg)
     for m in METHODS:
         if m not in pred.joints:
             continue
         conf = pred.confidence[m]
         out["methods"][m] = {
-            "label": METHOD_LABELS[m], "confidence": CONFIDENCE_HELP[m],
+            "label": METHOD_LABELS[m], "confidence": help_of[m],
             "joints": [{"name": NAMES[k], "x": round(float(x), 2), "y": round(float(y), 2),
                         "confidence": None if not math.isfinite(float(conf[k])) else round(float(conf[k]), 5)}
                        for k, (x, y) in enumerate(pred.joints[m])]}

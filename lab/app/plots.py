@@ -42,7 +42,7 @@ DIVERGING = _scale("RdBu_r")     # differences, centred on 0
 HEAT_OVER = [[0.0, "rgba(40,0,80,0)"], [0.35, "rgba(120,20,160,0.45)"], [0.65, "rgba(230,70,40,0.8)"],
              [1.0, "rgba(255,235,0,0.95)"]]
 PRIOR_OVER = [[0.0, "rgba(0,160,255,0)"], [0.3, "rgba(0,190,255,0.5)"], [1.0, "rgba(120,255,255,0.95)"]]
-MARK = {"unary": "#FFFFFF", "spatial": "#00E5FF", "second": "#FF3B30", "v": "#7CFC00", "truth": "#FFD700"}
+MARK = {"unary": "#FFFFFF", "marginal": "#00E5FF", "second": "#FF3B30", "v": "#7CFC00", "truth": "#FFD700"}
 
 
 def joint_colour(k: int) -> str:
@@ -65,8 +65,6 @@ def side_legend_md() -> str:
     """The same, as Streamlit markdown colour directives (no HTML; nearest named colours)."""
     names = {"right": "orange", "left": "blue", "centre": "green"}
     return " · ".join(f":{names[s]}[■ {SIDE_NAMES[s]}]" for s in SIDE_COLOURS)
-
-
 
 
 # ------------------------------------------------------------------ photos and skeletons
@@ -122,22 +120,45 @@ def fit_height(w: float, h: float, width_px: int = 400, lo: int = 240, hi: int =
     return int(np.clip(width_px * h / max(w, 1e-6), lo, hi)) + extra
 
 
-def add_skeleton(fig: go.Figure, xy: np.ndarray, conf: np.ndarray | None = None,
-                 label: str = "", size: int = 9, width: float = 3.0) -> go.Figure:
-    """Limbs coloured by side, joints as markers; hover: joint name, position, confidence."""
+def limb_segments(labelled=None) -> list[tuple[int, int, str]]:
+    """(a, b, colour) of every limb drawn (the kinematic tree and the torso outline) whose
+    two ends are labelled, coloured by the person's side."""
+    ok = [True] * len(NAMES) if labelled is None else [bool(v) for v in labelled]
+    return [(a, b, limb_colour(a, b)) for a, b in (*LIMBS, *DRAW_EXTRA) if ok[a] and ok[b]]
+
+
+def skeleton_traces(xy: np.ndarray, conf: np.ndarray | None = None, name: str = "joints",
+                    colour: str | None = None, labelled=None, width: float = 3.0, size: float = 9,
+                    legend: bool = False) -> list[go.Scatter]:
+    """One skeleton, the lab's only Plotly drawer: the limbs as line traces (one per colour,
+    None-separated segments), then the labelled joints as one marker trace whose customdata
+    is (joint name, confidence) and whose hover says both. `colour` None: by the person's
+    sides (`SIDE_COLOURS`); else every limb and joint in that colour (one method)."""
     xy = np.asarray(xy, np.float64)
-    for a, b in (*LIMBS, *DRAW_EXTRA):
-        fig.add_trace(go.Scatter(x=[xy[a, 0], xy[b, 0]], y=[xy[a, 1], xy[b, 1]], mode="lines",
-                                 line=dict(color=limb_colour(a, b), width=width),
-                                 hoverinfo="skip", showlegend=False))
-    conf_txt = ["—" if conf is None or not np.isfinite(conf[k]) else f"{conf[k]:.3f}" for k in range(len(xy))]
-    fig.add_trace(go.Scatter(
-        x=xy[:, 0], y=xy[:, 1], mode="markers", name=label or "joints", showlegend=False,
-        marker=dict(size=size, color=[joint_colour(k) for k in range(len(xy))],
-                    line=dict(color="white", width=1.5)),
-        customdata=np.stack([np.array(NAMES, dtype=object), np.array(conf_txt, dtype=object)], -1),
+    lines: dict[str, tuple[list, list]] = {}
+    for a, b, c in limb_segments(labelled):
+        xs, ys = lines.setdefault(colour or c, ([], []))
+        xs += [xy[a, 0], xy[b, 0], None]
+        ys += [xy[a, 1], xy[b, 1], None]
+    traces = [go.Scatter(x=xs, y=ys, mode="lines", name=name, legendgroup=name, hoverinfo="skip",
+                         showlegend=legend and i == 0, line=dict(color=c, width=width))
+              for i, (c, (xs, ys)) in enumerate(lines.items())]
+    idx = np.flatnonzero(np.ones(len(xy), bool) if labelled is None else np.asarray(labelled, bool))
+    conf_txt = ["—" if conf is None or not np.isfinite(conf[k]) else f"{conf[k]:.3f}" for k in idx]
+    traces.append(go.Scatter(
+        x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name, legendgroup=name, showlegend=False,
+        marker=dict(size=size, color=[colour or joint_colour(k) for k in idx], line=dict(color="white", width=1.5)),
+        customdata=np.stack([np.array([NAMES[k] for k in idx], dtype=object), np.array(conf_txt, dtype=object)], -1),
         hovertemplate="<b>%{customdata[0]}</b><br>x %{x:.1f}, y %{y:.1f}<br>confidence %{customdata[1]}"
-                      f"<extra>{label}</extra>"))
+                      f"<extra>{name}</extra>"))
+    return traces
+
+
+def add_skeleton(fig: go.Figure, xy: np.ndarray, conf: np.ndarray | None = None, name: str = "joints",
+                 **kw) -> go.Figure:
+    """`skeleton_traces` added to a figure."""
+    for t in skeleton_traces(xy, conf, name, **kw):
+        fig.add_trace(t)
     return fig
 
 
@@ -202,40 +223,17 @@ def heatmap_grid(maps: np.ndarray, titles: Sequence[str], cols: int = 7, colorsc
     return fig
 
 
-def heatmap_figure(m: np.ndarray, title: str = "", colorscale=HEAT, hover: str = "value",
-                   zmin=None, zmax=None, zmid=None, height: int = 300, meta: str | None = None,
-                   markers: Sequence[dict] = ()) -> go.Figure:
-    """One map on its own pixel grid."""
-    fig = go.Figure(_heat_trace(m, hover=hover, coloraxis="coloraxis"))
-    h, w = np.shape(m)[-2:]
-    fig.update_yaxes(range=[h - 0.5, -0.5], autorange=False, scaleanchor="x", constrain="domain")
-    fig.update_xaxes(range=[-0.5, w - 0.5], autorange=False, constrain="domain")
-    ca = dict(colorscale=colorscale, colorbar=dict(thickness=10))
-    if zmid is not None:
-        ca["cmid"] = zmid
-    if zmin is not None:
-        ca["cmin"] = zmin
-    if zmax is not None:
-        ca["cmax"] = zmax
-    fig.update_layout(coloraxis=ca, title=dict(text=title, x=0.01, font=dict(size=13)))
-    add_points(fig, markers)
-    _no_axes(fig, height, meta)
-    fig.update_layout(coloraxis_showscale=True)
-    return fig
-
-
-def overlay_figure(crop: np.ndarray, m: np.ndarray | None, stride: int, opacity: float = 0.6,
+def overlay_figure(crop: np.ndarray, m: np.ndarray | None, codec, opacity: float = 0.6,
                    title: str = "", colorscale=HEAT_OVER, hover: str = "value", zmid=None,
                    markers: Sequence[dict] = (), height: int = 420, meta: str | None = None,
                    fmt: str = ".3f") -> go.Figure:
-    """A heatmap (H, W) laid over the crop (S, S, 3): heatmap pixel j sits at crop
-    x = stride * j + (stride - 1) / 2, so each cell covers its stride x stride block."""
+    """A heatmap (H, W) laid over the crop (S, S, 3), each heatmap pixel centred where the
+    codec (`lab.data.codec.HeatmapCodec.to_crop`) puts it, covering its stride x stride block."""
     fig = px.imshow(crop)
     fig.update_traces(hovertemplate="crop x %{x}, y %{y}<extra></extra>")
     if m is not None:
         m = np.asarray(m, np.float32)
-        c = stride * np.arange(m.shape[1]) + (stride - 1) / 2
-        r = stride * np.arange(m.shape[0]) + (stride - 1) / 2
+        c, r = codec.to_crop(np.arange(m.shape[1])), codec.to_crop(np.arange(m.shape[0]))
         t = go.Heatmap(z=m, x=c, y=r, opacity=opacity, coloraxis="coloraxis",
                        hovertemplate=f"crop x %{{x}}, y %{{y}}<br>{hover} %{{z:{fmt}}}<extra></extra>")
         fig.add_trace(t)
@@ -254,17 +252,16 @@ def overlay_figure(crop: np.ndarray, m: np.ndarray | None, stride: int, opacity:
     return fig
 
 
-def add_click_grid(fig: go.Figure, size: int, stride: int, label: str = "click to put v here") -> go.Figure:
+def add_click_grid(fig: go.Figure, codec, label: str = "click to put v here") -> go.Figure:
     """Invisible markers at every heatmap cell centre, so a click on the image selects a
     cell (Plotly selects points of scatter traces, not pixels of images). The selected
     point's x, y are crop pixels; its point index is y * size + x in heatmap pixels."""
-    j = np.arange(size)
+    j = np.arange(codec.heatmap_size)
     gx, gy = np.meshgrid(j, j)
-    cx = stride * gx.ravel() + (stride - 1) / 2
-    cy = stride * gy.ravel() + (stride - 1) / 2
+    cx, cy = codec.to_crop(gx.ravel()), codec.to_crop(gy.ravel())
     fig.add_trace(go.Scatter(
         x=cx, y=cy, mode="markers", name="grid", showlegend=False,
-        marker=dict(size=max(stride * 2, 8), color="rgba(255,255,255,0.01)", line=dict(width=0)),
+        marker=dict(size=max(codec.stride * 2, 8), color="rgba(255,255,255,0.01)", line=dict(width=0)),
         customdata=np.stack([gx.ravel(), gy.ravel()], -1),
         hovertemplate=f"{label}<br>heatmap (%{{customdata[0]}}, %{{customdata[1]}}) · crop (%{{x}}, %{{y}})"
                       "<extra></extra>",
@@ -357,8 +354,8 @@ def annotated_png(rgb: np.ndarray, panels: Sequence[tuple[str, np.ndarray]], box
             d.rectangle([((cx - s / 2) + 0.5) * f, ((cy - s / 2) + 0.5) * f,
                          ((cx + s / 2) + 0.5) * f, ((cy + s / 2) + 0.5) * f], outline="white", width=1)
         p = (np.asarray(xy, np.float64) + 0.5) * f          # pixel centres -> PIL's corner-based grid
-        for a, b in (*LIMBS, *DRAW_EXTRA):
-            d.line([tuple(p[a]), tuple(p[b])], fill=limb_colour(a, b), width=lw)
+        for a, b, colour in limb_segments():
+            d.line([tuple(p[a]), tuple(p[b])], fill=colour, width=lw)
         for k in range(len(p)):
             x, y = p[k]
             d.ellipse([x - r, y - r, x + r, y + r], fill=joint_colour(k), outline="white", width=1)

@@ -4,6 +4,8 @@ The Heatmaps vs regression page only reads numbers computed here:
 
 - `load_eval`           an evaluation JSON, checked against the schema (LabError if not usable)
 - `matches_weights`     whether that JSON was computed for the weights file shipped now
+- `eval_path`, `check_eval`  a weights file's JSON, and whether it can be shown (with why not)
+- `pck_of`              one method's mean PCK@0.2 (the lessons quote it)
 - `pck_table`           per-joint and per-group PCK@0.2 of several methods side by side
 - `disagreement`        per-image mean distance between two methods' predictions, in body sizes
 - `rank_disagreement`   the test images where two methods disagree most
@@ -11,6 +13,8 @@ The Heatmaps vs regression page only reads numbers computed here:
 - `mean_pose`           the average pose of a set (e.g. the training crops) in that frame
 - `distance_to_mean`    how far each pose sits from the mean pose, in a given pose's frame
 - `mean_pose_study`     ground truth vs each method: how close to the mean pose they sit
+- `mean_pose_finding`   that study in one honest sentence
+- `pose_spreads`, `collapsed`  how much each method's poses vary next to the ground truth's
 - `find_image`          a test image from the dataset folders or, failing that, a cache
 
 Distances here are in "body sizes" of the ground truth (see `body_frame`), not PCK's torso
@@ -26,6 +30,7 @@ import numpy as np
 
 from lab.errors import LabError
 from lab.joints import GROUPS, L_HIP, L_SHOULDER, R_HIP, R_SHOULDER, SHORT
+from lab.names import METHOD_LABELS
 
 TORSO_JOINTS = (R_HIP, L_HIP, R_SHOULDER, L_SHOULDER)
 
@@ -65,6 +70,62 @@ def matches_weights(result: dict, weights: str | Path) -> bool | None:
     if not result.get("sha256") or not weights.is_file():
         return None
     return sha256(weights) == result["sha256"]
+
+
+def eval_path(weights: str | Path) -> Path:
+    """Where `pose-lab eval --json` results for a weights file live: pretrained/pose.safetensors
+    -> pretrained/pose.eval.json."""
+    weights = Path(weights)
+    return weights.with_name(weights.name.removesuffix(".safetensors") + ".eval.json")
+
+
+def _shown(p: Path) -> str:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        return str(Path(p).resolve().relative_to(root))
+    except ValueError:
+        return str(p)
+
+
+def check_eval(path: str | Path, weights: str | Path) -> dict:
+    """An evaluation JSON if it can be shown as the numbers of `weights`, else why not.
+
+    Returns {"path", "result" (the parsed JSON or None), "message" (None, or a sentence for
+    the reader)}. The result is None when the JSON is missing or unreadable, when the
+    weights file is absent, or when the JSON was computed for other weights (sha256); a
+    JSON that does not record its weights is returned, with a message saying so.
+    """
+    path, weights = Path(path), Path(weights)
+    redo = f"`pose-lab eval --model {_shown(weights)} --split test --json {_shown(path)}`"
+    out = {"path": path, "result": None, "message": None}
+    if not path.is_file():
+        out["message"] = f"`{_shown(path)}` is missing: make it with {redo}."
+        return out
+    try:
+        res = load_eval(path)
+    except LabError as e:
+        out["message"] = str(e)
+        return out
+    if not weights.is_file():
+        out["message"] = (f"`{_shown(path)}` describes `{_shown(weights)}`, which is not here, so its numbers "
+                          "are not shown.")
+        return out
+    same = matches_weights(res, weights)
+    if same is False:
+        out["message"] = (f"`{_shown(path)}` was computed for a different `{weights.name}` than the one here "
+                          f"now, so its numbers are not shown. Refresh it with {redo}.")
+        return out
+    out["result"] = res
+    if same is None:
+        out["message"] = (f"`{_shown(path)}` does not record which weights it evaluated (no sha256): its "
+                          f"numbers may not describe `{_shown(weights)}`. Refresh it with {redo}.")
+    return out
+
+
+def pck_of(result: dict, method: str) -> float | None:
+    """A method's mean PCK@0.2 in [0, 1] from an evaluation result, or None if it has none."""
+    m = (result or {}).get("methods", {}).get(method)
+    return None if m is None else float(m["pck@0.2"]["mean"])
 
 
 def methods_of(*results: dict) -> dict[str, dict]:
@@ -236,6 +297,50 @@ def mean_pose_study(results: list[dict], mean: np.ndarray, methods: tuple[str, .
         out["median"][name] = float(np.median(valid)) if len(valid) else float("nan")
         out["poses"][name] = to_frame(poses, centre, scale)
     return out
+
+
+def mean_pose_finding(study: dict) -> str:
+    """What `mean_pose_study` shows, in one or two sentences: which methods sit closer to the
+    mean pose than the ground truth does (medians), and whether the spatial model's priors
+    pull the detector's answers towards it, more gently than the regressor or not."""
+    med = study["median"]
+    truth = med["ground truth"]
+    closer = [m for m in med if m != "ground truth" and med[m] < truth]
+    if closer:
+        names = " and ".join(METHOD_LABELS.get(m, m) for m in closer)
+        text = f"Here {names} sit{'s' if len(closer) == 1 else ''} closer to the mean than the truth."
+    else:
+        text = "Here no method sits closer to the mean than the truth."
+    if "marginal" in med and med["marginal"] < med.get("unary", truth):
+        gentler = "regressor" in med and med["marginal"] > med["regressor"]
+        text += (" The spatial model's priors pull towards typical poses too"
+                 + (", more gently than the regressor" if gentler else "")
+                 + ": they weigh most where the detector's maps are unsure.")
+    return text
+
+
+def pose_spreads(*results: dict) -> dict[str, float]:
+    """Name -> pose spread (the eval JSON's "pose_spread": mean over joints of the standard
+    deviation of a joint's crop position across test crops, in crop sides), over several
+    results (first one wins); "ground_truth" included. {} when no result has it."""
+    out: dict[str, float] = {}
+    for res in results:
+        for name, v in (res.get("pose_spread") or {}).items():
+            out.setdefault(name, float(v))
+    return out
+
+
+COLLAPSED = 0.5     # a method whose poses vary less than half as much as the truth's has collapsed
+
+
+def collapsed(spreads: dict[str, float]) -> list[str]:
+    """The methods (not the mean-pose baseline, which never varies) whose spread is below
+    COLLAPSED times the ground truth's: they predict much the same pose for every photo."""
+    truth = spreads.get("ground_truth")
+    if not truth or not np.isfinite(truth):
+        return []
+    return [m for m, v in spreads.items()
+            if m not in ("ground_truth", "mean_pose") and np.isfinite(v) and v < COLLAPSED * truth]
 
 
 def by_group(per_joint: np.ndarray) -> dict[str, float]:

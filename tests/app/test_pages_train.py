@@ -1,7 +1,10 @@
-"""The Heatmaps vs regression and Retrain pages, through Streamlit's AppTest.
+"""The Heatmaps vs regression, Lessons and Retrain pages, through Streamlit's AppTest.
 
-compare: renders, its PCK-curve figure holds exactly the shipped JSONs' curves, and a
-missing or damaged JSON gives a message instead of a traceback.
+compare: its figures and tables hold exactly what the evaluation JSONs say (curves, PCK
+table with the mean-pose baseline, pose spreads), computed here by `pose-lab eval`'s own
+`evaluate` on the mini set's validation crops for the shipped detector and a small untrained
+regressor; a missing, damaged or stale JSON gives a message instead of a traceback.
+lessons: the numbers a lesson quotes are filled in from those JSONs.
 retrain: a bad cache path is refused clearly; a tiny run started from the page shows
 progress, finishes, and appears in the sidebar's model choice; Cancel keeps the run's
 checkpoint. Runs go to a temporary POSE_LAB_RUNS folder.
@@ -9,73 +12,121 @@ checkpoint. Runs go to a temporary POSE_LAB_RUNS folder.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
 
+from app_util import figure, go, joints_of, start, texts
 from lab.app import common
-from lab.infer import METHOD_LABELS, PRETRAINED
+from lab.config import DataConfig, RegressorConfig, to_dict
+from lab.data.cache import MINI_PATH
+from lab.eval import compare as cmp
+from lab.eval.evaluate import evaluate
+from lab.infer import POSE_WEIGHTS
+from lab.models import io
+from lab.models.regressor import Regressor
+from lab.names import METHOD_LABELS
 from lab.train import browser
 
-MAIN = str(Path(__file__).resolve().parents[2] / "lab" / "app" / "main.py")
-EVALS = (PRETRAINED / "pose.eval.json", PRETRAINED / "regressor.eval.json")
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory) -> Path:
+    """A pretrained/ folder whose evaluation JSONs match its weights: the shipped detector and a
+    small untrained regressor (it predicts much the same pose for every crop), each evaluated by
+    `lab.eval.evaluate.evaluate` on the mini set's 100 validation crops."""
+    d = tmp_path_factory.mktemp("pretrained")
+    shutil.copy(POSE_WEIGHTS, d / "pose.safetensors")
+    torch.manual_seed(0)
+    cfg = RegressorConfig.small()
+    io.save(d / "regressor.safetensors", Regressor(cfg),
+            {"kind": "regressor", "regressor": to_dict(cfg), "data": to_dict(DataConfig())})
+    for name in ("pose", "regressor"):
+        res = evaluate(d / f"{name}.safetensors", split="val", cache=str(MINI_PATH))
+        cmp.eval_path(d / f"{name}.safetensors").write_text(json.dumps(res))
+    return d
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)            # background training shares two cores with the test
-    yield
-    torch.set_num_threads(n)
-
-
-def open_page(view: str) -> AppTest:
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.run()
-    at.switch_page(f"views/{view}.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def figures(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
+def use_pretrained(monkeypatch, folder: Path) -> None:
+    """Point the app at another pretrained/ folder (the detector, the regressor and their JSONs)."""
+    monkeypatch.setattr(common, "PRETRAINED", folder)
+    monkeypatch.setattr(common, "POSE_WEIGHTS", folder / "pose.safetensors")
+    monkeypatch.setattr(common, "SCRATCH_WEIGHTS", folder / "scratch.safetensors")
+    monkeypatch.setattr(common, "REGRESSOR_WEIGHTS", folder / "regressor.safetensors")
 
 
 # ------------------------------------------------------------------ compare
-@pytest.mark.skipif(not all(p.is_file() for p in EVALS), reason="needs pretrained/*.eval.json")
-def test_compare_page_draws_the_shipped_curves():
-    at = open_page("compare")
+def test_compare_page_shows_the_evaluations(shipped, monkeypatch):
+    use_pretrained(monkeypatch, shipped)
+    at = go(start(), "compare")
     assert at.title[0].value == "Heatmaps vs regression"
-    want = {}
-    for path in EVALS:
-        for name, m in json.loads(path.read_text())["methods"].items():
-            want[METHOD_LABELS[name]] = m["curve"]
-    curves = [f for f in figures(at) if {t.get("name") for t in f["data"]} == set(want)]
-    assert len(curves) == 1, "one figure holds the three PCK curves"
-    for trace in curves[0]["data"]:
-        c = want[trace["name"]]
-        assert trace["x"] == pytest.approx(c["alpha"])
-        assert trace["y"] == pytest.approx([100 * v for v in c["mean"]])
-    assert len(at.dataframe) >= 1                               # the PCK@0.2 table
+    assert not at.warning, texts(at.warning)
+    results = [json.loads(cmp.eval_path(shipped / f"{n}.safetensors").read_text()) for n in ("pose", "regressor")]
+    methods = cmp.methods_of(*results)
+    # the photo through both models
+    assert joints_of(figure(at, "compare_photo_marginal")) and joints_of(figure(at, "compare_photo_regressor"))
+    # every method's curve, the mean-pose baseline included, in the lab's order
+    curves = figure(at, "pck_curves")["data"]
+    assert [t["name"] for t in curves] == [METHOD_LABELS[m] for m in ("unary", "marginal", "regressor", "mean_pose")]
+    for trace, m in zip(curves, ("unary", "marginal", "regressor", "mean_pose")):
+        assert trace["x"] == pytest.approx(methods[m]["curve"]["alpha"])
+        assert trace["y"] == pytest.approx([100 * v for v in methods[m]["curve"]["mean"]])
+    # the PCK@0.2 table: a column per method and the spatial model's gain
+    table = at.dataframe[0].value
+    assert list(table.columns) == [METHOD_LABELS[m] for m in ("unary", "marginal", "regressor", "mean_pose")] + \
+        ["Spatial model gain (marginal − unary)"]
+    assert table.loc["mean", METHOD_LABELS["mean_pose"]] == pytest.approx(100 * methods["mean_pose"]["pck@0.2"]["mean"])
+    # pose spreads next to the ground truth's, and the collapsed regressor named
+    spreads = cmp.pose_spreads(*results)
+    bars = figure(at, "pose_spread")["data"][0]
+    names = ["ground_truth", "unary", "marginal", "regressor", "mean_pose"]
+    assert bars["y"] == ["Ground truth"] + [METHOD_LABELS[m] for m in names[1:]]
+    assert bars["x"] == pytest.approx([spreads[n] for n in names])
+    assert cmp.collapsed(spreads) == ["regressor"]
+    assert "**Regressor (DeepPose-style)** vary less than" in texts(at.caption)
+    # the two other studies drew (the test images are not here: the disagreement is a table)
     assert "Where the two disagree most" in texts(at.subheader)
-    assert "regression to the mean pose" in texts(at.subheader)
+    assert figure(at, "mean_pose_by_part") and figure(at, "mean_pose_scatter")
+    assert cmp.mean_pose_finding(at_study(results)) in texts(at.caption)
 
 
-def test_compare_page_says_when_the_results_are_missing(tmp_path, monkeypatch):
+def at_study(results):
+    from lab.data.cache import load_mini
+    train = load_mini()["train"]
+    return cmp.mean_pose_study(results, cmp.mean_pose(train.coords, train.labelled), ("unary", "marginal", "regressor"))
+
+
+def test_compare_page_says_when_the_results_cannot_be_shown(shipped, tmp_path, monkeypatch):
+    shutil.copy(shipped / "pose.safetensors", tmp_path / "pose.safetensors")
     (tmp_path / "pose.eval.json").write_text("{not json")
-    monkeypatch.setattr("lab.infer.PRETRAINED", tmp_path)       # the page reads its JSONs from here
-    at = open_page("compare")
+    use_pretrained(monkeypatch, tmp_path)
+    at = go(start(), "compare")
     warnings = texts(at.warning)
-    assert "not readable JSON" in warnings and "regressor.eval.json is missing" in warnings
-    assert "need both evaluation files" in texts(at.info)
+    assert "not readable JSON" in warnings and "regressor.eval.json` is missing" in warnings
+    assert "need the evaluation files" in texts(at.info)
+    assert "No regressor to compare with" in texts(at.info)
+    # a JSON computed for other weights is not shown as theirs
+    res = json.loads((shipped / "pose.eval.json").read_text())
+    (tmp_path / "pose.eval.json").write_text(json.dumps({**res, "sha256": "0" * 64}))
+    at = go(start(), "compare")
+    assert "computed for a different `pose.safetensors`" in texts(at.warning)
+    assert not [f for f in at.get("plotly_chart") if "pck_curves" in f.proto.spec]
+
+
+# ------------------------------------------------------------------ lessons
+def test_lessons_quote_the_evaluation(shipped, monkeypatch):
+    use_pretrained(monkeypatch, shipped)
+    at = go(start(), "lessons")
+    at.query_params["lesson"] = "05_regression.md"
+    at.run()
+    shown = texts(at.markdown)
+    pose = json.loads((shipped / "pose.eval.json").read_text())
+    reg = json.loads((shipped / "regressor.eval.json").read_text())
+    for value in (cmp.pck_of(pose, "marginal"), cmp.pck_of(pose, "mean_pose"), cmp.pck_of(reg, "regressor")):
+        assert f"{100 * value:.1f}%" in shown
+    assert "{{" not in shown
 
 
 # ------------------------------------------------------------------ retrain
@@ -94,7 +145,7 @@ def test_retrain_page_trains_a_tiny_run(tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     monkeypatch.setenv("POSE_LAB_RUNS", str(runs))
     monkeypatch.setattr(common, "RUNS_DIR", runs)               # common read the variable at import
-    at = open_page("retrain")
+    at = go(start(), "retrain")
     assert "No runs yet" in texts(at.info)
 
     at.radio(key="rt_source").set_value("cache").run()          # a bad cache path is refused clearly

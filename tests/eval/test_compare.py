@@ -61,12 +61,12 @@ def test_rank_disagreement_orders_images_and_reports_errors():
     gt = person(5)
     lab = np.ones((5, 14), bool)
     off = np.array([0.0, 0.4, 0.1, 0.3, 0.2])[:, None, None] * size(gt) * np.array([0.0, 1.0])
-    pose = result(ids, gt, lab, {"spatial": gt, "unary": gt + off / 2})
+    pose = result(ids, gt, lab, {"marginal": gt, "unary": gt + off / 2})
     reg = result(ids, gt, lab, {"regressor": gt + off})
     top = cmp.rank_disagreement(pose, reg, top=3)
     assert [t["id"] for t in top] == [ids[1], ids[3], ids[4]]
     assert top[0]["disagreement"] == pytest.approx(0.4)
-    assert top[0]["error"] == pytest.approx({"spatial": 0.0, "regressor": 0.4, "unary": 0.2})
+    assert top[0]["error"] == pytest.approx({"marginal": 0.0, "regressor": 0.4, "unary": 0.2})
 
 
 def test_body_frame_removes_position_and_size():
@@ -112,11 +112,11 @@ def test_mean_pose_study_sees_a_regressor_that_hedges_towards_the_mean():
     centre, scale, _ = cmp.body_frame(gt, lab)
     hedged = (cmp.to_frame(gt, centre, scale) + mean[None]) / 2
     reg = hedged * scale[:, None, None] + centre[:, None]
-    pose = result(ids, gt, lab, {"unary": gt, "spatial": gt})
+    pose = result(ids, gt, lab, {"unary": gt, "marginal": gt})
     study = cmp.mean_pose_study([pose, result(ids, gt, lab, {"regressor": reg})], mean,
-                                ("unary", "spatial", "regressor"))
-    assert set(study["average"]) == {"ground truth", "unary", "spatial", "regressor"}
-    assert study["average"]["spatial"] == pytest.approx(study["average"]["ground truth"])
+                                ("unary", "marginal", "regressor"))
+    assert set(study["average"]) == {"ground truth", "unary", "marginal", "regressor"}
+    assert study["average"]["marginal"] == pytest.approx(study["average"]["ground truth"])
     assert study["median"]["regressor"] == pytest.approx(0.5 * study["median"]["ground truth"], rel=0.05)
     assert study["average"]["regressor"] == pytest.approx(0.5 * study["average"]["ground truth"])
     d = cmp.distance_to_mean(gt, lab, mean, per_joint=True)
@@ -128,18 +128,18 @@ def test_mean_pose_study_sees_a_regressor_that_hedges_towards_the_mean():
     assert d[top[0]] == np.nanmax(d) and len(top) == 3
 
 
-def test_pck_table_has_groups_joints_and_the_spatial_gain():
+def test_pck_table_has_groups_joints_and_the_spatial_models_gain():
     ids = ["a", "b"]
     gt = person(2)
     lab = np.ones((2, 14), bool)
-    pose = result(ids, gt, lab, {"unary": gt, "spatial": gt})
-    pose["methods"]["spatial"]["pck@0.2"]["groups"]["wrist"] = 0.8
+    pose = result(ids, gt, lab, {"unary": gt, "marginal": gt})
+    pose["methods"]["marginal"]["pck@0.2"]["groups"]["wrist"] = 0.8
     rows = cmp.pck_table(cmp.methods_of(pose, result(ids, gt, lab, {"regressor": gt})))
     kinds = [r["kind"] for r in rows]
     assert kinds.count("mean") == 1 and kinds.count("group") == 7 and kinds.count("joint") == 14
     wrist = next(r for r in rows if r["name"] == "wrist")
-    assert wrist["spatial - unary"] == pytest.approx(0.3)
-    assert set(wrist) >= {"unary", "spatial", "regressor"}
+    assert wrist["marginal - unary"] == pytest.approx(0.3)
+    assert set(wrist) >= {"unary", "marginal", "regressor"}
 
 
 def test_load_eval_checks_the_file(tmp_path):
@@ -177,3 +177,47 @@ def test_matches_weights_compares_the_sha256(tmp_path):
     w.write_bytes(b"weights v2")
     assert cmp.matches_weights(res, w) is False
     assert cmp.matches_weights({}, w) is None and cmp.matches_weights(res, tmp_path / "none") is None
+
+
+def test_check_eval_shows_only_results_of_the_weights_here(tmp_path):
+    w = tmp_path / "pose.safetensors"
+    w.write_bytes(b"weights")
+    path = cmp.eval_path(w)
+    assert path == tmp_path / "pose.eval.json"
+    out = cmp.check_eval(path, w)
+    assert out["result"] is None and "missing" in out["message"] and "pose-lab eval" in out["message"]
+    ids = ["lsp/im1001"]
+    gt = person(1)
+    res = result(ids, gt, np.ones((1, 14), bool), {"unary": gt})
+    from lab.eval.evaluate import sha256
+    path.write_text(json.dumps({**res, "sha256": sha256(w)}))
+    out = cmp.check_eval(path, w)
+    assert out["message"] is None and out["result"]["methods"].keys() == {"unary"}
+    path.write_text(json.dumps({**res, "sha256": "0" * 64}))          # another model's numbers
+    out = cmp.check_eval(path, w)
+    assert out["result"] is None and "different `pose.safetensors`" in out["message"]
+    path.write_text(json.dumps(res))                                   # does not say: shown, with a note
+    out = cmp.check_eval(path, w)
+    assert out["result"] is not None and "no sha256" in out["message"]
+    w.unlink()
+    out = cmp.check_eval(path, w)
+    assert out["result"] is None and "not here" in out["message"]
+    assert cmp.pck_of(res, "unary") == 0.5 and cmp.pck_of(res, "regressor") is None
+
+
+def test_pose_spreads_and_collapse():
+    a = {"pose_spread": {"ground_truth": 0.2, "marginal": 0.18, "mean_pose": 0.0}}
+    b = {"pose_spread": {"ground_truth": 0.25, "regressor": 0.05, "mean_pose": 0.0}}
+    spreads = cmp.pose_spreads(a, b, {})
+    assert spreads == {"ground_truth": 0.2, "marginal": 0.18, "mean_pose": 0.0, "regressor": 0.05}
+    assert cmp.collapsed(spreads) == ["regressor"]           # the mean-pose baseline is meant to be 0
+    assert cmp.collapsed({"regressor": 0.0}) == [] and cmp.pose_spreads({}) == {}
+
+
+def test_mean_pose_finding_names_who_sits_closer_than_the_truth():
+    study = {"median": {"ground truth": 0.5, "unary": 0.52, "marginal": 0.45, "regressor": 0.3}}
+    text = cmp.mean_pose_finding(study)
+    assert "Detector + spatial model (marginal) and Regressor (DeepPose-style) sit closer" in text
+    assert "more gently than the regressor" in text
+    study = {"median": {"ground truth": 0.5, "unary": 0.55, "regressor": 0.6}}
+    assert cmp.mean_pose_finding(study) == "Here no method sits closer to the mean than the truth."

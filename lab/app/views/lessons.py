@@ -7,13 +7,17 @@ from pathlib import Path
 
 import streamlit as st
 
-from lab.app import common
+from lab.app import common, data
+from lab.eval import compare as cmp
 
 VIEWS = Path(common.__file__).resolve().parent / "views"
 PICK = "lesson_pick"
 ITEM = re.compile(r"^\s*\d+\.\s+\[(?P<title>[^\]]+)\]\((?P<file>[\w.-]+\.md)\):?\s*(?P<desc>.*)$")
 PAGE_LINK = re.compile(r"^\s*\[(?P<label>[^\]]+)\]\(/(?P<path>[\w-]+)\)\s*$")
 NEXT = re.compile(r"^\s*Next lesson:\s*(?P<title>.+?)\s*$")
+# A number a lesson quotes, filled from the shipped evaluation JSONs, never typed by hand:
+# {{pck:pose:marginal}} is the mean PCK@0.2 of method "marginal" in pretrained/pose.eval.json.
+NUMBER = re.compile(r"\{\{pck:(?P<model>[\w-]+):(?P<method>\w+)\}\}")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,16 @@ def read_index() -> tuple[list[Lesson], str]:
             items.append(Lesson(m["file"], m["title"], desc))
     refs = text.split("## References", 1)[1].strip() if "## References" in text else ""
     return items, refs
+
+
+def fill_numbers(text: str) -> str:
+    """Each {{pck:<weights>:<method>}} replaced by that method's PCK@0.2 from
+    pretrained/<weights>.eval.json, checked against the weights (`lab.eval.compare.check_eval`)."""
+    def one(m: re.Match) -> str:
+        check = data.evaluation(common.PRETRAINED / f"{m['model']}.safetensors")
+        value = cmp.pck_of(check["result"], m["method"]) if check["result"] else None
+        return f"{100 * value:.1f}%" if value is not None else "(not measured yet)"
+    return NUMBER.sub(one, text)
 
 
 def render(text: str, lessons: list[Lesson]) -> None:
@@ -75,17 +89,8 @@ def render(text: str, lessons: list[Lesson]) -> None:
     flush()
 
 
-def main() -> None:
-    st.title("Lessons")
-    st.markdown(
-        "Six short lessons walk through Tompson et al. (NIPS 2014) in order: heatmaps, the part detector, "
-        "spatial priors, message passing, the comparison with direct regression, and training. Each one ends "
-        "with a link to the page of this app where you can look inside that stage on real photos, and each page "
-        "links back here.")
-    lessons, refs = read_index()
-    if not lessons:
-        st.error(f"No lessons found in {common.LESSONS}.")
-        return
+def pick_lesson(lessons: list[Lesson], refs: str) -> Lesson:
+    """The lesson list (a lesson link's ?lesson= picks one), its description and the references."""
     files = [ls.file for ls in lessons]
     wanted = st.query_params.get("lesson")
     if wanted in files and st.session_state.get(PICK) != wanted:
@@ -96,23 +101,46 @@ def main() -> None:
     def picked():
         st.query_params["lesson"] = st.session_state[PICK]
 
+    st.radio("Lesson", files, key=PICK, on_change=picked,
+             format_func=lambda f: f"{files.index(f) + 1}. {lessons[files.index(f)].title}")
+    cur = lessons[files.index(st.session_state[PICK])]
+    st.caption(cur.description[:1].upper() + cur.description[1:])
+    if refs:
+        with st.expander("References"):
+            st.markdown(refs)
+    return cur
+
+
+def show_lesson(cur: Lesson, lessons: list[Lesson]) -> None:
+    """The lesson's text, its numbers filled in from the evaluation JSONs."""
+    path = common.LESSONS / cur.file
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        st.error(f"Could not read {path.name}: {e}")
+        return
+    render(fill_numbers(text), lessons)
+
+
+INTRO = (
+    "Six short lessons walk through Tompson et al. (NIPS 2014) in order: heatmaps, the part detector, "
+    "spatial priors, message passing, the comparison with direct regression, and training. Each one ends "
+    "with a link to the page of this app where you can look inside that stage on real photos, and each page "
+    "links back here.")
+
+
+def main() -> None:
+    st.title("Lessons")
+    st.markdown(INTRO)
+    lessons, refs = read_index()
+    if not lessons:
+        st.error(f"No lessons found in {common.LESSONS}.")
+        return
     left, right = st.columns([1, 3], gap="large")
     with left:
-        st.radio("Lesson", files, key=PICK, on_change=picked,
-                 format_func=lambda f: f"{files.index(f) + 1}. {lessons[files.index(f)].title}")
-        cur = lessons[files.index(st.session_state[PICK])]
-        st.caption(cur.description[:1].upper() + cur.description[1:])
-        if refs:
-            with st.expander("References"):
-                st.markdown(refs)
+        cur = pick_lesson(lessons, refs)
     with right:
-        path = common.LESSONS / cur.file
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            st.error(f"Could not read {path.name}: {e}")
-            return
-        render(text, lessons)
+        show_lesson(cur, lessons)
 
 
 common.friendly(main)

@@ -1,53 +1,26 @@
-"""Message passing, step by step: one joint's marginal built one neighbour at a time."""
+"""Message passing, step by step: one joint's marginal built one neighbour at a time, opening
+on a crop (found in the data) where the spatial model moves a joint to the right place."""
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-import torch
 
-from lab.app import common, photos, plots
-from lab.data.cache import MINI_PATH, PoseCache
-from lab.data.targets import heatmap_to_crop, peak_competition, second_peak
-from lab.errors import LabError
-from lab.joints import L_ANKLE, L_WRIST, NAMES, R_ANKLE, R_WRIST
-from lab.models import graph
-from lab.models.detector import STRIDE
+from lab.analysis import describe_detector, message_panels, neighbour_names, peak_report, second_peak
+from lab.app import common, data, photos, plots
+from lab.joints import NAMES, R_WRIST
+from lab.names import PRIOR_TEX
 
-JOINT = "msg_joint"
-EXAMPLE = "msg_example"
-SCAN_JOINTS = (R_WRIST, L_WRIST, R_ANKLE, L_ANKLE)
+SOURCE, EXAMPLE, JOINT, OPENED = "msg_source", "msg_example", "msg_joint", "msg_opened"
+FOUND, OWN = "An example the app found", "The current photo"
 
 
 def _step_key(a: int) -> str:
     return f"msg_step_{a}"
 
 
-@st.cache_resource(show_spinner=False)
-def _mini_val():
-    """The bundled mini set's validation split (decoded once), or None if it is missing."""
-    try:
-        val = PoseCache(MINI_PATH)["val"]
-    except LabError:
-        return None
-    _ = val.images                  # decode the JPEGs now, once (a bare expression would be st.write magic)
-    return val
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _examples(key: str, _lab) -> list[dict]:
-    """Mini validation crops where the product most clearly removed a wrist/ankle unary's second peak."""
-    val = _mini_val()
-    if val is None:
-        return []
-    found = _lab.find_suppressed_peaks(val.images, SCAN_JOINTS, top=4, coords=val.coords, labelled=val.labelled,
-                                       distinct=True)
-    for f in found:
-        f["id"] = val.ids[f["index"]]
-    return found
-
-
 def _pct(r: float) -> str:
-    return f"{r:.1%}" if r >= 0.001 else "< 0.1%"
+    """A ratio of two peaks: a percentage, or "× n" once the second peak is the higher one."""
+    return f"× {r:.2f}" if r > 1 else f"{r:.1%}" if r >= 0.001 else "< 0.1%"
 
 
 def _tex_name(k: int) -> str:
@@ -73,48 +46,50 @@ def equation(a: int, vs: list[int], i: int) -> str:
             + "".join(r" \\ & + " + r for r in rows[1:]) + r"\end{aligned}")
 
 
-def main() -> None:
-    st.title("Message passing, step by step")
-    st.markdown(
-        "Each joint A collects a **message** from every neighbour v in the graph: v's unary heatmap (negatives "
-        "clipped by ReLU) convolved with the prior p(A|v), plus a small bias. The messages are multiplied, i.e. "
-        "their logs are added, into A's **marginal**. A product is an AND: a location survives only if *every* "
-        "neighbour agrees it is plausible, which is how body structure vetoes a false detection. Step through "
-        "the sum one neighbour at a time.")
-    common.lesson_link("messages")
-    lab = common.load_spatial_models()
-    sp = lab.spatial
+def _tag(examples: list[dict]) -> tuple:
+    """Which examples were found (they change with the model)."""
+    return tuple((ex["id"], ex["joint"]) for ex in examples)
 
-    # ------------------------------------------------------------ examples (before the widgets they set)
-    with st.spinner("Looking for examples in the bundled validation crops…"):
-        examples = _examples(photos.model_key(lab), lab)
 
-    def use_example(ex: dict) -> None:
-        val = _mini_val()
-        photos.set_photo(photos.example_photo(
-            f"{val.ids[ex['index']]} (mini validation crop)", val.images[ex["index"]],
-            "A person-centred crop from the bundled mini set's validation split (LSP im0001–1000: LSP's "
-            "training half, which the shipped model may have been trained on)."))
-        st.session_state[JOINT] = ex["joint"]
-        st.session_state[EXAMPLE] = {"digest": photos.current_photo().digest, "joint": ex["joint"],
-                                     "unary_ratio": ex["unary_ratio"]}
-        st.session_state[_step_key(ex["joint"])] = len(graph.neighbours(sp.edges, ex["joint"]))
+def open_example(examples: list[dict], j: int) -> None:
+    """Show example j, on its joint, from the first step."""
+    ex = examples[j]
+    st.session_state[SOURCE], st.session_state[EXAMPLE], st.session_state[OPENED] = FOUND, j, _tag(examples)
+    st.session_state[JOINT] = ex["joint"]
+    st.session_state[_step_key(ex["joint"])] = 1
 
-    ph = photos.photo_input(compact=True)
-    box = photos.current_box(lab, ph)
-    pred = photos.predict(lab, ph, box)
 
-    st.header("1 · Pick a joint")
-    if examples:
-        st.caption("Or start from an example the app found where the product removes a false positive "
-                   "(section 2, below).")
+def choose_crop(models, examples: list[dict]):
+    """0: an example from the data (the default) or the learner's current photo.
+    Returns its prediction and the example shown (None for the learner's photo)."""
+    if examples and (SOURCE not in st.session_state or (st.session_state[SOURCE] == FOUND and
+                                                        st.session_state.get(OPENED) != _tag(examples))):
+        open_example(examples, 0)           # first visit, or another model's examples: open on the best one
+    src = (st.segmented_control("Crop", [FOUND, OWN], key=SOURCE, label_visibility="collapsed")
+           if examples else OWN) or OWN
+    if src == OWN:
+        ph = photos.photo_input(compact=True)
+        return photos.predict(models, ph, photos.current_box(models, ph)), None
+    ex = examples[min(st.session_state.get(EXAMPLE, 0), len(examples) - 1)]
+    _, crop, _, _ = data.example_crop(ex["index"])
+    ph = photos.example_photo(f"{ex['id']} ({ex['split']} crop)", crop, data.EXAMPLE_SPLITS[ex["split"]])
+    st.info(f"**{ex['id']}**, a crop from {data.EXAMPLE_SPLITS[ex['split']]}. The detector alone puts the "
+            f"**{NAMES[ex['joint']]}** {ex['unary_error']:.0f} crop px from the annotated joint (★); with the "
+            f"spatial model it is {ex['marginal_error']:.0f} px away. Step through the neighbours to see whose "
+            "message moves it. More examples at the bottom of the page.", icon=":material/search:")
+    return photos.predict(models, ph, ph.box), ex
+
+
+def pick_joint_and_step(models, pred) -> tuple[int, list[dict], int]:
+    """1: joint A and the step; returns A, its steps (`lab.analysis.message_panels`) and the step index."""
+    sp = models.spatial
+    st.header("1 · Pick a joint, then step through its neighbours")
     c1, c2 = st.columns([1, 2], gap="large")
     with c1:
         st.session_state.setdefault(JOINT, R_WRIST)
         a = st.selectbox("Joint A", range(len(NAMES)), format_func=lambda k: NAMES[k], key=JOINT)
-    steps = sp.step_through(pred.unary[None], a)
-    n = len(steps)
-    key = _step_key(a)
+    steps = message_panels(models, pred, a)
+    n, key = len(steps), _step_key(a)
     st.session_state[key] = int(np.clip(st.session_state.get(key, 1), 1, n))
 
     def move(d: int) -> None:
@@ -122,127 +97,151 @@ def main() -> None:
 
     with c2:
         st.markdown(f"**{NAMES[a]}** has {n} neighbours in this model's {sp.cfg.graph} graph: "
-                    + ", ".join(NAMES[s['v']] + (" (itself)" if s["v"] == a else "") for s in steps) + ".")
+                    + ", ".join(neighbour_names(sp, a)) + ".")
         b1, b2, b3 = st.columns([1, 1, 4])
         b1.button("◀ Previous", on_click=move, args=(-1,), disabled=st.session_state[key] <= 1, key="msg_prev")
         b2.button("Next ▶", on_click=move, args=(1,), disabled=st.session_state[key] >= n, key="msg_next")
         with b3:
             if n > 1:
                 st.slider("Step", 1, n, key=key, label_visibility="collapsed")
-    i = st.session_state[key] - 1
-    s = steps[i]
-    v = s["v"]
+    return a, steps, st.session_state[key] - 1
 
-    st.latex(r"\log \bar e_A(x) \;=\; \sum_{v \in N(A)} \log \underbrace{\Big(\mathrm{SoftPlus}(e_{A|v}) \ast "
-             r"\mathrm{ReLU}(e_v) + \mathrm{SoftPlus}(b_{v\to A})\Big)}_{m_{v\to A}\text{: the message from } v}")
+
+def show_equation(models, a: int, steps: list[dict], i: int) -> None:
+    """The message-passing equation for this model, then A's sum with step i highlighted."""
+    belief = describe_detector(models.pose.detector.cfg)["belief_tex"]
+    st.latex(r"\log \bar e_A(x) \;=\; \sum_{v \in N(A)} \log \underbrace{\Big(" + PRIOR_TEX + r" \ast "
+             + belief + r" + \mathrm{SoftPlus}(b_{v\to A})\Big)}_{m_{v\to A}\text{: the message from } v}")
     st.latex(equation(a, [t["v"] for t in steps], i))
-    st.markdown(f"**Step {i + 1} of {n}:** adding the message from **{NAMES[v]}**"
+    v = steps[i]["v"]
+    st.markdown(f"**Step {i + 1} of {len(steps)}:** adding the message from **{NAMES[v]}**"
                 + (" — the self edge: A's own unary, blurred by p(A|A)." if v == a else ".")
                 + " Terms already added are black, the current one is highlighted, later ones are grey.")
 
-    # ------------------------------------------------------------ the maps
-    unary_a = pred.unary[a]
-    sp_a = second_peak(unary_a)
-    comp = peak_competition(unary_a, s["log_sum"])
-    final = peak_competition(unary_a, steps[-1]["log_sum"])
-    ex = st.session_state.get(EXAMPLE)
-    if ex and ex["digest"] == ph.digest and ex["joint"] == a:
-        st.info(f"Example found by the scan: the {NAMES[a]} unary has a second peak (△) at "
-                f"{ex['unary_ratio']:.0%} of its first (✕). Step to the end and watch it fade in the running "
-                "product; each step shows which neighbour's message did the work.", icon=":material/search:")
+
+def competition_metrics(steps: list[dict], i: int, unary_peaks: dict) -> None:
+    """How the contest between the unary's two best peaks stands after step i and at the end."""
+    comp, final = steps[i]["competition"], steps[-1]["competition"]
     m1, m2, m3 = st.columns(3)
-    m1.metric("Second peak / first, unary", f"{sp_a['ratio']:.0%}" if sp_a["second"] else "no second peak",
-              help="Heights of the unary's two best local maxima (after ReLU).")
+    m1.metric("Second peak / first, unary", f"{unary_peaks['ratio']:.0%}" if unary_peaks["second"] else
+              "no second peak", help="Heights of the unary's two best local maxima (lab.analysis.second_peak).")
     if comp["second"] is not None:
         m2.metric(f"Same two places after step {i + 1}", _pct(comp["marginal_ratio"]),
                   delta=f"{100 * (min(comp['marginal_ratio'], 9.99) - comp['unary_ratio']):+.0f} points",
-                  delta_color="off",
-                  help="exp(log-sum) at the unary's second peak over exp(log-sum) at its first peak "
-                       "(lab.data.targets.peak_competition).")
+                  delta_color="off", help="The running product at the unary's second peak over its value at the "
+                                          "first peak (lab.analysis.peak_competition).")
         m3.metric("After all steps (the marginal)", _pct(final["marginal_ratio"]))
 
-    alpha = st.slider("Heatmap opacity over the crop", 0.0, 1.0, 0.7, 0.05, key="msg_alpha")
+
+def panels(models, pred, a: int, steps: list[dict], i: int, ex: dict | None) -> list[tuple]:
+    """(meta, title, map (H, W), hover, markers, caption) of the five maps of step i; markers in crop px."""
+    codec, s, v = models.codec, steps[i], steps[i]["v"]
+    belief_a = models.belief(pred.unary)[a]
+    peaks = second_peak(belief_a)
 
     def at(xy, name, symbol, colour, size=11):
-        cx, cy = heatmap_to_crop(torch.as_tensor(np.asarray(xy, np.float64)), STRIDE).tolist()
-        return {"x": cx, "y": cy, "name": name, "symbol": symbol, "colour": colour, "size": size}
+        x, y = codec.to_crop(np.asarray(xy, np.float64))
+        return {"x": x, "y": y, "name": name, "symbol": symbol, "colour": colour, "size": size}
 
-    def own_peak(m, symbol="x", colour=plots.MARK["unary"]):
+    def own_peak(m, colour=plots.MARK["unary"], symbol="x"):
         return at(second_peak(m, log_space=True)["first"], "this map's peak", symbol, colour)
 
-    ref = [at(sp_a["first"], "unary's peak", "x", plots.MARK["unary"])]
-    if sp_a["second"] is not None:
-        ref.append(at(sp_a["second"], f"unary's second peak ({sp_a['ratio']:.0%})", "triangle-up-open",
+    ref = [at(peaks["first"], "unary's peak", "x", plots.MARK["unary"])]
+    if peaks["second"] is not None:
+        ref.append(at(peaks["second"], f"unary's second peak ({peaks['ratio']:.0%})", "triangle-up-open",
                       plots.MARK["second"], 12))
-    panels = [
-        ("msg_unary_a", f"Unary of A: {NAMES[a]}", unary_a, "unary", ref,
-         "The detector's own evidence for A: what A would be without any neighbours. ✕ peak, △ second peak."),
+    truth = ex is not None and ex["joint"] == a
+    if truth:
+        ref.append({"x": ex["truth"][0], "y": ex["truth"][1], "name": "annotated joint", "symbol": "star",
+                    "colour": plots.MARK["truth"], "size": 14})
+    drawn = describe_detector(models.pose.detector.cfg)["belief_words"]
+    return [
+        ("msg_unary_a", f"Unary of A: {NAMES[a]}", belief_a, "unary", ref,
+         "The detector's own evidence for A: what A would be without any neighbours. ✕ peak, △ second peak"
+         + (", ★ the annotation." if truth else ".")),
         ("msg_unary_v", f"Unary of v: {NAMES[v]}", s["unary_v"], "unary", [own_peak(s["unary_v"])],
-         "The neighbour's evidence. Only its positive part (ReLU) is sent on."),
+         f"The neighbour's evidence, as a message uses it: {drawn}."),
         ("msg_message", f"Message {NAMES[v]} → {NAMES[a]}", s["message"], "message", [own_peak(s["message"])],
-         f"ReLU(unary of v) convolved with p({NAMES[a]} | {NAMES[v]}), plus the bias: where {NAMES[v]} "
+         f"The unary of v convolved with p({NAMES[a]} | {NAMES[v]}), plus the bias: where {NAMES[v]} "
          f"says {NAMES[a]} should be."),
         ("msg_log_sum", f"Running log-sum, steps 1–{i + 1}", s["log_sum"], "log-sum",
-         ref + [own_peak(s["log_sum"], "circle-open", plots.MARK["spatial"])],
-         "The sum of the logs of the messages so far: adding a log multiplies a message in. ○ its peak; "
-         "✕ △ the unary's two peaks, for reference."),
+         ref + [own_peak(s["log_sum"], plots.MARK["marginal"], "circle-open")],
+         "The sum of the logs of the messages so far: adding a log multiplies a message in. ○ its peak."),
         ("msg_marginal", "Marginal so far (exp of the log-sum)", s["marginal"], "marginal",
-         ref + [own_peak(s["marginal"], "circle-open", plots.MARK["spatial"])],
+         ref + [own_peak(s["marginal"], plots.MARK["marginal"], "circle-open")],
          "exp(log-sum): high only where every message so far agrees. After the last step this is A's "
          "marginal, before normalisation."),
     ]
-    cols = st.columns(3)
-    for j, (meta, title, m, hover, marks, cap) in enumerate(panels):
-        with cols[j % 3]:
-            fig = plots.overlay_figure(pred.crop, m.numpy(), STRIDE, alpha, title=title, hover=hover,
-                                       colorscale=plots.HEAT_OVER, markers=marks, height=330, meta=meta, fmt=".4g")
-            st.plotly_chart(fig, key=meta)
-            st.caption(cap)
-        if j == 2:
-            cols = st.columns(3)
-    with cols[2]:
-        u = pred.crop_joints("unary")[a]
-        f = pred.crop_joints("spatial")[a] if "spatial" in pred.joints else u
-        moved = float(np.linalg.norm(f - u))
-        st.markdown("**After all steps**")
-        st.markdown(f"- detector alone: {NAMES[a]} at crop ({u[0]:.0f}, {u[1]:.0f})\n"
-                    f"- with the spatial model: ({f[0]:.0f}, {f[1]:.0f})\n"
-                    f"- moved by **{moved:.0f} crop px** "
-                    + ("(the neighbours agreed with the detector)" if moved < STRIDE * 1.5 else
-                       "(the neighbours overruled the detector)"))
 
-    # ------------------------------------------------------------ examples
-    st.header("2 · Examples: the product removes a false positive")
+
+def message_maps(models, pred, a: int, steps: list[dict], i: int, ex: dict | None) -> None:
+    """2: A's unary, v's unary, the message, the running log-sum and the marginal so far, over the crop."""
+    st.header("2 · The maps of this step")
+    competition_metrics(steps, i, second_peak(models.belief(pred.unary)[a]))
+    alpha = st.slider("Heatmap opacity over the crop", 0.0, 1.0, 0.7, 0.05, key="msg_alpha")
+    cols = st.columns(3) + st.columns(3)
+    for col, (meta, title, m, hover, marks, cap) in zip(cols, panels(models, pred, a, steps, i, ex)):
+        with col:
+            st.plotly_chart(plots.overlay_figure(pred.crop, m.numpy(), models.codec, alpha, title=title, hover=hover,
+                                                 colorscale=plots.HEAT_OVER, markers=marks, height=330, meta=meta,
+                                                 fmt=".4g"), key=meta)
+            st.caption(cap)
+    with cols[5]:
+        after_all_steps(models, pred, a, ex)
+
+
+def after_all_steps(models, pred, a: int, ex: dict | None) -> None:
+    """Where A ends up with and without the spatial model (and, for an example, against the annotation)."""
+    r = peak_report(models, pred)[a]
+    u, f = r["unary"], r["marginal"]
+    st.markdown("**After all steps**")
+    st.markdown(f"- detector alone: {NAMES[a]} at crop ({u[0]:.0f}, {u[1]:.0f})\n"
+                f"- with the spatial model: ({f[0]:.0f}, {f[1]:.0f})\n"
+                f"- moved by **{r['moved']:.0f} crop px** "
+                + ("(the neighbours overruled the detector)" if r["overruled"] else
+                   "(the neighbours agreed with the detector)"))
+    if ex is not None and ex["joint"] == a:
+        st.markdown(f"- from the annotation: {ex['unary_error']:.0f} px → **{ex['marginal_error']:.0f} px**")
+
+
+def examples_list(examples: list[dict]) -> None:
+    """3: every example found, each a button that opens it."""
+    st.header("3 · Examples: the spatial model moves a joint to the right place")
     if not examples:
-        st.info("No example found: either the bundled mini set is missing or, for the chosen model, no wrist or "
-                "ankle in its validation crops has a strong second peak that the marginal suppresses.")
-    else:
-        st.markdown(
-            "Found just now by scanning the bundled mini set's 100 validation crops: for every wrist and ankle, "
-            "the unary's two best peaks are compared before and after the product (`lab.infer.find_suppressed_"
-            "peaks`). These are the crops (one joint each) where the second peak lost the most. Click one, then step through "
-            "the neighbours to see which message vetoed it.")
-        for j, ex in enumerate(examples):
-            c1, c2 = st.columns([2, 3])
-            c1.button(f"{NAMES[ex['joint']]} in {ex['id']}", key=f"msg_ex_{j}", on_click=use_example, args=(ex,),
-                      icon=":material/search:", width="stretch")
-            mr = ex["marginal_ratio"]
-            txt = (f"second peak at **{ex['unary_ratio']:.0%}** of the first in the unary → "
-                   f"**{_pct(mr)}** in the marginal")
-            if "truth" in ex:
-                txt += (f"; the annotated joint is {ex['first_error']:.0f} crop px from the kept peak and "
-                        f"{ex['second_error']:.0f} px from the suppressed one")
-                near = 0.1 * lab.size
-                if ex["second_error"] < ex["first_error"]:
-                    txt += " — here the suppressed peak was the closer one: the veto was wrong"
-                elif ex["first_error"] > near:
-                    txt += (f" — neither is within {near:.0f} px of it: the veto removed a false peak, "
-                            "but the one kept is not right either")
-                else:
-                    txt += " — the veto helped"
-            c2.markdown(txt + ".")
-        st.caption("With the ground truth of these crops we can say honestly whether each veto helped. The examples "
-                   "are chosen by the model's own maps, not by hand, so they change with the model you pick.")
+        st.info("No example found: either the bundled mini set is missing or, for the chosen model, no joint in "
+                f"the first {data.SCAN} example crops goes from wrong to right with the spatial model.")
+        return
+    st.markdown(
+        f"Found just now in the first {data.SCAN} crops of {data.EXAMPLE_SPLITS[examples[0]['split']]}, by "
+        "comparing each joint's unary peak and marginal peak with the annotation (`lab.analysis.veto_examples`): "
+        "joints the detector alone got wrong and the spatial model got right, furthest off first, one per crop.")
+    for j, ex in enumerate(examples):
+        c1, c2 = st.columns([2, 3])
+        c1.button(f"{NAMES[ex['joint']]} in {ex['id']}", key=f"msg_ex_{j}", on_click=open_example,
+                  args=(examples, j), icon=":material/search:", width="stretch")
+        c2.markdown(f"detector alone **{ex['unary_error']:.0f} crop px** from the annotation → "
+                    f"**{ex['marginal_error']:.0f} px** with the spatial model")
+    st.caption("The examples are chosen from the model's own maps and the annotation, not by hand, so they "
+               "change with the model you pick.")
+
+
+INTRO = (
+    "Each joint A collects a **message** from every neighbour v in the graph: v's unary heatmap convolved with "
+    "the prior p(A|v), plus a small bias. The messages are multiplied, i.e. their logs are added, into A's "
+    "**marginal**. A product is an AND: a location survives only if *every* neighbour agrees it is "
+    "plausible, which is how body structure vetoes a false detection. Step through the sum one neighbour "
+    "at a time.")
+
+
+def main() -> None:
+    common.header("Message passing, step by step", INTRO, "messages")
+    models = common.load_spatial_models()
+    examples = data.veto_examples(models, photos.model_key(models))
+    pred, ex = choose_crop(models, examples)
+    a, steps, i = pick_joint_and_step(models, pred)
+    show_equation(models, a, steps, i)
+    message_maps(models, pred, a, steps, i, ex)
+    examples_list(examples)
 
 
 common.friendly(main)

@@ -1,19 +1,16 @@
-"""Spatial priors: the learned kernel p(A|v) for one edge, the histogram it started from,
-and where it expects A once v is placed on the crop."""
+"""Spatial priors: the learned kernel p(A|v) for one edge next to the histogram it started
+from (stored in the model), and where it expects A once v is placed on the crop."""
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-import torch
 
+from lab.analysis import describe_prior
 from lab.app import common, photos, plots
-from lab.data.cache import MINI_PATH, PoseCache
-from lab.data.targets import crop_to_heatmap, heatmap_to_crop
-from lab.errors import LabError
 from lab.joints import NAMES
 from lab.models import graph
-from lab.models.detector import STRIDE
 from lab.models.spatial import compare_with_histogram
+from lab.names import PRIOR_HTML
 
 CLICK = "prior_click"
 GRAPH_NOTE = {
@@ -22,42 +19,8 @@ GRAPH_NOTE = {
 }
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _histograms(key: str, _lab) -> np.ndarray | None:
-    """The displacement histograms of the bundled mini training set, for this model's edges."""
-    try:
-        train = PoseCache(MINI_PATH)["train"]
-    except LabError:
-        return None
-    return _lab.empirical_priors(train.coords, train.labelled, PoseCache(MINI_PATH).data.crop_size)
-
-
-def _hm(xy) -> list[float]:
-    return crop_to_heatmap(torch.as_tensor(np.asarray(xy, np.float64)), STRIDE).tolist()
-
-
-def _crop(xy) -> list[float]:
-    return heatmap_to_crop(torch.as_tensor(np.asarray(xy, np.float64)), STRIDE).tolist()
-
-
-def main() -> None:
-    st.title("Spatial priors")
-    st.markdown(
-        "A body has structure: a knee sits about a shin's length above its ankle. The spatial model stores this "
-        "as one image per pair of joints, a **prior** p(A|v) over the displacement from joint v to joint A, "
-        "kept as a convolution kernel that covers every displacement between two heatmap pixels. Training "
-        "starts each kernel from a histogram of displacements in the training labels and then refines it by "
-        "back-propagation. Pick a pair, compare the two, then place v on the crop to see where A is expected.")
-    common.lesson_link("priors")
-    lab = common.load_spatial_models()
-    sp = lab.spatial
-    ph = photos.photo_input(compact=True)
-    box = photos.current_box(lab, ph)
-    pred = photos.predict(lab, ph, box)
-    H = sp.cfg.heatmap_size
-    off = sp.offsets()
-
-    # ------------------------------------------------------------ the pair
+def pick_pair(sp) -> tuple[int, int]:
+    """1: joint A and one of its neighbours v in this model's graph."""
     st.header("1 · Pick a pair")
     c1, c2, c3 = st.columns([1, 1, 2])
     with c1:
@@ -71,93 +34,115 @@ def main() -> None:
         st.markdown(f"This model's graph is {GRAPH_NOTE.get(sp.cfg.graph, sp.cfg.graph)}: {len(sp.edges)} "
                     f"directed edges, so **{NAMES[a]}** has {len(vs)} neighbours (its own self edge included). "
                     "Only pairs in the graph have a prior.")
-    e = sp.edge_index(a, v)
+    return a, v
 
-    kernel = sp.kernel(a, v)
-    hist_all = _histograms(photos.model_key(lab), lab)
-    cmp = compare_with_histogram(kernel, hist_all[e]) if hist_all is not None else None
-    ext = plots.kernel_extent(kernel, *([cmp["histogram"]] if cmp else []), offsets=off)
-    iy, ix = np.unravel_index(int(np.argmax(kernel)), kernel.shape)
-    dx, dy = int(off[ix]), int(off[iy])
 
-    # ------------------------------------------------------------ kernels
+def kernels(sp, a: int, v: int, stride: int) -> None:
+    """2: the learned prior, the histogram it started from, their difference, and what changed."""
     st.header(f"2 · p({NAMES[a]} | {NAMES[v]}) as a kernel")
+    off = sp.offsets()
+    cmp = compare_with_histogram(sp.kernel(a, v), sp.histogram[sp.edge_index(a, v)].cpu().numpy())
+    ext = plots.kernel_extent(cmp["learned"], cmp["histogram"], offsets=off)
+    told = describe_prior(sp, a, v, stride)
+    st.info(told["sentence"], icon=":material/insights:")
     k1, k2, k3 = st.columns(3)
     with k1:
-        st.plotly_chart(plots.kernel_figure(kernel, off, STRIDE, "Learned: SoftPlus(e<sub>A|v</sub>)",
+        st.plotly_chart(plots.kernel_figure(sp.kernel(a, v), off, stride, f"Learned: {PRIOR_HTML}",
                                             meta="prior_kernel", extent=ext), key="prior_kernel")
-        st.caption(f"The kernel this model uses: {kernel.shape[0]}×{kernel.shape[1]} weights, one per displacement "
-                   f"Δ = A − v between two {H}×{H} heatmap pixels (centre = same place). Its peak says "
-                   f"{NAMES[a]} is most likely at Δx = {dx}, Δy = {dy} heatmap px ({dx * STRIDE}, {dy * STRIDE} "
-                   f"crop px) from {NAMES[v]}; +y is down. The view shows ±{ext} px; double-click to see "
-                   "all of it.")
-    if cmp is not None:
-        with k2:
-            st.plotly_chart(plots.kernel_figure(cmp["histogram"], off, STRIDE, "Empirical histogram (start)",
-                                                hover="histogram", meta="prior_hist", extent=ext), key="prior_hist")
-            st.caption("How often each displacement occurs in the 900 labelled training crops bundled with the "
-                       "app (LSP im0001–1000), blurred by "
-                       f"{sp.cfg.hist_blur:g} px and scaled to a peak of 1: the kind of histogram the kernel was "
-                       "initialised from (the shipped model used its full training set).")
-        with k3:
-            lim = float(np.abs(cmp["difference"]).max()) or 1.0
-            fig = plots.kernel_figure(cmp["difference"], off, STRIDE, "Learned − histogram (both peak 1)",
-                                      colorscale=plots.DIVERGING, zmid=0.0, hover="difference", meta="prior_diff",
-                                      extent=ext)
-            fig.update_coloraxes(cmin=-lim, cmax=lim)
-            st.plotly_chart(fig, key="prior_diff")
-            st.caption("Red: displacements training made *more* likely than the data's histogram; blue: less. "
-                       "Both are scaled to a peak of 1 first, because the overall scale of a kernel trades off "
-                       "against the bias and the other messages.")
-    else:
-        with k2:
-            st.info("The bundled mini set (lab/assets/mini.safetensors) is missing, so the empirical histogram "
-                    "cannot be shown. The learned kernel on the left does not need it.")
+        st.caption(f"The kernel this model uses: {len(off)}×{len(off)} weights, one per displacement "
+                   f"Δ = A − v between two {sp.cfg.heatmap_size}×{sp.cfg.heatmap_size} heatmap pixels (centre = "
+                   f"same place; +y is down). The view shows ±{ext} px; double-click to see all of it.")
+    with k2:
+        st.plotly_chart(plots.kernel_figure(cmp["histogram"], off, stride, "Histogram it started from",
+                                            hover="histogram", meta="prior_hist", extent=ext), key="prior_hist")
+        st.caption("How often each displacement occurred in the model's training labels, blurred by "
+                   f"{sp.cfg.hist_blur:g} px and scaled to a peak of 1: the kernel's starting point, stored "
+                   "in the model next to what training made of it.")
+    with k3:
+        lim = float(np.abs(cmp["difference"]).max()) or 1.0
+        fig = plots.kernel_figure(cmp["difference"], off, stride, "Learned − histogram (both peak 1)",
+                                  colorscale=plots.DIVERGING, zmid=0.0, hover="difference", meta="prior_diff",
+                                  extent=ext)
+        fig.update_coloraxes(cmin=-lim, cmax=lim)
+        st.plotly_chart(fig, key="prior_diff")
+        st.caption("Red: displacements training made *more* likely than the histogram; blue: less. Both are "
+                   "scaled to a peak of 1 first, because a kernel's overall scale trades off against the bias "
+                   "and the other messages.")
 
-    # ------------------------------------------------------------ placed on the crop
-    st.header("3 · Place v on the crop")
-    pos = pred.crop_joints("spatial") if "spatial" in pred.joints else pred.crop_joints("unary")
+
+def v_position(models, ph, pred, v: int) -> tuple[str, str]:
+    """The session keys of v's slider position (heatmap px): a click on the crop moves them;
+    they start where the model found v."""
+    codec, n = models.codec, models.codec.heatmap_size
     kx, ky = f"prior_vx_{ph.digest}_{v}", f"prior_vy_{ph.digest}_{v}"
-    # a click on the crop (previous run) moves the sliders before they are drawn
-    sel = st.session_state.get(CLICK)
-    pts = (sel or {}).get("selection", {}).get("points", []) if sel else []
-    if pts:
+    sel = st.session_state.get(CLICK) or {}
+    pts = sel.get("selection", {}).get("points", [])
+    if pts and pts[-1].get("x") is not None:            # a click (previous run) moves the sliders first
         p = pts[-1]
-        sig = (ph.digest, v, p.get("x"), p.get("y"))
-        if st.session_state.get("prior_click_done") != sig and p.get("x") is not None:
-            hx, hy = (int(np.clip(round(t), 0, H - 1)) for t in _hm((p["x"], p["y"])))
+        sig = (ph.digest, v, p["x"], p["y"])
+        if st.session_state.get("prior_click_done") != sig:
+            hx, hy = (int(np.clip(round(float(t)), 0, n - 1)) for t in codec.to_heatmap(np.array([p["x"], p["y"]])))
             st.session_state[kx], st.session_state[ky] = hx, hy
             st.session_state["prior_click_done"] = sig
-    vx0, vy0 = (int(np.clip(round(t), 0, H - 1)) for t in _hm(pos[v]))
-    st.session_state.setdefault(kx, vx0)        # state first, no default: a click may set it
+    method = "marginal" if "marginal" in pred.joints else "unary"
+    vx0, vy0 = (int(np.clip(round(float(t)), 0, n - 1)) for t in codec.to_heatmap(pred.crop_joints(method)[v]))
+    st.session_state.setdefault(kx, vx0)
     st.session_state.setdefault(ky, vy0)
+    return kx, ky
+
+
+def place_v(models, ph, pred, a: int, v: int) -> None:
+    """3: the prior centred where the learner puts v on the crop."""
+    st.header("3 · Place v on the crop")
+    sp, codec = models.spatial, models.codec
+    n = codec.heatmap_size
+    kx, ky = v_position(models, ph, pred, v)
     c1, c2 = st.columns([1, 2], gap="large")
     with c1:
         st.markdown(f"**Click on the crop** to put **{NAMES[v]}** there, or use the sliders. It starts where the "
                     "model found it.")
-        vx = st.slider(f"{NAMES[v]} x (heatmap px)", 0, H - 1, key=kx)
-        vy = st.slider(f"{NAMES[v]} y (heatmap px)", 0, H - 1, key=ky)
-        cx, cy = _crop((vx, vy))
-        st.caption(f"Heatmap pixel ({vx}, {vy}) is crop pixel ({cx:.1f}, {cy:.1f}): crop = {STRIDE}·heatmap + "
-                   f"{(STRIDE - 1) / 2:g}.")
+        vx = st.slider(f"{NAMES[v]} x (heatmap px)", 0, n - 1, key=kx)
+        vy = st.slider(f"{NAMES[v]} y (heatmap px)", 0, n - 1, key=ky)
+        cx, cy = codec.to_crop(np.array([vx, vy], np.float64))
+        st.caption(f"Heatmap pixel ({vx}, {vy}) is crop pixel ({cx:.1f}, {cy:.1f}): crop = {codec.stride}·heatmap + "
+                   f"{(codec.stride - 1) / 2:g}.")
         alpha = st.slider("Prior opacity", 0.0, 1.0, 0.65, 0.05, key="prior_alpha")
-    prior_map = sp.prior_at(a, v, (vx, vy))
     with c2:
         marks = [{"x": cx, "y": cy, "name": f"{NAMES[v]} (v, placed)", "symbol": "star", "size": 16,
                   "colour": plots.MARK["v"], "legend": True}]
-        if a != v:
-            marks.append({"x": pos[a][0], "y": pos[a][1], "name": f"{NAMES[a]} (A, model's estimate)",
-                          "symbol": "circle-open", "size": 14, "colour": plots.MARK["spatial"], "legend": True})
-        fig = plots.overlay_figure(pred.crop, prior_map, STRIDE, alpha, hover=f"p({NAMES[a]} | v here)",
+        if a != v and "marginal" in pred.joints:
+            xa, ya = pred.crop_joints("marginal")[a]
+            marks.append({"x": xa, "y": ya, "name": f"{NAMES[a]} (A, the model's estimate)",
+                          "symbol": "circle-open", "size": 14, "colour": plots.MARK["marginal"], "legend": True})
+        fig = plots.overlay_figure(pred.crop, sp.prior_at(a, v, (vx, vy)), codec, alpha, hover=f"p({NAMES[a]} | v here)",
                                    colorscale=plots.PRIOR_OVER, markers=marks, height=520, meta="prior_placed",
                                    title=f"Where p({NAMES[a]} | {NAMES[v]}) expects {NAMES[a]}", fmt=".4f")
-        plots.add_click_grid(fig, H, STRIDE, label=f"click to put {NAMES[v]} here")
+        plots.add_click_grid(fig, codec, label=f"click to put {NAMES[v]} here")
         fig.update_layout(legend=dict(orientation="h", y=-0.02, x=0), showlegend=True)
         st.plotly_chart(fig, key=CLICK, on_select="rerun", selection_mode="points")
-        st.caption(f"The kernel above, centred on the ★ and cut to the {H}×{H} heatmap grid: this is the message "
+        st.caption(f"The kernel above, centred on the ★ and cut to the {n}×{n} heatmap grid: this is the message "
                    f"{NAMES[v]} would send {NAMES[a]} if its heatmap were a single bright pixel at the ★ "
                    "(before the bias). Real heatmaps are spread out, so real messages are this map blurred by "
                    f"{NAMES[v]}'s heatmap (next page).")
+
+
+INTRO = (
+    "A body has structure: a knee sits about a shin's length above its ankle. The spatial model stores this "
+    "as one image per pair of joints, a **prior** p(A|v) over the displacement from joint v to joint A, "
+    f"kept as a convolution kernel {PRIOR_HTML} that covers every displacement between two heatmap pixels. "
+    "Training starts each kernel from a histogram of displacements in the training labels and then refines "
+    "it by back-propagation. Pick a pair, compare the two, then place v on the crop to see where A is "
+    "expected.")
+
+
+def main() -> None:
+    common.header("Spatial priors", INTRO, "priors")
+    models = common.load_spatial_models()
+    ph = photos.photo_input(compact=True)
+    pred = photos.predict(models, ph, photos.current_box(models, ph))
+    a, v = pick_pair(models.spatial)
+    kernels(models.spatial, a, v, models.codec.stride)
+    place_v(models, ph, pred, a, v)
 
 
 common.friendly(main)

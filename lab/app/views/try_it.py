@@ -7,23 +7,21 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from lab.analysis import confidence_help
 from lab.app import common, photos, plots
-from lab.infer import METHOD_LABELS, METHODS
 from lab.joints import NAMES, side
+from lab.names import METHOD_LABELS, METHODS
 
-def main() -> None:
-    st.title("Try it")
-    st.markdown(
-        "Give the model a photo and see what it finds. The network never sees the whole photo: a square "
-        "**crop** around the person is resized to the model's input size, the part detector paints one "
-        "heatmap per joint, and each joint is read off its heatmap's peak. Three predictors run on the same "
-        "crop, so you can compare the paper's detector alone, the detector with its spatial model, and a "
-        "DeepPose-style regressor that outputs coordinates directly.")
-    common.lesson_link("try-it")
-    lab = common.load_models()
-    if lab is None:
-        st.stop()
+CAPTIONS = {
+    "unary": "Each joint at the peak of its own heatmap, decided independently of the others.",
+    "marginal": "Each joint at the peak of its marginal: its heatmap multiplied by the messages from its "
+                "neighbours in the body graph (pages *Spatial priors*, *Message passing*).",
+    "regressor": "28 numbers straight from a network: no heatmaps and no confidence (page *Heatmaps vs regression*).",
+}
 
+
+def photo_and_framing(models):
+    """1-2: the photo and the crop box; returns the photo, the box and the prediction."""
     left, right = st.columns([1, 2], gap="large")
     with left:
         st.subheader("1 · Photo")
@@ -32,8 +30,8 @@ def main() -> None:
         st.info("Like the paper, the model assumes **one person, roughly centred, seen whole**. "
                 "The crop is framed automatically (a first pass on the whole photo finds the body, then the "
                 "box is fitted around it); move the sliders if it missed.", icon="ℹ️")
-        box = photos.crop_controls(lab, ph)
-    pred = photos.predict(lab, ph, box)
+        box = photos.crop_controls(models, ph)
+    pred = photos.predict(models, ph, box)
     with right:
         c1, c2 = st.columns([3, 2])
         with c1:
@@ -49,63 +47,69 @@ def main() -> None:
                        f" ({'adjusted by you' if photos.is_adjusted(ph) else 'automatic'}). "
                        "Where the box leaves the photo (grey here) the crop is filled with black.")
         with c2:
-            st.plotly_chart(plots.photo_figure(pred.crop, f"What the model sees ({lab.size}×{lab.size})",
+            codec = models.codec
+            st.plotly_chart(plots.photo_figure(pred.crop, f"What the model sees ({codec.crop_size}×{codec.crop_size})",
                                                height=300, meta="crop"), key="crop")
-            st.caption(f"The crop, resampled to {lab.size}×{lab.size} pixels. "
-                       f"Heatmaps are {pred.unary.shape[-1]}×{pred.unary.shape[-2]}: one cell per "
-                       f"{lab.size // pred.unary.shape[-1]}×{lab.size // pred.unary.shape[-1]} crop pixels.")
+            st.caption(f"The crop, resampled to {codec.crop_size}×{codec.crop_size} pixels. Heatmaps are "
+                       f"{codec.heatmap_size}×{codec.heatmap_size}: one cell per {codec.stride}×{codec.stride} "
+                       "crop pixels.")
+    return ph, box, pred
 
+
+def view_window(ph, box, pred, methods, whole: bool) -> tuple[float, float, float, float]:
+    """The part of the photo the skeletons are drawn over: all of it, or the crop box and every joint."""
+    h, w = ph.rgb.shape[:2]
+    if whole:
+        return -0.5, w - 0.5, -0.5, h - 0.5
+    pts = np.concatenate([pred.joints[m] for m in methods])
+    return (min(box[0] - box[2] / 2, pts[:, 0].min()), max(box[0] + box[2] / 2, pts[:, 0].max()),
+            min(box[1] - box[2] / 2, pts[:, 1].min()), max(box[1] + box[2] / 2, pts[:, 1].max()))
+
+
+def three_predictions(models, ph, box, pred) -> list[str]:
+    """3: one skeleton per predictor, side by side; returns the methods shown."""
     st.subheader("3 · Three predictions")
     st.markdown(f"Colours follow the person's own sides: {plots.side_legend_html()}. "
                 "Hover a joint for its name, position and confidence.", unsafe_allow_html=True)
     methods = [m for m in METHODS if m in pred.joints]
     view = st.segmented_control("View", ["Around the crop", "Whole photo"], default="Around the crop",
                                 key="skeleton_view", label_visibility="collapsed")
-    h, w = ph.rgb.shape[:2]
-    if view == "Whole photo":
-        x0, x1, y0, y1 = -0.5, w - 0.5, -0.5, h - 0.5
-    else:           # the crop box and every joint, so nothing the model said is cut off
-        pts = np.concatenate([pred.joints[m] for m in methods])
-        x0 = min(box[0] - box[2] / 2, pts[:, 0].min())
-        x1 = max(box[0] + box[2] / 2, pts[:, 0].max())
-        y0 = min(box[1] - box[2] / 2, pts[:, 1].min())
-        y1 = max(box[1] + box[2] / 2, pts[:, 1].max())
-    cols = st.columns(len(methods))
-    for col, m in zip(cols, methods):
+    x0, x1, y0, y1 = view_window(ph, box, pred, methods, view == "Whole photo")
+    for col, m in zip(st.columns(len(methods)), methods):
         with col:
-            fig = plots.photo_figure(ph.rgb, METHOD_LABELS[m], height=plots.fit_height(x1 - x0, y1 - y0, width_px=330),
-                                     meta=f"skeleton_{m}")
+            fig = plots.photo_figure(ph.rgb, METHOD_LABELS[m], meta=f"skeleton_{m}",
+                                     height=plots.fit_height(x1 - x0, y1 - y0, width_px=330))
             plots.add_box(fig, box, colour="rgba(255,255,255,0.6)")
             plots.add_skeleton(fig, pred.joints[m], pred.confidence[m], METHOD_LABELS[m])
             plots.zoom_to(fig, x0, x1, y0, y1)
             fig.update_layout(plot_bgcolor="#3a3a3a")
             st.plotly_chart(fig, key=f"skeleton_{m}")
-            st.caption({
-                "unary": "Each joint at the peak of its own heatmap, decided independently of the others.",
-                "spatial": "Each joint at the peak of its marginal: its heatmap multiplied by the messages "
-                           "from its neighbours in the body graph (pages *Spatial priors*, *Message passing*).",
-                "regressor": "28 numbers straight from a network: no heatmaps and no confidence "
-                             "(page *Heatmaps vs regression*).",
-            }[m])
-    missing = [METHOD_LABELS[m] for m in METHODS if m not in pred.joints]
-    if missing:
-        st.warning(f"Not available with the chosen model: {', '.join(missing)}.")
+            st.caption(CAPTIONS[m])
+    if "marginal" not in pred.joints:
+        st.warning(f"Not available with the chosen model: {METHOD_LABELS['marginal']} (it has no spatial model).")
+    if "regressor" not in pred.joints:
+        st.warning(f"Not available: {METHOD_LABELS['regressor']}. {common.regressor_note(models)}")
+    return methods
 
+
+def confidence_table(models, pred, methods) -> None:
+    """The per-joint confidences, with what each one measures for this model."""
+    help_of = confidence_help(models.pose.detector.cfg)
     with st.expander("Per-joint confidence", expanded=False):
         rows = {"joint": list(NAMES), "side": [side(k) for k in range(len(NAMES))]}
         for m in methods:
-            c = pred.confidence[m]
-            rows[METHOD_LABELS[m]] = [None if not np.isfinite(v) else float(v) for v in c]
+            rows[METHOD_LABELS[m]] = [None if not np.isfinite(v) else float(v) for v in pred.confidence[m]]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                      column_config={METHOD_LABELS[m]: st.column_config.NumberColumn(format="%.3f")
                                     for m in methods})
-        st.caption("The two confidences measure different things, so compare them down a column, not across: "
-                   + "; ".join(f"**{METHOD_LABELS[m]}**: {photos.CONFIDENCE_HELP[m]}" for m in methods) + ".")
+        st.caption("The confidences measure different things, so compare them down a column, not across: "
+                   + "; ".join(f"**{METHOD_LABELS[m]}**: {help_of[m]}" for m in methods) + ".")
 
+
+def downloads(models, ph, box, pred, methods) -> None:
+    """4: the annotated photo (PNG) and the joints (JSON)."""
     st.subheader("4 · Download")
-    pick = st.multiselect("Skeletons in the PNG", methods, default=methods,
-                          format_func=lambda m: METHOD_LABELS[m])
-    label = st.session_state.get("model_choice", common.SHIPPED)
+    pick = st.multiselect("Skeletons in the PNG", methods, default=methods, format_func=lambda m: METHOD_LABELS[m])
     stem = "".join(ch if ch.isalnum() else "_" for ch in ph.name.rsplit(".", 1)[0])[:40] or "photo"
     d1, d2 = st.columns(2)
     with d1:
@@ -113,11 +117,28 @@ def main() -> None:
         st.download_button("Annotated photo (PNG)", png, file_name=f"pose_{stem}.png", mime="image/png",
                            disabled=not pick, icon=":material/image:", on_click="ignore")
     with d2:
-        js = json.dumps(photos.result_json(ph, pred, box, label, photos.is_adjusted(ph), lab), indent=2)
+        js = json.dumps(photos.result_json(ph, pred, box, common.chosen(), models, photos.is_adjusted(ph)), indent=2)
         st.download_button("Joints (JSON)", js, file_name=f"pose_{stem}.json", mime="application/json",
                            icon=":material/data_object:", on_click="ignore")
     st.caption("The JSON holds the photo's size, the crop box and every method's 14 joints in original "
                "photo pixels, with names and confidences, and which model produced them.")
+
+
+INTRO = (
+    "Give the model a photo and see what it finds. The network never sees the whole photo: a square "
+    "**crop** around the person is resized to the model's input size, the part detector paints one "
+    "heatmap per joint, and each joint is read off its heatmap's peak. Three predictors run on the same "
+    "crop, so you can compare the paper's detector alone, the detector with its spatial model, and a "
+    "DeepPose-style regressor that outputs coordinates directly.")
+
+
+def main() -> None:
+    common.header("Try it", INTRO, "try-it")
+    models = common.require_models()
+    ph, box, pred = photo_and_framing(models)
+    methods = three_predictions(models, ph, box, pred)
+    confidence_table(models, pred, methods)
+    downloads(models, ph, box, pred, methods)
 
 
 common.friendly(main)

@@ -1,0 +1,86 @@
+"""Shared helpers for the AppTest page tests: start the real navigation app, switch pages,
+and read Plotly figures back from their JSON (`layout.meta` names each pose-lab figure)."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+MAIN = str(Path(__file__).resolve().parents[2] / "lab" / "app" / "main.py")
+TIMEOUT = 600       # per script run: generous, the machine may be busy training (runs take seconds when idle)
+
+
+def start() -> AppTest:
+    """The app on its first page, checked for exceptions."""
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    no_placeholder_colours(at)
+    return at
+
+
+def go(at: AppTest, view: str) -> AppTest:
+    at.switch_page(f"views/{view}.py")
+    return rerun(at)
+
+
+def rerun(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    no_placeholder_colours(at)
+    return at
+
+
+def no_placeholder_colours(at: AppTest) -> None:
+    """Streamlit's chart theme rewrites #000001..#000040 anywhere in a figure (its colour
+    placeholders): a colour scale starting at #000004 (Inferno) would turn pink."""
+    for c in at.get("plotly_chart"):
+        fig = json.loads(c.proto.spec)
+        fig["layout"].pop("template", None)                  # Streamlit's own, placeholders on purpose
+        assert not re.search(r"#0000[0-4][0-9]", json.dumps(fig)), fig["layout"].get("meta")
+
+
+def arr(v) -> np.ndarray:
+    """A Plotly JSON array: a list, or {"dtype", "bdata" (base64), "shape"}."""
+    if isinstance(v, dict) and "bdata" in v:
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        if v.get("shape"):
+            a = a.reshape([int(s) for s in str(v["shape"]).split(",")])
+        return a
+    return np.asarray(v, dtype=np.float64)
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def figure(at: AppTest, meta: str) -> dict:
+    found = [f for f in figures(at) if f["layout"].get("meta") == meta]
+    assert len(found) == 1, f"expected one figure {meta!r}, found {[f['layout'].get('meta') for f in figures(at)]}"
+    return found[0]
+
+
+def heatmaps(fig: dict) -> list[np.ndarray]:
+    return [arr(t["z"]) for t in fig["data"] if t["type"] == "heatmap"]
+
+
+def joints_of(fig: dict) -> list[dict]:
+    """The joint-marker traces of `plots.skeleton_traces` (customdata = (name, confidence))."""
+    return [t for t in fig["data"] if t.get("mode") == "markers" and t.get("customdata") is not None
+            and t.get("name") != "grid"]
+
+
+def xy_of(trace: dict) -> np.ndarray:
+    return np.stack([arr(trace["x"]), arr(trace["y"])], -1)
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def lesson_links(at: AppTest) -> list[str]:
+    return [p.proto.query_string for p in at.get("page_link") if "lesson=" in p.proto.query_string]
