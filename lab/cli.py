@@ -284,9 +284,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--max-trainings", type=int,
                    help="browser trainings at once, the rest queue (POSE_LAB_MAX_TRAININGS, default 1)")
     s.add_argument("--workers", type=int,
-                   help="model calls at once over all learners (POSE_LAB_WORKERS, default cores / 2)")
+                   help="model calls at once over all learners (POSE_LAB_WORKERS, default: one per core)")
     s.add_argument("--torch-threads", type=int,
-                   help="torch threads of the server (POSE_LAB_TORCH_THREADS, default cores / workers)")
+                   help="torch threads per model call (POSE_LAB_TORCH_THREADS, default 1)")
     s.add_argument("--upload-mb", type=int, help="largest photo upload in MB (POSE_LAB_UPLOAD_MB, default 10)")
     s.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
     s.set_defaults(fn=cmd_app)

@@ -8,8 +8,10 @@ Streamlit, so the app (every session of one server process) reads them here, onc
   POSE_LAB_MAX_TRAININGS     K: browser trainings that run at once; later ones queue (default 1)
   POSE_LAB_MAX_QUEUED        trainings that may wait in the queue (default 8)
   POSE_LAB_WORKERS           model calls (forward passes) that run at once, all sessions
-                             together; the others wait their turn (default: one per 2 cores, >= 1)
-  POSE_LAB_TORCH_THREADS     torch threads of the server process (default: cores // workers)
+                             together; the others wait their turn (default: one per core)
+  POSE_LAB_TORCH_THREADS     torch threads of each model call (default 1: with several learners,
+                             one thread per call and one call per core beats threads that wait
+                             for each other on busy cores)
   POSE_LAB_UPLOAD_MB         largest photo upload, in MB (default 10)
   POSE_LAB_UPLOAD_MEGAPIXELS largest photo, in megapixels, checked before decoding (default 24)
 
@@ -76,13 +78,13 @@ class Settings:
     def from_env(cls, env: dict | None = None) -> "Settings":
         env = os.environ if env is None else env
         n = cores()
-        workers = _int(env, ENV["workers"], max(1, n // 2), lo=1, hi=64)
+        workers = _int(env, ENV["workers"], n, lo=1, hi=64)
         return cls(
             runs_dir=Path(env.get(ENV["runs_dir"]) or default_runs_dir()).expanduser(),
             max_trainings=_int(env, ENV["max_trainings"], 1, lo=0, hi=64),
             max_queued=_int(env, ENV["max_queued"], 8, lo=0, hi=1000),
             workers=workers,
-            torch_threads=_int(env, ENV["torch_threads"], max(1, n // workers), lo=1, hi=256),
+            torch_threads=_int(env, ENV["torch_threads"], 1, lo=1, hi=256),
             upload_mb=_int(env, ENV["upload_mb"], 10, lo=1, hi=1000),
             upload_megapixels=_float(env, ENV["upload_megapixels"], 24.0, lo=0.01, hi=1000.0),
         )

@@ -5,8 +5,8 @@ uploading at once start ten forward passes, each with torch's default of one thr
 core: far more threads than cores, all slower. `install()` (called by lab/app/main.py,
 once per process) sets this instead:
 
-  - torch threads: `SETTINGS.torch_threads` (default: cores / workers), set once, here;
-  - a bounded pool of `SETTINGS.workers` model workers (default: one per two cores): the
+  - torch threads: `SETTINGS.torch_threads` (default 1), set once, here;
+  - a bounded pool of `SETTINGS.workers` model workers (default: one per core): the
     heavy `PoseLab` methods run there, first come first served, so a forward pass never
     competes with more than `workers - 1` others, and the sessions' other work (widgets,
     figures, sending results) goes on meanwhile;
