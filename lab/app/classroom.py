@@ -316,6 +316,10 @@ def run(learners: list[int], timeout: float = 240.0, rounds_single: int = 3, ser
     except ImportError:
         raise LabError("the classroom benchmark needs Playwright: pip install 'pose-lab[test]'.")
     learners = sorted(set(max(1, n) for n in learners))
+
+    def _term(*_):                                          # SIGTERM (a timeout): still stop the server
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, _term)
     with tempfile.TemporaryDirectory(prefix="pose-lab-classroom-") as tmp:
         tmp = Path(tmp)
         photos = learner_photos(1 + sum(rounds_single if n == 1 else n for n in learners), tmp)
