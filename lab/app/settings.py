@@ -116,4 +116,15 @@ def _float(env, name: str, default: float, lo: float, hi: float) -> float:
     return v
 
 
-SETTINGS = Settings.from_env()
+def _settings() -> Settings:
+    """The process's settings. `pose-lab app` has already refused bad values; a server started
+    another way says which variable is wrong and uses the defaults instead of failing."""
+    try:
+        return Settings.from_env()
+    except SystemExit as e:
+        import sys
+        print(f"{e} Using the defaults.", file=sys.stderr)
+        return Settings.from_env({k: v for k, v in os.environ.items() if k not in ENV.values()})
+
+
+SETTINGS = _settings()
