@@ -316,7 +316,8 @@ def main(argv=None) -> None:
         print(f"pose-lab: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("pose-lab: interrupted; the last finished epoch is kept.", file=sys.stderr)
+        print("pose-lab: interrupted" + ("; the last finished epoch is kept." if args.cmd == "train" else "."),
+              file=sys.stderr)
         sys.exit(130)
 
 
