@@ -30,6 +30,7 @@ from lab.models.detector import BELIEF_OF_LOSS
 from lab.models.pose import PoseNet
 from lab.models.regressor import Regressor
 from lab.models.spatial import SpatialModel
+from lab.progress import track
 from lab.train.loop import autocast, param_groups, pick_device, step_loss
 
 CROP = 128
@@ -182,7 +183,7 @@ def latency_table(configs, device: str, cuda: bool, out) -> dict:
     (the paper's model end to end) and the regressor, per configuration."""
     x = torch.rand(1, 3, CROP, CROP, device=device)
     res, rows = {}, []
-    for config in configs:
+    for config in track(configs, "bench latency", unit="configs"):
         det_cfg = DetectorConfig.preset(config)
         pose = PoseNet(det_cfg, SpatialConfig(graph="tree", heatmap_size=CROP // 4,
                                               belief=BELIEF_OF_LOSS[det_cfg.loss])).to(device).eval()
@@ -223,7 +224,7 @@ def training_table(configs, device: str, cuda: bool, out) -> dict:
         "(FLOPs: one forward + backward)")
     out(f"  {'configuration / stage':<30} {'fp32 img/s':>11} {'bf16 img/s':>11} {'bf16/fp32':>10} "
         f"{'GFLOP/img':>10}")
-    for config in configs:
+    for config in track(configs, "bench training", unit="configs"):
         det_cfg = DetectorConfig.preset(config)
         sp_cfg = SpatialConfig(graph="tree", heatmap_size=CROP // 4, belief=BELIEF_OF_LOSS[det_cfg.loss])
         stages = [("detector", lambda: PoseNet(det_cfg)), ("joint", lambda: PoseNet(det_cfg, sp_cfg))]

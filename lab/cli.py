@@ -5,16 +5,22 @@
   pose-lab eval      PCK of a model on a split, optionally as JSON
   pose-lab card      write a model card from a checkpoint and its eval JSON
   pose-lab bench     latency and training throughput on this machine
-  pose-lab app       open the Streamlit lab
+  pose-lab app       serve the Streamlit lab (one server, any number of learners)
+  pose-lab classroom N learners against one app in one Chromium: p50 / p95 of each step
+
+prepare, eval, train and bench show progress with an ETA: a bar on a terminal, a plain
+line every 10 s otherwise (POSE_LAB_PROGRESS=bar|lines|off, POSE_LAB_PROGRESS_EVERY=s).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
+from lab import progress
 from lab.errors import LabError
 
 DEFAULT_CACHE = Path("cache/lsp128.safetensors")
@@ -62,13 +68,25 @@ def cmd_train(a) -> None:
     sp = SpatialConfig(graph=a.graph, heatmap_size=data.heatmap_size, bias_init=a.bias_init, hist_blur=a.hist_blur,
                        self_bias=a.self_bias or a.bias_init)
 
+    bar: list[progress.Progress] = []       # one bar over every batch of the run (resumes part-way)
+
     def show(e):
-        if e["event"] == "epoch":
+        if e["event"] == "step":
+            if not bar:
+                bar.append(progress.Progress(e["epochs"] * e["steps"], f"train {a.stage}", unit="batches",
+                                             initial=e["epoch"] * e["steps"] + e["step"] - 1))
+            bar[0].update(1, postfix=f"epoch {e['epoch'] + 1}/{e['epochs']}, loss {e['loss']:.5f}")
+        elif e["event"] == "epoch":
             val = "  ".join(f"{k} {100 * v:.1f}" for k, v in e["val_pck"].items())
-            print(f"epoch {e['epoch']:3d}  loss {e['loss']:.5f}  val PCK@0.2 {val}  "
-                  f"{e['seconds']:.0f} s  {e['images_per_s']:.0f} img/s", flush=True)
-    run = train(cfg, data, cache["train"], cache["val"], Path(a.out), det=det, sp=sp, reg=reg,
-                init=Path(a.init) if a.init else None, callback=show)
+            line = (f"epoch {e['epoch']:3d}  loss {e['loss']:.5f}  val PCK@0.2 {val}  "
+                    f"{e['seconds']:.0f} s  {e['images_per_s']:.0f} img/s")
+            bar[0].write(line) if bar else print(line, flush=True)
+    try:
+        run = train(cfg, data, cache["train"], cache["val"], Path(a.out), det=det, sp=sp, reg=reg,
+                    init=Path(a.init) if a.init else None, callback=show)
+    finally:
+        for b in bar:
+            b.close()
     print(f"weights: {run.path / 'model.safetensors'}")
 
 
@@ -99,11 +117,79 @@ def cmd_bench(a) -> None:
     run_bench(device=a.device, threads=a.threads, configs=tuple(a.config or ("pretrained", "scratch", "small")))
 
 
+def has_display() -> bool:
+    """Whether a browser window can be opened here (macOS and Windows always; elsewhere an
+    X11 or Wayland display, and not over SSH without one)."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def app_command(a) -> tuple[list[str], dict, str, bool]:
+    """(Streamlit's argv, the environment's additions, the URL, whether a browser opens)."""
+    from lab.app.settings import ENV, Settings
+    env = {}
+    for key, value in (("runs_dir", a.runs), ("max_trainings", a.max_trainings), ("workers", a.workers),
+                       ("torch_threads", a.torch_threads), ("upload_mb", a.upload_mb)):
+        if value is not None:
+            env[ENV[key]] = str(Path(value).expanduser().resolve()) if key == "runs_dir" else str(value)
+    try:
+        settings = Settings.from_env({**os.environ, **env})      # refuse bad values here, not in the server
+    except SystemExit as e:
+        raise LabError(str(e).removeprefix("pose-lab: "))
+    env[ENV["workers"]] = str(settings.workers)              # the server sets its threads deliberately
+    env[ENV["torch_threads"]] = str(settings.torch_threads)
+    headless = a.headless or not has_display()
+    main = Path(__file__).resolve().parent / "app" / "main.py"
+    argv = [sys.executable, "-m", "streamlit", "run", str(main),
+            "--server.port", str(a.port),
+            "--server.headless", "true" if headless else "false",   # with a display Streamlit opens a tab
+            "--server.showEmailPrompt", "false",                      # never stop at the first-run prompt
+            "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none",                       # the installed code does not change
+            "--server.maxUploadSize", str(settings.upload_mb),
+            "--client.toolbarMode", "viewer"]                         # learners get no developer menu
+    if a.address:
+        argv += ["--server.address", a.address]
+    host = a.address if a.address and a.address not in ("0.0.0.0", "::") else "localhost"
+    return argv, env, f"http://{host}:{a.port}", not headless
+
+
 def cmd_app(a) -> None:
-    import subprocess
-    app = Path(__file__).resolve().parent / "app" / "main.py"
-    sys.exit(subprocess.call([sys.executable, "-m", "streamlit", "run", str(app),
-                              "--server.port", str(a.port), "--server.headless", str(a.headless).lower()]))
+    """Replace this process by the Streamlit server (exec): Ctrl-C and SIGTERM reach the
+    server itself, so ending `pose-lab app` always ends the server."""
+    argv, env, url, browser = app_command(a)
+    os.environ.update(env)
+    print(f"pose-lab: serving the lab at {url}" + (" (opening it in your browser)" if browser else "")
+          + "; Ctrl-C stops it.", flush=True)
+    if a.dry_run:
+        print(" ".join(argv))
+        return
+    if os.name == "posix":
+        os.execv(sys.executable, argv)
+    import subprocess                                   # Windows has no real exec: wait, pass Ctrl-C on
+    proc = subprocess.Popen(argv)
+    try:
+        sys.exit(proc.wait())
+    except KeyboardInterrupt:
+        proc.terminate()
+        sys.exit(proc.wait())
+
+
+def cmd_classroom(a) -> None:
+    from lab.app.classroom import run
+    extra = []
+    if a.workers:
+        extra += ["--workers", str(a.workers)]
+    if a.torch_threads:
+        extra += ["--torch-threads", str(a.torch_threads)]
+    res = run(a.learners, timeout=a.timeout, rounds_single=a.rounds, server_args=extra, url=a.url)
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(res, indent=1))
+        print(f"wrote {a.json}")
+    if a.check and not res.get("goal", {}).get("met", False):
+        sys.exit(1)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -188,22 +274,50 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto")
     s.set_defaults(fn=cmd_bench)
 
-    s = sub.add_parser("app", help="open the Streamlit lab")
+    s = sub.add_parser("app", help="serve the Streamlit lab",
+                       description="Serve the lab: no prompts, usage statistics off, a browser tab only "
+                                   "where there is a display. Ctrl-C or SIGTERM stops the server.")
     s.add_argument("--port", type=int, default=8501)
-    s.add_argument("--headless", action="store_true")
+    s.add_argument("--address", help="interface to listen on (default: all; 127.0.0.1 for this machine only)")
+    s.add_argument("--headless", action="store_true", help="never open a browser")
+    s.add_argument("--runs", help="folder of the Retrain page's runs (POSE_LAB_RUNS)")
+    s.add_argument("--max-trainings", type=int,
+                   help="browser trainings at once, the rest queue (POSE_LAB_MAX_TRAININGS, default 1)")
+    s.add_argument("--workers", type=int,
+                   help="model calls at once over all learners (POSE_LAB_WORKERS, default: one per core)")
+    s.add_argument("--torch-threads", type=int,
+                   help="torch threads per model call (POSE_LAB_TORCH_THREADS, default 1)")
+    s.add_argument("--upload-mb", type=int, help="largest photo upload in MB (POSE_LAB_UPLOAD_MB, default 10)")
+    s.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
     s.set_defaults(fn=cmd_app)
+
+    s = sub.add_parser("classroom", help="N learners against one app: p50 / p95 of each step",
+                       description="Start `pose-lab app`, then for each N simulate N learners in one "
+                                   "Chromium (needs Playwright and /usr/bin/chromium).")
+    s.add_argument("--learners", type=int, nargs="+", default=[1, 10], help="class sizes (default: 1 10)")
+    s.add_argument("--rounds", type=int, default=3, help="rounds of the single learner (default 3)")
+    s.add_argument("--timeout", type=float, default=240.0, help="seconds allowed per step")
+    s.add_argument("--workers", type=int, help="passed to pose-lab app")
+    s.add_argument("--torch-threads", type=int, help="passed to pose-lab app")
+    s.add_argument("--url", help="measure a running app instead of starting one")
+    s.add_argument("--json", help="write every figure here")
+    s.add_argument("--check", action="store_true", help="exit 1 unless the classroom goal is met")
+    s.set_defaults(fn=cmd_classroom)
     return p
 
 
 def main(argv=None) -> None:
     args = parser().parse_args(argv)
+    if args.cmd in ("prepare", "train", "eval", "bench"):
+        progress.enable()
     try:
         args.fn(args)
     except LabError as e:
         print(f"pose-lab: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("pose-lab: interrupted; the last finished epoch is kept.", file=sys.stderr)
+        print("pose-lab: interrupted" + ("; the last finished epoch is kept." if args.cmd == "train" else "."),
+              file=sys.stderr)
         sys.exit(130)
 
 

@@ -22,7 +22,7 @@ from lab.models.predict import heatmaps, peak_share, to_input
 from lab.models.regressor import denormalise
 from lab.names import METHODS
 
-PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
+from lab.resources import PRETRAINED  # noqa: E402  (the package's weights, installed or in a checkout)
 POSE_WEIGHTS = PRETRAINED / "pose.safetensors"
 SCRATCH_WEIGHTS = PRETRAINED / "scratch.safetensors"
 REGRESSOR_WEIGHTS = PRETRAINED / "regressor.safetensors"

@@ -12,7 +12,7 @@ if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import lab, streamlit, torch, playwright" 2>/dev/null; then
+if ! .venv/bin/python -c "import lab, lab.resources, streamlit, torch, playwright, tqdm" 2>/dev/null; then
     echo "==> installing pose-lab and its dependencies"
     # torch is pinned exactly: these machines serve a local CPU wheel (torch==2.13.0+cpu);
     # a range would let pip fetch the CUDA build, gigabytes we do not need.

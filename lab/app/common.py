@@ -11,10 +11,11 @@ import streamlit as st
 from lab.errors import LabError
 from lab.infer import POSE_WEIGHTS, PRETRAINED, REGRESSOR_WEIGHTS, SCRATCH_WEIGHTS, PoseLab
 
-ROOT = Path(__file__).resolve().parents[2]
-LESSONS = ROOT / "lessons"
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
-RUNS_DIR = Path(os.environ.get("POSE_LAB_RUNS", ROOT / "runs" / "browser"))
+from lab.app.settings import SETTINGS  # noqa: E402
+from lab.resources import ASSETS, CHECKOUT, LESSONS  # noqa: E402,F401  (found through the package)
+
+ROOT = CHECKOUT or Path.cwd()       # relative paths typed in the app start here
+RUNS_DIR = SETTINGS.runs_dir
 SHIPPED = "With ImageNet features (shipped)"
 SCRATCH = "As in the paper, from scratch (shipped)"
 CHOICE = "model_choice"

@@ -1,17 +1,29 @@
-"""Entry point: `streamlit run lab/app/main.py` (or `pose-lab app`)."""
+"""Entry point: `pose-lab app` (or `streamlit run lab/app/main.py` from a checkout).
+
+Streamlit runs this script once per page view of every session; what must happen once per
+server process (torch threads, the model worker pool) happens when `lab.app.workers` is
+first imported."""
 import sys
+import time
 from pathlib import Path
 
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without install
+_REPO = Path(__file__).resolve().parents[2]
+if (_REPO / "pyproject.toml").is_file() and str(_REPO) not in sys.path:
+    sys.path.insert(0, str(_REPO))              # a checkout run without installing
 
-from lab.app import common  # noqa: E402
+from lab.app import common, workers  # noqa: E402
 
+_T0 = time.perf_counter()
+workers.install()                               # once per process: torch threads, model pool
 st.set_page_config(page_title="pose-lab", page_icon="🧍", layout="wide")
 VIEWS = Path(__file__).resolve().parent / "views"
 pages = [st.Page(str(VIEWS / f"{name}.py"), title=title, url_path=path, default=(path == "try-it"))
          for name, title, path in common.PAGES]
 nav = st.navigation(pages)
 common.sidebar()
-nav.run()
+try:
+    nav.run()
+finally:
+    workers.record_run(nav.url_path, _T0)

@@ -21,14 +21,16 @@ from PIL import Image
 
 from lab.analysis import confidence_help
 from lab.app import common
-from lab.data.images import MAX_PIXELS, load_image
+from lab.app.settings import SETTINGS
+from lab.data.images import load_image
 from lab.errors import LabError
 from lab.infer import PoseLab, Prediction
 from lab.joints import NAMES
 from lab.names import METHOD_LABELS, METHODS
 
 SAMPLES_DIR = common.ASSETS / "samples"
-MAX_UPLOAD_MB = 10
+MAX_UPLOAD_MB = SETTINGS.upload_mb          # the limits come from the server's settings
+MAX_PIXELS = SETTINGS.upload_pixels
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp"]
 PHOTO, UPLOADED, ERROR, NOTICE, BOXES = "photo", "photo_uploaded", "photo_error", "photo_notice", "photo_boxes"
 UPLOAD_KEY = "photo_upload"
@@ -114,7 +116,7 @@ def accept_upload(name: str, data: bytes) -> Photo | None:
     st.session_state[ERROR] and the previous photo stays. Never raises."""
     st.session_state.pop(NOTICE, None)
     try:
-        rgb = load_image(data, name=f"“{name}”", max_bytes=MAX_UPLOAD_MB * 2 ** 20, max_pixels=MAX_PIXELS)
+        rgb = load_image(data, name=f"“{name}”", max_bytes=SETTINGS.upload_bytes, max_pixels=MAX_PIXELS)
     except LabError as e:
         st.session_state[ERROR] = str(e)
         return None
@@ -176,8 +178,7 @@ def photo_input(compact: bool = False) -> Photo:
                           "your last upload, or an example crop chosen on another page.")
         st.file_uploader(f"…or upload your own (JPEG, PNG or WebP, up to {MAX_UPLOAD_MB} MB)",
                          type=UPLOAD_TYPES, max_upload_size=MAX_UPLOAD_MB, key=UPLOAD_KEY, on_change=_on_upload,
-                         help="Decoded on the server only, never stored. EXIF rotation is applied; "
-                              "grayscale and transparent images are converted to RGB.")
+                         help=SETTINGS.upload_help())
         if st.session_state.get(ERROR):
             st.error(f"{st.session_state[ERROR]} The previous photo ({cur.label}) is still in use.")
         elif st.session_state.get(NOTICE) and cur.source == "upload":

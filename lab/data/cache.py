@@ -23,6 +23,7 @@ from lab.data.images import decode_jpeg, encode_jpeg
 from lab.data.splits import split_records
 from lab.data.transforms import box_affine, crop_image, person_box
 from lab.errors import LabError
+from lab.progress import track
 
 MINI_PATH = Path(__file__).resolve().parent.parent / "assets" / "mini.safetensors"
 FORMAT = "pose-lab-cache/1"
@@ -139,7 +140,7 @@ def build(records_by_split: dict[str, list[PoseRecord]], cfg: DataConfig, out: P
     tensors, ids = {}, {}
     for split, recs in records_by_split.items():
         blobs, cols = [], {"coords": [], "labelled": [], "visible": [], "affine": []}
-        for i, rec in enumerate(recs):
+        for i, rec in enumerate(track(recs, f"prepare {split}", unit="images")):
             s = make_sample(rec, cfg)
             blobs.append(np.frombuffer(encode_jpeg(s.image, quality), np.uint8))
             for k in cols:

@@ -22,6 +22,7 @@ from lab.eval.pck import pck, pck_curve
 from lab.joints import NAMES, SHORT
 from lab.models import io
 from lab.models.predict import predict_pose, predict_regressor
+from lab.progress import track
 
 PROTOCOL = ("PCK@alpha, torso = |left shoulder - right hip| of the ground truth; "
             "crop box from the annotation; unlabelled joints excluded")
@@ -38,7 +39,7 @@ def load_split(split: str, cache: str | None, data: str | None, model_data) -> d
         return {"ids": ids, "images": images, "gt": gt, "labelled": lab, "affine": affine,
                 "source": f"cache {cache}"}
     recs = split_records(data_root(data), split, model_data.val_fraction, model_data.seed)
-    samples = [make_sample(r, model_data) for r in recs]
+    samples = [make_sample(r, model_data) for r in track(recs, f"eval crops {split}", unit="images")]
     return {"ids": [s.id for s in samples],
             "images": torch.from_numpy(np.stack([s.image for s in samples])).permute(0, 3, 1, 2).contiguous(),
             "gt": np.stack([r.coords for r in recs]), "labelled": np.stack([r.labelled for r in recs]),

@@ -8,6 +8,7 @@ from lab.data.codec import HeatmapCodec
 from lab.joints import FLIP_PERM
 from lab.models.pose import PoseNet
 from lab.models.regressor import Regressor, denormalise
+from lab.progress import track
 
 
 def to_input(images_u8: torch.Tensor) -> torch.Tensor:
@@ -41,7 +42,7 @@ def predict_pose(model: PoseNet, images_u8: torch.Tensor, codec: HeatmapCodec, b
     and, when the model has one, from the spatial model's marginal."""
     model.eval()
     res: dict[str, list] = {}
-    for i in range(0, len(images_u8), batch):
+    for i in track(range(0, len(images_u8), batch), "predict", unit="batches"):
         out = heatmaps(model, to_input(images_u8[i:i + batch].to(device)), flip, off)
         for name, key, log in (("unary", "unary", model.unary_is_log), ("marginal", "log_marginal", True)):
             if key not in out:
@@ -67,5 +68,5 @@ def predict_regressor(model: Regressor, images_u8: torch.Tensor, batch: int = 12
     model.eval()
     S = images_u8.shape[-1]
     outs = [denormalise(model(to_input(images_u8[i:i + batch].to(device))).float(), S).cpu()
-            for i in range(0, len(images_u8), batch)]
+            for i in track(range(0, len(images_u8), batch), "predict", unit="batches")]
     return torch.cat(outs)

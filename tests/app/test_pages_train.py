@@ -7,7 +7,9 @@ regressor; a missing, damaged or stale JSON gives a message instead of a traceba
 lessons: the numbers a lesson quotes are filled in from those JSONs.
 retrain: a bad cache path is refused clearly; a tiny run started from the page shows
 progress, finishes, and appears in the sidebar's model choice; Cancel keeps the run's
-checkpoint. Runs go to a temporary POSE_LAB_RUNS folder.
+checkpoint; with K = 1 a second run waits in the queue with its position and Cancel takes
+it out; a run label typed with Markdown is shown literally; finished runs show their disk
+use and can be deleted. Runs go to a temporary POSE_LAB_RUNS folder.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import torch
 
 from app_util import figure, go, joints_of, start, texts
 from lab.app import common
+from lab.app import jobs as browser
 from lab.config import DataConfig, RegressorConfig, to_dict
 from lab.data.cache import MINI_PATH
 from lab.eval import compare as cmp
@@ -29,7 +32,6 @@ from lab.infer import POSE_WEIGHTS
 from lab.models import io
 from lab.models.regressor import Regressor
 from lab.names import METHOD_LABELS
-from lab.train import browser
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +143,16 @@ def wait_terminal(runs_dir: Path, run_id: str, timeout: float = 60.0) -> dict:
     raise AssertionError(f"run {run_id} did not finish: {browser.read_status(runs_dir / run_id)}")
 
 
-def test_retrain_page_trains_a_tiny_run(tmp_path, monkeypatch):
+@pytest.fixture
+def one_at_a_time():
+    """K = 1 (the default a server starts with), restored afterwards."""
+    old = (browser.LIMITS.max_running, browser.LIMITS.max_queued)
+    browser.configure(max_running=1, max_queued=4)
+    yield
+    browser.configure(*old)
+
+
+def test_retrain_page_trains_a_tiny_run(tmp_path, monkeypatch, one_at_a_time):
     runs = tmp_path / "runs"
     monkeypatch.setenv("POSE_LAB_RUNS", str(runs))
     monkeypatch.setattr(common, "RUNS_DIR", runs)               # common read the variable at import
@@ -183,9 +194,32 @@ def test_retrain_page_trains_a_tiny_run(tmp_path, monkeypatch):
         assert time.time() < deadline, browser.read_status(second)
         time.sleep(0.1)
     at.run()
+
+    # K = 1: a third run waits in the queue, says so, and Cancel takes it out at once
+    at.slider(key="rt_epochs").set_value(1)
+    at.text_input(key="rt_label").input("**queued** [x](http://y)")
+    assert [b.label for b in at.button if b.key == "rt_start"] == ["Queue this run"]
+    at.button(key="rt_start").click().run()
+    (third,) = [d for d in runs.iterdir() if d not in (run_dir, second)]
+    assert browser.status_of(runs, third.name)["queue_position"] == 1
+    assert "number 1 in the queue" in texts(at.info)
+    assert "\\*\\*queued\\*\\* \\[x\\]\\(http\\:" in texts(at.markdown)    # shown literally
+    at.button(key=f"rt_cancel_{third.name}").click().run()
+    assert wait_terminal(runs, third.name, 10)["state"] == "cancelled"
+
+    at.query_params["run"] = second.name
+    at.session_state["rt_watch"] = second.name
+    at.run()
     at.button(key=f"rt_cancel_{second.name}").click().run()
     st = wait_terminal(runs, second.name)
     assert st["state"] == "cancelled"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert "Retrained: cancel me" in at.sidebar.selectbox[0].options
+    assert "on disk" in texts(at.caption)
+
+    # a finished run can be deleted from the page; the sidebar forgets it
+    at.button(key=f"rt_delete_{second.name}").click().run()
+    assert not second.exists() and not at.exception
+    at.run()
+    assert "Retrained: cancel me" not in at.sidebar.selectbox[0].options

@@ -1,7 +1,8 @@
 """Retrain: train the small configuration from the browser and watch it learn.
 
-Runs live in lab.train.browser (a background thread and a folder per run under
-common.RUNS_DIR); this page starts, lists, watches, cancels and compares them."""
+Runs live in lab.app.jobs (a background thread and a folder per run under
+common.RUNS_DIR, at most K training at once, the rest queued); this page starts, lists,
+watches, cancels, compares and deletes them."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,11 +12,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab.app import common
+from lab.app import common, jobs
 from lab.data.cache import MINI_PATH
 from lab.errors import LabError
-from lab.infer import METHOD_LABELS, POSE_WEIGHTS
-from lab.train import browser
+from lab.infer import POSE_WEIGHTS
+from lab.names import METHOD_LABELS
 
 STAGE_COLOURS = {"detector": "#0072B2", "spatial": "#D55E00", "joint": "#009E73"}
 STATE_COLOUR = {"queued": "gray", "running": "blue", "done": "green", "cancelled": "orange",
@@ -25,6 +26,20 @@ STATE_COLOUR = {"queued": "gray", "running": "blue", "done": "green", "cancelled
 def badge(state: str) -> str:
     """A coloured Streamlit markdown badge for a run state (plain text in tables)."""
     return f":{STATE_COLOUR.get(state, 'gray')}-badge[{state}]"
+
+
+def md(text) -> str:
+    """Text a learner typed (a run label), shown literally inside Markdown."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|:~$" else ch for ch in str(text))
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
 LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 POLL_S = 1.5
 
@@ -32,7 +47,7 @@ POLL_S = 1.5
 # ------------------------------------------------------------------ library calls, cached
 @st.cache_data(show_spinner=False, max_entries=8)
 def _describe(path: str, stamp: float) -> dict:
-    return browser.describe_cache(path)
+    return jobs.describe_cache(path)
 
 
 def describe(cache: str) -> dict:
@@ -42,7 +57,7 @@ def describe(cache: str) -> dict:
 
 @st.cache_data(show_spinner="Evaluating on the validation split…", max_entries=16)
 def _val_pck(model: str, stamp: float, cache: str, limit: int) -> dict:
-    return browser.val_pck(Path(model), cache, "val", limit)
+    return jobs.val_pck(Path(model), cache, "val", limit)
 
 
 def val_pck(model: Path, cache: str, limit: int) -> dict:
@@ -63,12 +78,12 @@ def runs_dir() -> Path:
 def _start() -> None:
     s = st.session_state
     cache = "mini" if s.get("rt_source", "mini") == "mini" else resolve_cache(s.get("rt_cache", ""))
-    settings = browser.RunSettings(
+    settings = jobs.RunSettings(
         label=s.get("rt_label", "").strip(), cache=cache, epochs=int(s["rt_epochs"]), lr=float(s["rt_lr"]),
         sigma=float(s["rt_sigma"]), spatial=bool(s["rt_spatial"]), train_size=int(s["rt_train_size"]))
     try:
-        run = browser.start_run(settings, runs_dir())
-    except (LabError, OSError) as e:
+        run = jobs.start_run(settings, runs_dir())
+    except (LabError, OSError, ValueError) as e:
         s["rt_start_error"] = f"Could not start the run: {e}"
         return
     s["rt_start_error"] = None
@@ -77,13 +92,13 @@ def _start() -> None:
 
 
 def _cancel(run_id: str) -> None:
-    if not browser.cancel_run(run_id):
-        st.session_state["rt_action_msg"] = "That run is not training in this server any more."
+    if not jobs.cancel_run(run_id):
+        st.session_state["rt_action_msg"] = "That run is not waiting or training in this server any more."
 
 
 def _delete(run_id: str) -> None:
     try:
-        browser.delete_run(runs_dir(), run_id)
+        jobs.delete_run(runs_dir(), run_id)
         st.session_state.pop("rt_watch", None)
         st.query_params.pop("run", None)
         st.session_state["rt_full_rerun"] = True       # the sidebar's model list changed
@@ -126,10 +141,18 @@ def new_run_form() -> None:
         st.slider("Training-set size (first N crops)", min(16, n_train), n_train, default, key="rt_train_size")
         st.text_input("Run label (optional)", key="rt_label", max_chars=60,
                       placeholder="e.g. sigma 2, no spatial model")
-    plan = browser.stage_plan(epochs, spatial)
+    plan = jobs.stage_plan(epochs, spatial)
     st.markdown("**Stages:** " + " → ".join(f"{stage} × {n} epoch{'s' if n > 1 else ''}" for stage, n in plan)
                 + ". The small detector configuration, batches of 16; the best validation epoch is kept.")
-    st.button("Start training", type="primary", key="rt_start", on_click=_start)
+    q = jobs.queue_counts()
+    if q["max_running"] <= 0:
+        st.info("Training from the browser is turned off on this server (pose-lab app --max-trainings 0).")
+        return
+    busy = q["running"] >= q["max_running"]
+    st.caption(f"This server trains {q['max_running']} run{'s' if q['max_running'] > 1 else ''} at a time: "
+               f"{q['running']} training now, {q['waiting']} waiting (at most {q['max_queued']})."
+               + (" A new run waits its turn in the queue." if busy else ""))
+    st.button("Start training" if not busy else "Queue this run", type="primary", key="rt_start", on_click=_start)
     if st.session_state.get("rt_start_error"):
         st.error(st.session_state["rt_start_error"])
 
@@ -137,23 +160,30 @@ def new_run_form() -> None:
 # ------------------------------------------------------------------ runs
 def runs_overview(runs: list[dict]) -> None:
     rows = []
+    disk = jobs.disk_usage(runs_dir())
     for r in runs:
         best = (r.get("best") or {})
-        rows.append({"run": r.get("label", r["id"]), "state": r.get("state"),
+        state = r.get("state")
+        if state == "queued" and r.get("queue_position"):
+            state = f"queued (#{r['queue_position']})"
+        rows.append({"run": r.get("label", r["id"]), "state": state,
                      "progress": 100 * float((r.get("progress") or {}).get("fraction", 0.0)),
                      "best val PCK@0.2": f"{100 * best['headline']:.1f}%" if best else "–",
                      "started": dt.datetime.fromtimestamp(r.get("created", 0)).strftime("%Y-%m-%d %H:%M"),
-                     "folder": r["id"]})
+                     "on disk": size(disk["per_run"].get(r["id"])), "folder": r["id"]})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100,
                                                                             format="%.0f%%")})
+    st.caption(f"Runs take {size(disk['runs'])} on disk in `{runs_dir()}`"
+               + (f"; {size(disk['free'])} free there." if disk["free"] is not None else ".")
+               + " Delete finished runs you no longer need (below, with the run you watch).")
 
 
 def status_of(run_id: str) -> dict | None:
-    run = browser.get_run(run_id)
-    if run is not None:
-        return run.snapshot()
-    return browser.read_status(runs_dir() / run_id)
+    try:
+        return jobs.status_of(runs_dir(), run_id)
+    except LabError:
+        return None
 
 
 def loss_figure(st_: dict) -> go.Figure:
@@ -183,7 +213,7 @@ def loss_figure(st_: dict) -> go.Figure:
 def pck_figure(st_: dict) -> go.Figure:
     fig = go.Figure()
     hist = st_.get("history", [])
-    for method, colour in (("unary", "#56B4E9"), ("spatial", "#0072B2")):
+    for method, colour in (("unary", "#56B4E9"), ("marginal", "#0072B2")):
         pts = [(h["epoch"], 100 * h["val_pck"][method]) for h in hist if method in h["val_pck"]]
         if pts:
             fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
@@ -208,15 +238,23 @@ def run_panel(run_id: str) -> None:
         return
     state = st_.get("state")
     prog = st_.get("progress") or {}
-    st.markdown(f"#### {st_.get('label')} &nbsp; {badge(state)}")
-    if state in browser.ACTIVE:
+    st.markdown(f"#### {md(st_.get('label'))} &nbsp; {badge(state)}")
+    if state == "queued":
+        pos = st_.get("queue_position")
+        st.info(f"Waiting for its turn: number {pos} in the queue. " if pos else "Waiting for its turn. ")
+        st.button("Cancel", key=f"rt_cancel_{run_id}", on_click=_cancel, args=(run_id,),
+                  disabled=bool(st_.get("cancel_requested")), help="Leaves the queue at once.")
+    elif state in jobs.ACTIVE:
         bits = [f"{prog.get('stage') or 'starting'} stage", f"epoch {prog.get('epoch', 0)}/{prog.get('epochs')}"]
         if prog.get("steps"):
             bits.append(f"batch {prog.get('step')}/{prog.get('steps')}")
         if st_.get("images_per_s"):
             bits.append(f"{st_['images_per_s']:.0f} images/s")
         st.progress(min(max(float(prog.get("fraction", 0.0)), 0.0), 1.0), text=" · ".join(bits))
+        if st_.get("cancel_requested"):
+            st.caption("Cancelling: it stops after the current batch and keeps its best checkpoint.")
         st.button("Cancel", key=f"rt_cancel_{run_id}", on_click=_cancel, args=(run_id,),
+                  disabled=bool(st_.get("cancel_requested")),
                   help="Stops at the next batch; the best checkpoint so far is kept.")
     elif state == "failed":
         st.error(st_.get("error") or "The run failed.")
@@ -224,14 +262,14 @@ def run_panel(run_id: str) -> None:
         st.warning(st_.get("error"))
     elif state == "cancelled":
         st.warning("Cancelled." + (" The best checkpoint so far is kept and can be chosen in the sidebar."
-                                   if (runs_dir() / run_id / browser.POSE).is_file() else
+                                   if (runs_dir() / run_id / jobs.POSE).is_file() else
                                    " No epoch had finished, so there is no checkpoint."))
     best = st_.get("best")
     if best:
         method = METHOD_LABELS[best["method"]].lower()
         st.caption(f"Kept: epoch {best['epoch']} ({best['stage']} stage), validation PCK@0.2 "
                    f"{100 * best['headline']:.1f}% ({method}). It is listed in the sidebar's model choice as "
-                   f"“Retrained: {st_.get('label')}”.")
+                   f"“Retrained: {md(st_.get('label'))}”.")
 
     left, mid, right = st.columns([5, 5, 3])
     with left:
@@ -241,7 +279,7 @@ def run_panel(run_id: str) -> None:
         st.plotly_chart(pck_figure(st_), width="stretch", key=f"rt_pck_{run_id}")
     with right:
         live = st_.get("live")
-        png = runs_dir() / run_id / browser.LIVE
+        png = runs_dir() / run_id / jobs.LIVE
         if live and png.is_file():
             st.image(png.read_bytes(), width="stretch")
             what = "marginal (detector + spatial)" if live["kind"] == "marginal" else "detector's unary"
@@ -256,7 +294,7 @@ def run_panel(run_id: str) -> None:
 
 def compare_with_shipped(st_: dict) -> None:
     run_dir = runs_dir() / st_["id"]
-    pose = run_dir / browser.POSE
+    pose = run_dir / jobs.POSE
     if not pose.is_file():
         return
     settings = st_.get("settings") or {}
@@ -269,7 +307,7 @@ def compare_with_shipped(st_: dict) -> None:
         except LabError as e:
             st.warning(f"{name}: {e}")
             continue
-        rows.append({"model": name, **{METHOD_LABELS[m]: 100 * res[m] for m in ("unary", "spatial") if m in res}})
+        rows.append({"model": name, **{METHOD_LABELS[m]: 100 * res[m] for m in ("unary", "marginal") if m in res}})
     if rows:
         df = pd.DataFrame(rows).set_index("model")
         st.dataframe(df.style.format("{:.1f}", na_rep="–"), width="stretch")
@@ -286,7 +324,7 @@ def compare_with_shipped(st_: dict) -> None:
 def watch(runs: list[dict]) -> None:
     ids = [r["id"] for r in runs]
     labels = {r["id"]: f"{r.get('label', r['id'])} ({r.get('state')})" for r in runs}
-    wanted = st.session_state.get("rt_watch") or st.query_params.get("run")
+    wanted = st.session_state.get("rt_watch") or st.query_params.get("run")   # ids only: never a path
     if wanted not in ids:
         wanted = ids[0]
     st.session_state["rt_watch"] = wanted
@@ -295,10 +333,11 @@ def watch(runs: list[dict]) -> None:
         st.query_params["run"] = run_id
     run_panel(run_id)
     st_ = status_of(run_id) or {}
-    if st_.get("state") in browser.TERMINAL:
+    if st_.get("state") in jobs.TERMINAL:
         common.friendly(lambda: compare_with_shipped(st_))
-        st.button("Delete this run", key=f"rt_delete_{run_id}", on_click=_delete, args=(run_id,),
-                  help=f"Removes {runs_dir() / run_id}.")
+        size_now = jobs.disk_usage(runs_dir())["per_run"].get(run_id)
+        st.button(f"Delete this run ({size(size_now)})", key=f"rt_delete_{run_id}", on_click=_delete,
+                  args=(run_id,), help=f"Removes {runs_dir() / run_id} and its model from the sidebar.")
     msg = st.session_state.pop("rt_action_msg", None)
     if msg:
         st.warning(msg)
@@ -308,8 +347,8 @@ def runs_section(was_active: set, choices: set) -> None:
     """Every run and the watched one; while any trains, this part alone reruns every POLL_S
     seconds, and the whole page reruns when a run finishes or first saves a model, so the
     sidebar's model list shows it."""
-    runs = browser.list_runs(runs_dir())
-    still = {r["id"] for r in runs if r.get("state") in browser.ACTIVE}
+    runs = jobs.list_runs(runs_dir())
+    still = {r["id"] for r in runs if r.get("state") in jobs.ACTIVE}
     new_model = set(common.model_choices()) != choices
     if (was_active - still) or new_model or st.session_state.pop("rt_full_rerun", False):
         st.rerun()
@@ -332,12 +371,14 @@ common.lesson_link("retrain")
 common.friendly(new_run_form)
 st.divider()
 st.subheader("Runs")
-ACTIVE_NOW = {r["id"] for r in browser.list_runs(runs_dir()) if r.get("state") in browser.ACTIVE}
+ACTIVE_NOW = {r["id"] for r in jobs.list_runs(runs_dir()) if r.get("state") in jobs.ACTIVE}
 CHOICES_NOW = set(common.model_choices())
 st.fragment(run_every=POLL_S if ACTIVE_NOW else None)(runs_section)(ACTIVE_NOW, CHOICES_NOW)
-with st.expander("Running several trainings at once"):
+with st.expander("Several learners training on one server"):
     st.markdown(
-        "Each run has its own folder and thread, so two tabs can train at the same time without touching "
-        "each other's files. They do share the CPU cores, so each is slower, and they share PyTorch's "
-        "process-wide thread setting and random generator, so two simultaneous runs are not bit-for-bit "
-        "reproducible. On a two-core machine, one run at a time is the sensible choice.")
+        "Each run has its own folder and thread, so learners can start runs from several tabs without "
+        "touching each other's files. The server trains a few at a time (set by `pose-lab app "
+        "--max-trainings`, one by default); later runs wait in a queue and show their place in it, and "
+        "Cancel takes a run out of the queue at once. Training threads run at a lower CPU priority than "
+        "the pages, so the lab stays usable while a run trains. Runs that train at the same time share "
+        "PyTorch's random generator, so they are not bit-for-bit reproducible.")

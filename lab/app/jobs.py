@@ -1,6 +1,9 @@
-"""Training runs launched from the browser (the Retrain page), one background thread each.
+"""Training runs launched from the browser (the Retrain page): app machinery around
+`lab.train.loop.train`, one background thread per run, at most K training at once.
 
-A `BrowserRun` owns a folder `<runs_dir>/<id>/` (the app uses `lab.app.common.RUNS_DIR`):
+A `BrowserRun` owns a folder `<runs_dir>/<id>/` (the app uses `lab.app.common.RUNS_DIR`;
+ids are `YYYYmmdd-HHMMSS-xxxxxx`, made here, and every function taking an id refuses any
+other, so nothing can name a folder outside the runs directory):
 
   status.json        label, state, settings, progress, history, best epoch, error (atomic writes)
   pose.safetensors   the best good checkpoint so far (atomic copy): every page's model choice
@@ -18,13 +21,27 @@ spatial stage has produced one), the highest validation PCK@0.2 of the model's o
 (the marginal when there is a spatial model, else the unary). Checkpoints are only ever
 picked on the validation split, never on the test set.
 
-Concurrency: each run has its own folder, thread and model; the only shared mutable state
-is `_REGISTRY` (run id -> BrowserRun), guarded by `_LOCK`. Caveats, accepted and
-documented: `torch.set_num_threads` is process-wide, so a run started with `threads` > 0
-changes the thread count of the whole server (other runs and inference included); and
+A server must survive its learners' trainings:
+
+  - at most `max_running` runs train at once (K, `pose-lab app --max-trainings`, default 1);
+    later ones wait in a first-come queue, at most `max_queued` of them, and know their
+    place in it (`queue_position`); 0 turns browser training off;
+  - cancel works at any point: a queued run leaves the queue at once, a training one stops
+    at its next batch, keeping its best checkpoint;
+  - every file is written to a temporary name, flushed to disk and renamed, so a run killed
+    at any moment (even mid-write) leaves its previous best checkpoint loadable
+    (tests/app/test_jobs_kill.py kills a real training process to check it);
+  - training threads run at a lower CPU priority than the learners' sessions (Linux), so
+    the pages stay responsive while a run trains;
+  - finished runs can be deleted; `disk_usage` says what the runs take and what is free.
+
+Concurrency: each run has its own folder, thread and model; the shared mutable state is
+`_REGISTRY` (run id -> BrowserRun) and the queue, guarded by `_LOCK` / the queue's
+condition. Caveats, accepted and documented: `torch.set_num_threads` is process-wide, so a
+run started with `threads` > 0 changes the thread count of the whole server; and
 `lab.train.loop.train` reseeds torch's global generator each epoch, so two runs training
-at the same time share it and are not bit-reproducible (they are still correct and never
-touch each other's files). Two concurrent runs also share the CPU cores, so each is slower.
+at the same time are not bit-reproducible (they are still correct and never touch each
+other's files).
 """
 from __future__ import annotations
 
@@ -32,6 +49,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -55,9 +73,136 @@ ACTIVE = ("queued", "running")
 TERMINAL = ("done", "cancelled", "failed", "interrupted")
 STALE_S = 300.0             # a running status not updated for this long, by no thread of ours
 MAX_STEP_POINTS = 2000      # batch losses kept for the live chart (thinned evenly beyond that)
+RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+MAX_LABEL = 60
+TRAIN_NICE = 10             # how much lower a training thread's CPU priority is (Linux)
 
 _REGISTRY: dict[str, "BrowserRun"] = {}
 _LOCK = threading.Lock()
+
+
+# ------------------------------------------------------------------ ids, labels, limits
+def check_id(run_id: str) -> str:
+    """A run id as this module makes them, or LabError: nothing else names a run folder."""
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+        raise LabError(f"{str(run_id)[:80]!r} is not a run id.")
+    return run_id
+
+
+def run_folder(runs_dir: Path, run_id: str) -> Path:
+    """<runs_dir>/<run_id>, for a valid id only."""
+    return Path(runs_dir) / check_id(run_id)
+
+
+def clean_label(text: str) -> str:
+    """A run label as shown everywhere: printable, one line, at most MAX_LABEL characters.
+    Labels only ever go into status.json, never into a path."""
+    text = "".join(ch if ch.isprintable() else " " for ch in str(text or ""))
+    return " ".join(text.split())[:MAX_LABEL].strip()
+
+
+@dataclass
+class Limits:
+    """How many runs train at once (K) and how many may wait."""
+    max_running: int = 1
+    max_queued: int = 8
+
+
+def _default_limits() -> Limits:
+    try:
+        from lab.app.settings import SETTINGS
+        return Limits(SETTINGS.max_trainings, SETTINGS.max_queued)
+    except SystemExit:                              # a bad variable: the app reports it; keep the defaults
+        return Limits()
+
+
+LIMITS = _default_limits()
+
+
+def configure(max_running: int | None = None, max_queued: int | None = None) -> Limits:
+    """Change K and the queue length of this process (the app reads them from its settings)."""
+    with _QUEUE.cond:
+        if max_running is not None:
+            LIMITS.max_running = max(0, int(max_running))
+        if max_queued is not None:
+            LIMITS.max_queued = max(0, int(max_queued))
+        _QUEUE.cond.notify_all()
+    return LIMITS
+
+
+class _Queue:
+    """First come, first served: a run trains when it is first in line and fewer than
+    LIMITS.max_running are training."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.waiting: list[str] = []
+        self.running: set[str] = set()
+
+    def admit(self, run_id: str) -> None:
+        with self.cond:
+            if LIMITS.max_running <= 0:
+                raise LabError("training from the browser is turned off on this server "
+                               "(pose-lab app --max-trainings 0).")
+            if len(self.running) >= LIMITS.max_running and len(self.waiting) >= LIMITS.max_queued:
+                raise LabError(f"{len(self.running)} run(s) are training and {len(self.waiting)} are waiting, "
+                               f"the most this server allows; try again when one has finished.")
+            self.waiting.append(run_id)
+
+    def wait_turn(self, run_id: str, stop: threading.Event) -> bool:
+        """Block until this run may train (True) or it was cancelled while waiting (False)."""
+        with self.cond:
+            while True:
+                if stop.is_set():
+                    if run_id in self.waiting:
+                        self.waiting.remove(run_id)
+                    self.cond.notify_all()
+                    return False
+                if self.waiting and self.waiting[0] == run_id and len(self.running) < LIMITS.max_running:
+                    self.waiting.pop(0)
+                    self.running.add(run_id)
+                    self.cond.notify_all()
+                    return True
+                self.cond.wait(0.5)
+
+    def done(self, run_id: str) -> None:
+        with self.cond:
+            self.running.discard(run_id)
+            if run_id in self.waiting:
+                self.waiting.remove(run_id)
+            self.cond.notify_all()
+
+    def wake(self) -> None:
+        with self.cond:
+            self.cond.notify_all()
+
+    def position(self, run_id: str) -> int | None:
+        """1 for the next to train, None when not waiting."""
+        with self.cond:
+            return self.waiting.index(run_id) + 1 if run_id in self.waiting else None
+
+    def counts(self) -> dict:
+        with self.cond:
+            return {"running": len(self.running), "waiting": len(self.waiting),
+                    "max_running": LIMITS.max_running, "max_queued": LIMITS.max_queued}
+
+
+_QUEUE = _Queue()
+
+
+def queue_counts() -> dict:
+    """Runs training and waiting in this server, and the limits."""
+    return _QUEUE.counts()
+
+
+def _lower_priority() -> None:
+    """This thread (and the torch worker threads it starts) at a lower CPU priority, so
+    learners' pages stay quick while it trains. Linux only; elsewhere nothing happens."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + TRAIN_NICE))
+    except (AttributeError, OSError):
+        pass
 
 
 # ------------------------------------------------------------------ settings
@@ -82,6 +227,18 @@ class RunSettings:
         model = "detector + spatial" if self.spatial else "detector"
         n = f"{self.train_size} imgs" if self.train_size else "all imgs"
         return f"{model}, {self.epochs} ep, lr {self.lr:g}, σ {self.sigma:g}, {n}"
+
+    def check(self) -> "RunSettings":
+        """These settings, or LabError saying which one is out of range (nothing starts)."""
+        rules = [("epochs", 1, 100), ("lr", 1e-6, 1.0), ("sigma", 0.25, 8.0), ("train_size", 0, 10 ** 6),
+                 ("val_size", 0, 10 ** 6), ("batch_size", 1, 256), ("threads", 0, 256)]
+        for name, lo, hi in rules:
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+                raise LabError(f"{name} = {v!r} is outside {lo:g}..{hi:g}.")
+        if self.graph not in ("tree", "full"):
+            raise LabError(f"graph {self.graph!r} is not 'tree' or 'full'.")
+        return self
 
 
 def stage_plan(epochs: int, spatial: bool) -> list[tuple[str, int]]:
@@ -144,9 +301,42 @@ def _jsonable(x):
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
+    """dst becomes a copy of src, or stays what it was: written to a temporary name,
+    flushed to disk, then renamed over dst (a kill or power cut at any moment leaves the
+    old or the new file, never half of one)."""
+    tmp = dst.with_name(f"{dst.name}.{threading.get_ident()}.tmp")
+    try:
+        with open(src, "rb") as fi, open(tmp, "wb") as fo:
+            shutil.copyfileobj(fi, fo, 1 << 20)
+            fo.flush()
+            os.fsync(fo.fileno())
+        tmp.replace(dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def folder_bytes(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def disk_usage(runs_dir: Path) -> dict:
+    """{"runs": bytes of every run folder, "per_run": {id: bytes}, "free": bytes free on that disk}."""
+    runs_dir = Path(runs_dir)
+    per = {d.name: folder_bytes(d) for d in runs_dir.iterdir() if d.is_dir() and RUN_ID.match(d.name)} \
+        if runs_dir.is_dir() else {}
+    probe = runs_dir if runs_dir.is_dir() else next((p for p in runs_dir.parents if p.is_dir()), Path("/"))
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        free = None
+    return {"runs": sum(per.values()), "per_run": per, "free": free}
 
 
 def read_status(run_dir: Path) -> dict | None:
@@ -161,9 +351,11 @@ def read_status(run_dir: Path) -> dict | None:
         return None
     st.setdefault("id", Path(run_dir).name)
     if st.get("state") in ACTIVE and not _alive(st):
+        waiting = st["state"] == "queued"
         st["state"] = "interrupted"
         st.setdefault("error", None)
-        st["error"] = st["error"] or ("the server stopped while this run was training; "
+        st["error"] = st["error"] or ("the server stopped while this run was waiting its turn; it never trained."
+                                      if waiting else "the server stopped while this run was training; "
                                       "its last good checkpoint is kept.")
     return st
 
@@ -178,6 +370,15 @@ def _alive(st: dict) -> bool:
     return time.time() - float(st.get("updated", 0)) < STALE_S
 
 
+def status_of(runs_dir: Path, run_id: str) -> dict | None:
+    """A run's status: live from this server when it runs here, else its status.json."""
+    path = run_folder(runs_dir, run_id)
+    run = get_run(run_id)
+    if run is not None and run.runs_dir.resolve() == Path(runs_dir).resolve():
+        return run.snapshot()
+    return read_status(path)
+
+
 def list_runs(runs_dir: Path) -> list[dict]:
     """Every run folder's status, newest first (folders without a readable status are skipped)."""
     runs_dir = Path(runs_dir)
@@ -185,8 +386,8 @@ def list_runs(runs_dir: Path) -> list[dict]:
         return []
     out = []
     for d in runs_dir.iterdir():
-        if d.is_dir():
-            st = read_status(d)
+        if d.is_dir() and RUN_ID.match(d.name):
+            st = status_of(runs_dir, d.name)
             if st is not None:
                 st["path"] = str(d)
                 st["has_model"] = (d / POSE).is_file()
@@ -250,6 +451,7 @@ class BrowserRun:
     failure ends in status.json as state "failed" with a message."""
 
     def __init__(self, settings: RunSettings, runs_dir: Path):
+        settings = dataclasses.replace(settings.check(), label=clean_label(settings.label))
         self.settings = settings
         self.runs_dir = Path(runs_dir)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -266,9 +468,9 @@ class BrowserRun:
         self._done_epochs = 0
         self._val_image = None
         self._last_write = 0.0
-        label = settings.label.strip() or settings.default_label()
+        label = settings.label or settings.default_label()
         self.status = {
-            "id": self.id, "label": label, "state": "queued", "error": None,
+            "id": self.id, "label": label, "state": "queued", "error": None, "cancel_requested": False,
             "settings": dataclasses.asdict(settings), "plan": self.plan,
             "created": time.time(), "updated": time.time(), "pid": os.getpid(),
             "progress": {"fraction": 0.0, "stage": None, "epoch": 0, "epochs": self.total_epochs,
@@ -288,6 +490,9 @@ class BrowserRun:
 
     # -------------------------------------------------------------- control
     def start(self) -> "BrowserRun":
+        """Join the queue (LabError when it is full or training is off) and start the thread,
+        which waits for its turn."""
+        _QUEUE.admit(self.id)
         with _LOCK:
             _REGISTRY[self.id] = self
         self.thread = threading.Thread(target=self._main, name=f"pose-lab-run-{self.id}", daemon=True)
@@ -295,8 +500,10 @@ class BrowserRun:
         return self
 
     def cancel(self) -> None:
-        """Stop at the next training step; the last good checkpoint is kept."""
+        """Leave the queue at once, or stop at the next training step; the best checkpoint is kept."""
         self._stop.set()
+        self._update(cancel_requested=True)
+        _QUEUE.wake()
 
     def join(self, timeout: float | None = None) -> None:
         if self.thread is not None:
@@ -309,7 +516,9 @@ class BrowserRun:
 
     def snapshot(self) -> dict:
         with self._lock:
-            return json.loads(json.dumps(self.status, default=_jsonable))
+            st = json.loads(json.dumps(self.status, default=_jsonable))
+        st["queue_position"] = _QUEUE.position(self.id) if st["state"] == "queued" else None
+        return st
 
     def _update(self, write: bool = True, **kw) -> None:
         with self._lock:
@@ -325,6 +534,10 @@ class BrowserRun:
 
     # -------------------------------------------------------------- the thread
     def _main(self) -> None:
+        _lower_priority()
+        if not _QUEUE.wait_turn(self.id, self._stop):
+            self._update(state="cancelled")
+            return
         try:
             self._update(state="running")
             self._train()
@@ -334,6 +547,8 @@ class BrowserRun:
             (self.path / "error.log").write_text(traceback.format_exc())
             self._update(state="failed", error=f"training stopped by an unexpected error "
                                                f"({type(e).__name__}: {e}); details in {self.path / 'error.log'}.")
+        finally:
+            _QUEUE.done(self.id)
 
     def _train(self) -> None:
         s = self.settings
@@ -442,20 +657,27 @@ class BrowserRun:
 # ------------------------------------------------------------------ registry
 def start_run(settings: RunSettings, runs_dir: Path) -> BrowserRun:
     """Create a run folder with a unique id and a label no other run there has, and start it."""
+    settings.check()
     with _LOCK:                                     # label check + folder creation, one tab at a time
-        label = settings.label.strip() or settings.default_label()
+        label = clean_label(settings.label) or settings.default_label()
         taken = {s.get("label") for s in _statuses(Path(runs_dir))}
-        base, n = label, 2
+        base, n = label[:MAX_LABEL - 5], 2
         while label in taken:
             label, n = f"{base} ({n})", n + 1
         run = BrowserRun(dataclasses.replace(settings, label=label), runs_dir)
-    return run.start()
+    try:
+        return run.start()
+    except LabError:
+        shutil.rmtree(run.path, ignore_errors=True)     # refused: leave nothing behind
+        raise
 
 
 def _statuses(runs_dir: Path) -> list[dict]:
     out = []
     if runs_dir.is_dir():
         for d in runs_dir.iterdir():
+            if not RUN_ID.match(d.name):
+                continue
             try:
                 out.append(json.loads((d / STATUS).read_text()))
             except (OSError, ValueError):
@@ -464,6 +686,8 @@ def _statuses(runs_dir: Path) -> list[dict]:
 
 
 def get_run(run_id: str) -> BrowserRun | None:
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+        return None
     with _LOCK:
         return _REGISTRY.get(run_id)
 
@@ -478,14 +702,15 @@ def cancel_run(run_id: str) -> bool:
 
 
 def delete_run(runs_dir: Path, run_id: str) -> None:
-    """Remove a finished run's folder (refused while it trains, and outside runs_dir)."""
+    """Remove a finished run's folder (refused while it waits or trains, and for anything
+    that is not a run folder of runs_dir)."""
     runs_dir = Path(runs_dir).resolve()
-    path = (runs_dir / run_id).resolve()
-    if path.parent != runs_dir or not (path / STATUS).is_file():
+    path = run_folder(runs_dir, run_id)
+    if path.is_symlink() or path.resolve().parent != runs_dir or not (path / STATUS).is_file():
         raise LabError(f"{run_id!r} is not a run in {runs_dir}.")
     run = get_run(run_id)
     if run is not None and run.thread is not None and run.thread.is_alive():
-        raise LabError("this run is still training: cancel it first.")
+        raise LabError("this run is still waiting or training: cancel it first.")
     shutil.rmtree(path)
     with _LOCK:
         _REGISTRY.pop(run_id, None)

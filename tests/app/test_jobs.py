@@ -1,6 +1,7 @@
-"""Browser-launched training runs (lab.train.browser): a run finishes with its files, a
-cancelled run keeps its last good checkpoint, two runs at once stay apart, and a bad
-cache ends in a clear message, never a traceback.
+"""Browser-launched training runs (lab.app.jobs): a run finishes with its files, a
+cancelled run keeps its last good checkpoint, two runs at once stay apart, at most K train
+at once and the rest queue (cancel works there too), ids and labels never escape the runs
+folder, disk use is reported, and a bad cache ends in a clear message, never a traceback.
 
 Tiny on purpose (shared two-core CPU): the small configuration, 48 training crops in
 batches of 16, 16 validation crops, one or two epochs.
@@ -12,13 +13,22 @@ import time
 import numpy as np
 import pytest
 
+from lab.app import jobs as browser
+from lab.app.jobs import RunSettings, stage_plan, start_run
 from lab.errors import LabError
 from lab.infer import PoseLab
 from lab.models import io
-from lab.train import browser
-from lab.train.browser import RunSettings, stage_plan, start_run
 
 TIMEOUT = 120
+
+
+@pytest.fixture(autouse=True)
+def _limits():
+    """Two at once for these tests (two-runs test); restored after each test."""
+    old = (browser.LIMITS.max_running, browser.LIMITS.max_queued)
+    browser.configure(max_running=2, max_queued=8)
+    yield
+    browser.configure(*old)
 
 
 def tiny(**kw) -> RunSettings:
@@ -49,21 +59,21 @@ def test_run_finishes_with_status_history_and_a_loadable_model(tmp_path, mini):
     assert st["state"] == "done", st["error"]
     assert st["error"] is None and st["label"] == "tiny spatial"
     assert [(h["stage"], h["epoch"]) for h in st["history"]] == [("detector", 1), ("spatial", 2)]
-    assert set(st["history"][1]["val_pck"]) == {"unary", "spatial"}
+    assert set(st["history"][1]["val_pck"]) == {"unary", "marginal"}
     assert st["progress"]["fraction"] == 1.0 and len(st["steps"]) == 2 * 3
-    assert st["best"]["stage"] == "spatial" and st["best"]["method"] == "spatial"
+    assert st["best"]["stage"] == "spatial" and st["best"]["method"] == "marginal"
     assert st["settings"]["train_size"] == 48 and st["plan"] == [["detector", 1], ["spatial", 1]]
     assert (run.path / browser.LIVE).is_file() and st["live"]["kind"] == "marginal"
     # the kept model is the one every page can choose
     lab = PoseLab(run.path / browser.POSE, None)
     assert lab.spatial is not None
     pred = lab.predict(mini["val"].images[0])
-    assert pred.joints["spatial"].shape == (14, 2) and np.isfinite(pred.joints["spatial"]).all()
+    assert pred.joints["marginal"].shape == (14, 2) and np.isfinite(pred.joints["marginal"]).all()
     listed = browser.list_runs(tmp_path)
     assert [r["id"] for r in listed] == [run.id] and listed[0]["has_model"]
     # the library's comparison on the validation crops reproduces the run's own number
     res = browser.val_pck(run.path / browser.POSE, "mini", "val", 16)
-    assert res["spatial"] == pytest.approx(st["best"]["val_pck"]["spatial"])
+    assert res["marginal"] == pytest.approx(st["best"]["val_pck"]["marginal"])
     assert not list(run.path.rglob("*.tmp"))
 
 
@@ -115,11 +125,82 @@ def test_bad_cache_fails_with_a_clear_message(tmp_path, content):
 
 def test_describe_and_refusals(tmp_path):
     info = browser.describe_cache("mini")
-    assert info["counts"] == {"train": 900, "val": 100}
+    assert info["counts"]["train"] == 900 and info["counts"]["val"] == 100
     with pytest.raises(LabError, match="folder"):
         browser.open_cache(tmp_path)
     with pytest.raises(LabError):
         browser.delete_run(tmp_path, "../etc")
+
+
+def test_only_k_train_at_once_the_rest_queue_and_cancel_works_in_the_queue(tmp_path):
+    browser.configure(max_running=1, max_queued=2)
+    first = start_run(tiny(epochs=30, label="first"), tmp_path)
+    second = start_run(tiny(epochs=1, label="second"), tmp_path)
+    third = start_run(tiny(epochs=1, label="third"), tmp_path)
+    with pytest.raises(LabError, match="waiting"):                      # the queue holds two
+        start_run(tiny(epochs=1, label="fourth"), tmp_path)
+    assert len(list(tmp_path.iterdir())) == 3                           # a refused run leaves no folder
+    deadline = time.time() + TIMEOUT
+    while first.state != "running":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    assert second.state == third.state == "queued"
+    assert second.snapshot()["queue_position"] == 1 and third.snapshot()["queue_position"] == 2
+    assert browser.queue_counts()["running"] == 1 and browser.queue_counts()["waiting"] == 2
+    listed = {r["id"]: r for r in browser.list_runs(tmp_path)}
+    assert listed[third.id]["queue_position"] == 2
+
+    assert browser.cancel_run(second.id)                                # leaves the queue at once
+    s2 = wait(second, 10)
+    assert s2["state"] == "cancelled" and not s2["history"] and not (second.path / browser.POSE).exists()
+    assert third.snapshot()["queue_position"] == 1
+    with pytest.raises(LabError, match="cancel it first"):
+        browser.delete_run(tmp_path, third.id)
+    assert browser.cancel_run(first.id)                                 # the queue moves on
+    assert wait(first)["state"] == "cancelled"
+    assert wait(third)["state"] == "done"
+    browser.delete_run(tmp_path, second.id)
+    assert not second.path.exists()
+
+
+def test_training_can_be_turned_off(tmp_path):
+    browser.configure(max_running=0)
+    with pytest.raises(LabError, match="turned off"):
+        start_run(tiny(), tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("bad", ["../etc", "..", "/etc/passwd", "20000101-000000-abcdef/../..", "", None,
+                                 "20000101-000000-ABCDEF"])
+def test_ids_never_name_a_folder_outside_the_runs_directory(tmp_path, bad):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (tmp_path / "status.json").write_text("{}")          # bait one level up
+    with pytest.raises(LabError):
+        browser.delete_run(runs, bad)
+    with pytest.raises(LabError):
+        browser.status_of(runs, bad)
+    assert browser.get_run(bad) is None and not browser.cancel_run(bad)
+    assert (tmp_path / "status.json").exists()
+
+
+def test_labels_are_one_clean_line_and_stay_out_of_paths(tmp_path):
+    run = start_run(tiny(epochs=1, label="../../evil\n\x1b[31m" + "x" * 200), tmp_path)
+    st = wait(run)
+    assert st["state"] == "done", st["error"]
+    assert "\n" not in st["label"] and "\x1b" not in st["label"] and len(st["label"]) <= browser.MAX_LABEL
+    assert [p.parent for p in tmp_path.iterdir()] == [tmp_path] and browser.RUN_ID.match(run.id)
+    with pytest.raises(LabError, match="epochs"):
+        start_run(tiny(epochs=0), tmp_path)
+
+
+def test_disk_usage_counts_every_run(tmp_path):
+    run = start_run(tiny(epochs=1), tmp_path)
+    wait(run)
+    use = browser.disk_usage(tmp_path)
+    assert use["per_run"][run.id] == use["runs"] > (run.path / browser.POSE).stat().st_size
+    assert use["free"] > 0
+    assert browser.disk_usage(tmp_path / "absent") == {"runs": 0, "per_run": {}, "free": use["free"]}
 
 
 def test_stale_running_status_reads_as_interrupted(tmp_path):

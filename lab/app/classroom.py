@@ -1,0 +1,418 @@
+"""`pose-lab classroom`: N learners against one `pose-lab app` process, in one Chromium.
+
+Starts `pose-lab app --headless` on a free port (its own process, runs in a temporary
+folder), warms it up with one learner that is not counted (models load once per process),
+then for every N in --learners (for example 1 10), N browser contexts, each a learner with
+its own Streamlit session, start at the same moment and each
+
+  open       opens the app: the Try it page until its skeletons are drawn
+  upload     uploads a photo of its own (a bundled sample, mirrored and rescaled so no two
+             learners share pixels, so nothing is served from another learner's cache)
+             until the skeletons are redrawn for it ("upload-to-skeleton")
+  detector   switches to Part detector until its 14 unary heatmaps are drawn
+  back       switches back to Try it until the skeletons are drawn again
+
+It prints p50 and p95 of every step for every N, the ratio of each to the first N's
+(normally 1), and the errors any learner saw (exception boxes, tracebacks, error
+messages, timeouts), and can write it all as JSON. The goal for a class: with 10
+learners, p95 of upload-to-skeleton at most 3x the single learner's, and no errors.
+
+Needs Playwright (`pip install pose-lab[test]`) and Debian's Chromium (/usr/bin/chromium).
+The browser runs on the same machine as the server and takes its share of the CPU, so
+the figures are pessimistic for a real class, where every learner brings a computer.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from lab.errors import LabError
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
+                 "--disable-backgrounding-occluded-windows"]
+VIEWPORT = {"width": 1440, "height": 900}          # a laptop screen
+STEPS = ("open", "upload", "detector", "back")
+STEP_NAMES = {"open": "open Try it -> skeletons", "upload": "upload -> skeletons",
+              "detector": "switch -> detector heatmaps", "back": "switch back -> skeletons"}
+PHOTOS = ("lsp_im1041.jpg", "lsp_im1051.jpg", "lsp_im1091.jpg", "lsp_im1007.jpg", "astronaut.jpg",
+          "wide_lsp_im1033.jpg")
+GOAL_STEP, GOAL_RATIO = "upload", 3.0
+
+# ------------------------------------------------------------------ reading the page (in the browser)
+# Skeleton figures are the Try it page's Plotly charts whose layout.meta starts with "skeleton_"
+# (lab/app/plots.py). Returns their joints' signature once all are drawn and none is stale.
+SKELETONS_JS = r"""
+([want, before, photo]) => {
+  const ex = document.querySelector('[data-testid="stException"]');
+  if (ex) return {error: ex.innerText.slice(0, 300)};
+  const figs = Array.from(document.querySelectorAll('.js-plotly-plot'))
+      .filter(gd => String((gd.layout || {}).meta || '').startsWith('skeleton_'));
+  if (figs.length < want) return false;
+  if (figs.some(gd => !gd.querySelector('.main-svg') || gd.closest('[data-stale="true"]'))) return false;
+  if (photo) {
+    const box = Array.from(document.querySelectorAll('input[role="combobox"]'))
+        .find(i => i.getAttribute('aria-label') === 'Photo');
+    if (!box || box.value !== photo) return false;
+  }
+  const sig = figs.map(gd => JSON.stringify((gd.data || []).filter(t => t.type === 'scatter')
+      .map(t => [Array.from(t.x || []), Array.from(t.y || [])]))).join('|');
+  if (before !== null && sig === before) return false;
+  return {n: figs.length, sig: sig};
+}
+"""
+DETECTOR_JS = r"""
+() => {
+  const ex = document.querySelector('[data-testid="stException"]');
+  if (ex) return {error: ex.innerText.slice(0, 300)};
+  const gd = Array.from(document.querySelectorAll('.js-plotly-plot'))
+      .find(g => (g.layout || {}).meta === 'unary_grid');
+  if (!gd || !gd.querySelector('.main-svg') || gd.closest('[data-stale="true"]')) return false;
+  const heat = (gd._fullData || gd.data || []).filter(t => t.type === 'heatmap');
+  return heat.length === 14;
+}
+"""
+PROBLEMS_JS = r"""
+() => {
+  const out = [];
+  document.querySelectorAll('[data-testid="stException"]').forEach(e => out.push('exception: ' + e.innerText.slice(0, 200)));
+  document.querySelectorAll('[data-testid="stAlertContentError"]').forEach(e => out.push('error: ' + e.innerText.slice(0, 200)));
+  const body = document.body ? document.body.innerText : '';
+  if (body.includes('Traceback (most recent call last)')) out.push('traceback text');
+  if (body.includes('Page not found')) out.push("'Page not found'");
+  if (body.includes('Connection error') || body.includes('Is Streamlit still running')) out.push('connection error');
+  return out;
+}
+"""
+
+
+# ------------------------------------------------------------------ the server
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`pose-lab app --headless` as a subprocess (the same Python), stopped with SIGTERM."""
+
+    def __init__(self, folder: Path, extra: list[str] | None = None, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.folder = folder
+        self.log = folder / "server.log"
+        cmd = [sys.executable, "-m", "lab.cli", "app", "--headless", "--port", str(self.port),
+               "--address", "127.0.0.1", "--runs", str(folder / "runs"), *(extra or [])]
+        self._log = open(self.log, "wb")
+        self.t0 = time.perf_counter()
+        self.timings = folder / "server_runs.jsonl"        # every script run's duration (lab.app.workers)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=folder,
+                                     env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1",
+                                          "POSE_LAB_TIMINGS": str(self.timings)})
+
+    def runs_between(self, t0: float, t1: float) -> dict:
+        """p50 / p95 / max seconds of the server's script runs per page that started in [t0, t1]."""
+        per: dict[str, list[float]] = {}
+        try:
+            lines = self.timings.read_text().splitlines()
+        except OSError:
+            return {}
+        for line in lines:
+            r = json.loads(line)
+            if t0 <= r["start"] <= t1:
+                per.setdefault(r["page"] or "try-it", []).append(r["seconds"])
+        return {p: {"runs": len(xs), "p50": round(percentile(xs, 50), 3), "p95": round(percentile(xs, 95), 3),
+                    "max": round(max(xs), 3)} for p, xs in sorted(per.items())}
+
+    def wait_healthy(self, timeout: float = 180.0) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise LabError(f"the app exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=5) as r:
+                    if r.read().strip() == b"ok":
+                        return time.perf_counter() - self.t0
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise LabError(f"the app was not healthy after {timeout:.0f} s:\n{self.tail()}")
+
+    def tail(self, n: int = 3000) -> str:
+        try:
+            return self.log.read_bytes()[-n:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def memory_mib(self) -> dict:
+        """Resident and peak resident memory of the server process."""
+        out = {}
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    out["rss" if line.startswith("VmRSS") else "peak_rss"] = round(int(line.split()[1]) / 1024)
+        except OSError:
+            pass
+        return out
+
+    def cpu_s(self) -> float | None:
+        try:
+            f = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        return self.proc.returncode
+
+
+# ------------------------------------------------------------------ photos
+def learner_photos(n: int, folder: Path) -> list[Path]:
+    """n photos with pairwise different pixels: bundled samples, mirrored on odd rounds and
+    scaled down by 3% per round."""
+    from PIL import Image, ImageOps
+
+    from lab.resources import SAMPLES
+    out = []
+    for i in range(n):
+        base, rnd = PHOTOS[i % len(PHOTOS)], i // len(PHOTOS)
+        with Image.open(SAMPLES / base) as im:
+            im = ImageOps.mirror(im.convert("RGB")) if i % 2 else im.convert("RGB")
+            scale = 0.97 ** (rnd + 1)
+            im = im.resize((max(32, round(im.width * scale)), max(32, round(im.height * scale))), Image.BILINEAR)
+            path = folder / f"learner{i:02d}_{base}"
+            im.save(path, format="JPEG", quality=90)
+        out.append(path)
+    return out
+
+
+# ------------------------------------------------------------------ one learner
+async def _wait(page, js: str, arg, timeout: float):
+    h = await page.wait_for_function(js, arg=arg, polling=100, timeout=timeout * 1000)
+    v = await h.json_value()
+    if isinstance(v, dict) and "error" in v:
+        raise LabError(f"the page shows an exception: {v['error']}")
+    return v
+
+
+async def _nav(page, title: str) -> None:
+    await page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+
+
+async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout: float) -> dict:
+    """One learner's walk; returns {"times": {step: s}, "problems": [...]}."""
+    times: dict[str, float] = {}
+    problems: list[str] = []
+    ctx = await browser.new_context(viewport=VIEWPORT)
+    page = await ctx.new_page()
+    page.on("pageerror", lambda e: problems.append(f"javascript: {str(e)[:200]}"))
+    page.set_default_timeout(timeout * 1000)
+    step = "open"
+    try:
+        await start.wait()
+        t0 = time.perf_counter()
+        await page.goto(url + "/", timeout=timeout * 1000)
+        first = await _wait(page, SKELETONS_JS, [1, None, None], timeout)
+        times["open"] = time.perf_counter() - t0
+        n = first["n"]
+
+        step = "upload"
+        t0 = time.perf_counter()
+        await page.locator('[data-testid="stFileUploader"] input[type=file]').first.set_input_files(str(photo))
+        await _wait(page, SKELETONS_JS, [n, first["sig"], f"Your photo: {photo.name}"], timeout)
+        times["upload"] = time.perf_counter() - t0
+
+        step = "detector"
+        t0 = time.perf_counter()
+        await _nav(page, "Part detector")
+        await _wait(page, DETECTOR_JS, None, timeout)
+        times["detector"] = time.perf_counter() - t0
+
+        step = "back"
+        t0 = time.perf_counter()
+        await _nav(page, "Try it")
+        await _wait(page, SKELETONS_JS, [n, None, f"Your photo: {photo.name}"], timeout)
+        times["back"] = time.perf_counter() - t0
+    except Exception as e:                                  # a timeout or a closed page: reported, not raised
+        problems.append(f"{step}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+    try:
+        problems += await page.evaluate(PROBLEMS_JS)
+    except Exception:
+        pass
+    await ctx.close()
+    return {"times": times, "problems": problems}
+
+
+async def _phase(browser, url: str, photos: list[Path], timeout: float) -> list[dict]:
+    start = asyncio.Event()
+    tasks = [asyncio.create_task(learner(browser, url, p, start, timeout)) for p in photos]
+    await asyncio.sleep(0.5)                                # every context is open before anyone starts
+    start.set()
+    return await asyncio.gather(*tasks)
+
+
+# ------------------------------------------------------------------ figures
+def percentile(xs: list[float], q: float) -> float:
+    """The q-th percentile (0-100), linear between order statistics."""
+    xs = sorted(xs)
+    if not xs:
+        return math.nan
+    k = (len(xs) - 1) * q / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def summarise(results: list[dict]) -> dict:
+    out = {"learners": len(results), "errors": [p for r in results for p in r["problems"]], "steps": {}}
+    for s in STEPS:
+        xs = [r["times"][s] for r in results if s in r["times"]]
+        out["steps"][s] = {"n": len(xs), "p50": percentile(xs, 50), "p95": percentile(xs, 95),
+                           "max": max(xs) if xs else math.nan,
+                           "mean": statistics.fmean(xs) if xs else math.nan}
+    return out
+
+
+def table(phases: dict[int, dict], base: int) -> str:
+    b = phases[base]["steps"]
+    lines = [f"{'step':<30}{'learners':>9}{'p50 s':>9}{'p95 s':>9}{'p50 ratio':>11}{'p95 ratio':>11}"]
+    for s in STEPS:
+        for n, ph in phases.items():
+            r = ph["steps"][s]
+            lines.append(f"{STEP_NAMES[s] if n == base else '':<30}{n:>9}{r['p50']:>9.2f}{r['p95']:>9.2f}"
+                         f"{r['p50'] / b[s]['p50']:>10.2f}x{r['p95'] / b[s]['p95']:>10.2f}x")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ the command
+def run(learners: list[int], timeout: float = 240.0, rounds_single: int = 3, server_args: list[str] | None = None,
+        url: str | None = None, out=print) -> dict:
+    """Measure and print; returns every figure."""
+    if not Path(CHROMIUM).is_file():
+        raise LabError(f"the classroom benchmark drives Debian's Chromium at {CHROMIUM}: "
+                       "apt-get install chromium (it never downloads a browser).")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        raise LabError("the classroom benchmark needs Playwright: pip install 'pose-lab[test]'.")
+    learners = sorted(set(max(1, n) for n in learners))
+
+    def _term(*_):                                          # SIGTERM (a timeout): still stop the server
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, _term)
+    with tempfile.TemporaryDirectory(prefix="pose-lab-classroom-") as tmp:
+        tmp = Path(tmp)
+        photos = learner_photos(1 + sum(rounds_single if n == 1 else n for n in learners), tmp)
+        server = None
+        res: dict = {"machine": machine(), "learners": learners, "phases": {}}
+        try:
+            if url is None:
+                server = Server(tmp, server_args)
+                res["start_to_healthy_s"] = round(server.wait_healthy(), 2)
+                url = server.url
+                out(f"pose-lab app started on {url} in {res['start_to_healthy_s']:.1f} s; "
+                    f"log {server.log}")
+            res["phases"] = asyncio.run(_all(url, learners, photos, timeout, rounds_single, out, server, res))
+        finally:
+            if server is not None:
+                res["server_exit_code_on_sigterm"] = server.stop()
+    phases = {int(n): ph for n, ph in res["phases"].items()}
+    base = min(phases)
+    out("")
+    out(table(phases, base))
+    errors = {n: ph["errors"] for n, ph in phases.items() if ph["errors"]}
+    out("errors seen by learners: " + ("none" if not errors else json.dumps(errors, indent=1)))
+    for n, ph in phases.items():
+        if ph.get("server_runs"):
+            out(f"server script runs, {n} learner(s): " + "; ".join(
+                f"{p} p50 {r['p50']:.2f} / p95 {r['p95']:.2f} s ({r['runs']} runs)" for p, r in ph["server_runs"].items())
+                + f"; CPU s: server {ph.get('server_cpu_s')}, whole machine {ph.get('machine_cpu_s')} "
+                  f"in {ph['wall_s']:.0f} s")
+    if len(phases) > 1:
+        top = max(phases)
+        ratio = phases[top]["steps"][GOAL_STEP]["p95"] / phases[base]["steps"][GOAL_STEP]["p95"]
+        ok = ratio <= GOAL_RATIO and not phases[top]["errors"]
+        res["goal"] = {"learners": top, "step": GOAL_STEP, "p95_ratio": round(ratio, 2), "limit": GOAL_RATIO,
+                       "errors": len(phases[top]["errors"]), "met": ok}
+        out(f"goal ({top} learners: p95 upload-to-skeleton <= {GOAL_RATIO:g}x one learner's, no errors): "
+            f"{ratio:.2f}x, {len(phases[top]['errors'])} errors -> {'met' if ok else 'NOT met'}")
+    return res
+
+
+async def _all(url, learners, photos, timeout, rounds_single, out, server, res) -> dict:
+    from playwright.async_api import async_playwright
+    phases = {}
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            fresh = iter(photos)                                        # every learner a photo of its own
+
+            def take(k):
+                return [next(fresh) for _ in range(k)]
+            warm = await _phase(browser, url, take(1), timeout)          # loads the models; not counted
+            res["warm_up"] = warm[0]
+            out(f"warm-up learner (not counted): " + ", ".join(f"{s} {t:.1f} s" for s, t in warm[0]["times"].items())
+                + (f"; problems {warm[0]['problems']}" if warm[0]["problems"] else ""))
+            for n in learners:
+                cpu0 = server.cpu_s() if server else None
+                busy0 = machine_cpu_s()
+                wall0 = time.time()
+                t0 = time.perf_counter()
+                results = []
+                for r in range(rounds_single if n == 1 else 1):      # one learner: a few rounds, for a stabler figure
+                    results += await _phase(browser, url, take(n), timeout)
+                ph = summarise(results)
+                ph["wall_s"] = round(time.perf_counter() - t0, 2)
+                busy1 = machine_cpu_s()
+                if busy0 is not None and busy1 is not None:
+                    ph["machine_cpu_s"] = round(busy1 - busy0, 2)     # server + browser + anything else
+                if server:
+                    cpu1 = server.cpu_s()
+                    ph["server_cpu_s"] = round(cpu1 - cpu0, 2) if cpu0 is not None and cpu1 is not None else None
+                    ph["server_memory_mib"] = server.memory_mib()
+                    ph["server_runs"] = server.runs_between(wall0, time.time())
+                ph["per_learner"] = results
+                phases[n] = ph
+                out(f"{n:>3} learner(s): " + ", ".join(
+                    f"{s} p50 {ph['steps'][s]['p50']:.2f} / p95 {ph['steps'][s]['p95']:.2f} s" for s in STEPS)
+                    + f"; {len(ph['errors'])} errors; {ph['wall_s']:.0f} s wall, CPU s: server "
+                    f"{ph.get('server_cpu_s')}, whole machine {ph.get('machine_cpu_s')}")
+        finally:
+            await browser.close()
+    return phases
+
+
+def machine_cpu_s() -> float | None:
+    """CPU seconds the whole machine has been busy (all cores, /proc/stat)."""
+    try:
+        f = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return (sum(f) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")       # minus idle and iowait
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def machine() -> dict:
+    import platform
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "load_average_at_start": load, "python": platform.python_version()}
