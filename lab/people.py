@@ -343,29 +343,52 @@ def ssd_anchors() -> np.ndarray:
 
 
 class BlazePoseDetector:
-    """MediaPipe's person detector run with LiteRT, on the whole photo and on tiles."""
+    """MediaPipe's person detector run with LiteRT, on the whole photo and on tiles.
+
+    With `threads` > 1 the tiles are shared out between that many one-thread interpreters
+    running side by side (LiteRT releases the GIL while it runs): for a network this small,
+    whole tiles in parallel use the cores better than splitting each tile's layers."""
 
     def __init__(self, threads: int = 2):
         from ai_edge_litert.interpreter import Interpreter
-        self.interp = Interpreter(model_path=str(model_path("pose_detection")), num_threads=threads)
-        self.interp.allocate_tensors()
-        self.inp = self.interp.get_input_details()[0]["index"]
-        outs = sorted(self.interp.get_output_details(), key=lambda d: d["shape"][-1], reverse=True)
+        path = str(model_path("pose_detection"))
+        self.interps = [Interpreter(model_path=path, num_threads=1) for _ in range(max(1, threads))]
+        for it in self.interps:
+            it.allocate_tensors()
+        it = self.interps[0]
+        self.inp = it.get_input_details()[0]["index"]
+        outs = sorted(it.get_output_details(), key=lambda d: d["shape"][-1], reverse=True)
         self.reg, self.cls = outs[0]["index"], outs[1]["index"]    # (1, A, 12), (1, A, 1)
         self.anchors = ssd_anchors()                                # (A, 2)
-        self.lock = threading.Lock()                                # one interpreter, one caller at a time
+        self.lock = threading.Lock()                                # one photo at a time
+        self.pool = None
 
-    def run(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def run(self, tile: np.ndarray, worker: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """One (INPUT, INPUT, 3) float32 tile in [-1, 1] -> scores (A,) and keypoints (A, 4, 2)
-        in tile pixels: hip centre, whole-body circle point, shoulder centre, upper-body point."""
-        with self.lock:
-            self.interp.set_tensor(self.inp, tile[None])
-            self.interp.invoke()
-            reg = self.interp.get_tensor(self.reg)[0]                # (A, 12)
-            logit = self.interp.get_tensor(self.cls)[0, :, 0]        # (A,)
+        in tile pixels: hip centre, whole-body circle point, shoulder centre, upper-body point.
+        Each worker (interpreter) must be used by one thread at a time."""
+        it = self.interps[worker]
+        it.set_tensor(self.inp, tile[None])
+        it.invoke()
+        reg = it.get_tensor(self.reg)[0]                             # (A, 12)
+        logit = it.get_tensor(self.cls)[0, :, 0]                     # (A,)
         score = 1 / (1 + np.exp(-np.clip(logit.astype(np.float64), -100, 100)))
         kp = reg[:, 4:12].reshape(-1, 4, 2) + self.anchors[:, None] * INPUT
         return score, kp
+
+    def run_all(self, tiles: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`run` on every tile, the list split between the workers."""
+        k = len(self.interps)
+        if k == 1 or len(tiles) < 2:
+            return [self.run(t) for t in tiles]
+        if self.pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self.pool = ThreadPoolExecutor(k, thread_name_prefix="people")
+        chunks = list(self.pool.map(lambda w: [self.run(t, w) for t in tiles[w::k]], range(k)))
+        out = [None] * len(tiles)
+        for w, chunk in enumerate(chunks):
+            out[w::k] = chunk
+        return out
 
     def detect(self, rgb: np.ndarray, min_score: float, tiles: tuple[int, ...], max_people: int) -> list[Person]:
         H, W = rgb.shape[:2]
@@ -374,23 +397,27 @@ class BlazePoseDetector:
         f = L / work_long                                     # original px per work px
         work = _resize(rgb, (round(W / f), round(H / f)))    # (h, w, 3) uint8
         h, w = work.shape[:2]
-        found = []                                 # rows: score, hx, hy, r, tx, ty, sx, sy, level, inner
+        jobs = []                                             # (level, x0, y0, T, s, tile)
         for n in tiles:
             if n > 1 and L / n < INPUT:                       # tiles would only upsample a small photo
                 continue
             T = max(h, w) / n                                 # tile side in work px
             for x0, y0 in _tile_origins(w, h, T, n):
                 tile, s = _tile(work, x0, y0, T)              # s: tile px per work px
-                score, kp = self.run(tile)
-                keep = np.flatnonzero(score >= min_score)
-                if len(keep) == 0:
-                    continue
-                kp = (kp[keep] / s + [x0, y0]) * f            # (k, 4, 2) original px
-                r = np.linalg.norm(kp[:, 1] - kp[:, 0], axis=-1)
-                # A person cut by this tile's inner border is seen whole by a coarser level or a
-                # neighbouring tile: keep only circles inside the tile, or reaching the photo's edge.
-                inner = _inside_tile(kp[:, 0], r, x0 * f, y0 * f, T * f, W, H) if n > 1 else np.ones(len(r), bool)
-                found += [(score[k], *kp[i, 0], r[i], *kp[i, 1], *kp[i, 2], n, inner[i]) for i, k in enumerate(keep)]
+                jobs.append((n, x0, y0, T, s, tile))
+        with self.lock:
+            results = self.run_all([j[5] for j in jobs])
+        found = []                                 # rows: score, hx, hy, r, tx, ty, sx, sy, level, inner
+        for (n, x0, y0, T, s, _), (score, kp) in zip(jobs, results):
+            keep = np.flatnonzero(score >= min_score)
+            if len(keep) == 0:
+                continue
+            kp = (kp[keep] / s + [x0, y0]) * f                # (k, 4, 2) original px
+            r = np.linalg.norm(kp[:, 1] - kp[:, 0], axis=-1)
+            # A person cut by this tile's inner border is seen whole by a coarser level or a
+            # neighbouring tile: keep only circles inside the tile, or reaching the photo's edge.
+            inner = _inside_tile(kp[:, 0], r, x0 * f, y0 * f, T * f, W, H) if n > 1 else np.ones(len(r), bool)
+            found += [(score[k], *kp[i, 0], r[i], *kp[i, 1], *kp[i, 2], n, inner[i]) for i, k in enumerate(keep)]
         if not found:
             return []
         d = np.array(found, np.float64)
