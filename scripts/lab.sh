@@ -12,7 +12,7 @@ if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import lab, lab.resources, streamlit, torch, playwright, tqdm" 2>/dev/null; then
+if ! .venv/bin/python -c "import lab, lab.resources, streamlit, torch, playwright, tqdm, ai_edge_litert" 2>/dev/null; then
     echo "==> installing pose-lab and its dependencies"
     # torch is pinned exactly: these machines serve a local CPU wheel (torch==2.13.0+cpu);
     # a range would let pip fetch the CUDA build, gigabytes we do not need.
@@ -20,6 +20,10 @@ if ! .venv/bin/python -c "import lab, lab.resources, streamlit, torch, playwrigh
     { .venv/bin/pip install --quiet --disable-pip-version-check "torch==2.13.0" &&
       .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"; } 2>&1 |
         { grep -v "^WARNING: Location 'file://" || true; }
+fi
+if ! .venv/bin/python -m lab.people where >/dev/null 2>&1; then
+    echo "==> installing the person detector's weights (from the mediapipe==0.10.21 wheel)"
+    .venv/bin/python -m lab.people fetch
 fi
 
 case "$MODE" in
