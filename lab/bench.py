@@ -18,6 +18,7 @@ import os
 import platform
 import statistics
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -26,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from lab.config import AugmentConfig, DetectorConfig, RegressorConfig, SpatialConfig, TrainConfig
 from lab.data.codec import HeatmapCodec
 from lab.data.transforms import augment
+from lab.errors import LabError
 from lab.models.detector import BELIEF_OF_LOSS
 from lab.models.pose import PoseNet
 from lab.models.regressor import Regressor
@@ -238,4 +240,29 @@ def training_table(configs, device: str, cuda: bool, out) -> dict:
                 f"{r['bf16']['images_per_s']:>11.1f} {r['bf16_over_fp32']:>9.2f}x "
                 f"{r['fp32']['flops_per_image'] / 1e9:>10.3f}")
     out("  (FlopCounterMode counts convolutions and matmuls; the spatial model's FFTs are not counted)")
+    return res
+
+
+def retrain_table(out: Callable[[str], None] = print, presets: tuple[str, ...] = ()) -> dict:
+    """The Retrain page's presets run as the page runs them (lab.app.jobs, the small detector
+    on the bundled mini set): wall time and the validation PCK@0.2 of the kept (best) epoch."""
+    import tempfile
+    from lab.app import jobs
+    res = {}
+    out("Retrain page presets (small detector, mini set; validation = the mini set's val crops)")
+    out(f"  {'preset':<28} {'settings':<52} {'wall s':>7} {'val PCK unary':>14} {'val PCK marginal':>17}")
+    with tempfile.TemporaryDirectory() as runs:
+        for name in presets or tuple(jobs.PRESETS):
+            settings = jobs.PRESETS[name]
+            t0 = time.perf_counter()
+            run = jobs.start_run(settings, Path(runs))
+            run.join()
+            wall = time.perf_counter() - t0
+            st = run.snapshot()
+            if st["state"] != "done":
+                raise LabError(f"preset {name!r} ended {st['state']}: {st.get('error')}")
+            best = jobs.val_pck(run.path / jobs.POSE)
+            res[name] = {"seconds": wall, "val_pck": best, "settings": settings.default_label()}
+            out(f"  {name:<28} {settings.default_label():<52} {wall:>7.0f} "
+                f"{100 * best.get('unary', float('nan')):>14.1f} {100 * best.get('marginal', float('nan')):>17.1f}")
     return res

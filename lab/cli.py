@@ -22,6 +22,7 @@ from pathlib import Path
 
 from lab import progress
 from lab.errors import LabError
+from lab.config import SpatialConfig
 
 DEFAULT_CACHE = Path("cache/lsp128.safetensors")
 
@@ -57,7 +58,7 @@ def cmd_train(a) -> None:
     data = dataclasses.replace(cache.data, sigma=a.sigma) if a.sigma else cache.data
     cfg = TrainConfig(stage=a.stage, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                       weight_decay=a.weight_decay, unary_weight=a.unary_weight, trunk_lr=a.trunk_lr,
-                      marginal_loss=a.marginal_loss, prior_decay=a.prior_decay,
+                      marginal_loss="" if a.marginal_loss == "detector" else a.marginal_loss, prior_decay=a.prior_decay,
                       detector_lr=a.detector_lr, prior_lr=a.prior_lr, warmup=a.warmup,
                       precision=a.precision, channels_last=a.channels_last,
                       train_limit=a.train_limit, seed=a.seed, device=a.device, threads=a.threads)
@@ -66,7 +67,7 @@ def cmd_train(a) -> None:
         det = dataclasses.replace(det, loss=a.loss)
     reg = RegressorConfig(features=det, loss=a.reg_loss)
     sp = SpatialConfig(graph=a.graph, heatmap_size=data.heatmap_size, bias_init=a.bias_init, hist_blur=a.hist_blur,
-                       self_bias=a.self_bias or a.bias_init)
+                       self_bias=a.self_bias)
 
     bar: list[progress.Progress] = []       # one bar over every batch of the run (resumes part-way)
 
@@ -105,7 +106,7 @@ def cmd_card(a) -> None:
     if a.summary:
         text = summary([Path(e) for e in a.eval])
     elif a.model and len(a.eval) == 1:
-        text = card(Path(a.model), Path(a.eval[0]))
+        text = card(Path(a.model), Path(a.eval[0]), [Path(c) for c in a.compared or []])
     else:
         raise LabError("give --model with one --eval, or --summary with one --eval per model")
     Path(a.out).write_text(text)
@@ -113,7 +114,12 @@ def cmd_card(a) -> None:
 
 
 def cmd_bench(a) -> None:
-    from lab.bench import run_bench
+    import torch
+    from lab.bench import retrain_table, run_bench
+    if a.retrain:
+        torch.set_num_threads(a.threads)
+        retrain_table(presets=tuple(a.preset or ()))
+        return
     run_bench(device=a.device, threads=a.threads, configs=tuple(a.config or ("pretrained", "scratch", "small")))
 
 
@@ -218,25 +224,27 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--reg-loss", choices=["l1", "l2"], default="l1", help="regressor loss")
     s.add_argument("--cache", default=str(DEFAULT_CACHE), help="cache file, or 'mini' for the bundled set")
     s.add_argument("--out", required=True, help="run folder (resumes if it holds a checkpoint)")
-    s.add_argument("--init", help="weights of the previous stage (spatial, joint)")
+    s.add_argument("--init", help="weights of the previous stage (spatial, joint), or for the regressor a "
+                   "detector whose features (trunk and banks) it starts from")
     s.add_argument("--epochs", type=int, default=10)
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--lr", type=float, default=1e-3)
     s.add_argument("--weight-decay", type=float, default=1e-4)
     s.add_argument("--trunk-lr", type=float, default=1.0, help="lr multiplier of the pretrained trunk")
-    s.add_argument("--detector-lr", type=float, default=1.0, help="joint stage: lr multiplier of the detector")
+    s.add_argument("--detector-lr", type=float, default=1.0,
+                   help="joint stage: lr multiplier of the detector; regressor: of its features")
     s.add_argument("--prior-lr", type=float, default=1.0, help="lr multiplier of the priors and biases")
     s.add_argument("--unary-weight", type=float, default=0.5, help="joint stage: weight of the unary loss")
-    s.add_argument("--marginal-loss", choices=["mse", "softmax"], default="",
-                   help="loss on the marginal (default: the detector's loss)")
+    s.add_argument("--marginal-loss", choices=["mse", "softmax", "detector"], default="softmax",
+                   help="loss on the marginal (default softmax, chosen on validation; 'detector': the detector's)")
     s.add_argument("--prior-decay", type=float, default=0.0,
                    help="weight of the penalty keeping the priors near their histograms")
-    s.add_argument("--self-bias", type=float, default=0.0,
-                   help="spatial model: SoftPlus(b) of the self edges at the start (default: --bias-init)")
+    s.add_argument("--self-bias", type=float, default=SpatialConfig.self_bias,
+                   help="spatial model: SoftPlus(b) of the self edges at the start")
     s.add_argument("--hist-blur", type=float, default=1.0,
                    help="spatial model: Gaussian blur (heatmap px) of the histograms the priors start from")
-    s.add_argument("--bias-init", type=float, default=0.05,
-                   help="spatial model: SoftPlus(b) of every edge at the start")
+    s.add_argument("--bias-init", type=float, default=SpatialConfig.bias_init,
+                   help="spatial model: SoftPlus(b) of the edges between joints at the start")
     s.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
     s.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     s.add_argument("--channels-last", action="store_true")
@@ -264,6 +272,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--eval", action="append", required=True,
                    help="the JSON `pose-lab eval --json` wrote (repeat with --summary)")
     s.add_argument("--summary", action="store_true", help="one table of every --eval (pretrained/README.md)")
+    s.add_argument("--compared", action="append",
+                   help="a run's weights that a setting was chosen against on validation (repeat); "
+                        "the card lists their validation curves")
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_card)
 
@@ -272,6 +283,9 @@ def parser() -> argparse.ArgumentParser:
                    help="repeat to pick configurations (default: all three)")
     s.add_argument("--threads", type=int, default=2, help="torch threads (default 2, the targets' setting)")
     s.add_argument("--device", default="auto")
+    s.add_argument("--retrain", action="store_true",
+                   help="instead: run the Retrain page's presets and print wall time and validation PCK")
+    s.add_argument("--preset", action="append", help="with --retrain: only this preset (repeat)")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("app", help="serve the Streamlit lab",

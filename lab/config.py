@@ -90,8 +90,11 @@ class SpatialConfig:
                                 # MSE-trained unary) or its "softmax" over pixels (softmax loss)
     heatmap_size: int = 32      # kernels are (2*size - 1) wide: every displacement
     hist_blur: float = 1.0      # Gaussian blur (heatmap px) of the displacement histograms
-    bias_init: float = 0.05     # SoftPlus(b_{v->A}) at the start, for the edges between joints
-    self_bias: float = 0.05     # SoftPlus(b_{A->A}) at the start, for the self edges
+    # Chosen on validation: a large pair bias lets a neighbour's message veto only where its
+    # prior is confident (small biases let broad priors drag well-placed joints); the self
+    # edge starts with almost no bias, so the marginal keeps the unary's own peak shape.
+    bias_init: float = 3.0      # SoftPlus(b_{v->A}) at the start, for the edges between joints
+    self_bias: float = 0.01     # SoftPlus(b_{A->A}) at the start, for the self edges
     use_fft: str = "auto"       # "auto", "fft" or "direct"
     joints: int = 14
 
@@ -126,7 +129,8 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     unary_weight: float = 0.5   # joint stage: loss = marginal loss + w * unary loss
-    marginal_loss: str = ""     # loss on the marginal: "" = the detector's, or "mse" / "softmax"
+    marginal_loss: str = "softmax"  # loss on the marginal: "softmax" (chosen on validation), "mse",
+                                    # or "" for the detector's own loss
     trunk_lr: float = 1.0       # learning-rate multiplier of the pretrained trunk
     detector_lr: float = 1.0    # joint stage: multiplier of the detector (banks, head, unary)
     prior_lr: float = 1.0       # spatial / joint: multiplier of the priors and biases

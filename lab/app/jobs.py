@@ -211,11 +211,11 @@ class RunSettings:
     """What the Retrain page lets you choose. `cache` is "mini" or a `pose-lab prepare` file."""
     label: str = ""
     cache: str = "mini"
-    epochs: int = 4             # total budget, shared by the stages (`stage_plan`)
+    epochs: int = 3             # total budget, shared by the stages (`stage_plan`)
     lr: float = 3e-3
     sigma: float = 1.0          # Gaussian target sigma, heatmap pixels
     spatial: bool = True
-    train_size: int = 300       # first N training crops (0 = all)
+    train_size: int = 0         # first N training crops (0 = all)
     val_size: int = 0           # first N validation crops (0 = all)
     batch_size: int = 16
     graph: str = "tree"
@@ -239,6 +239,14 @@ class RunSettings:
         if self.graph not in ("tree", "full"):
             raise LabError(f"graph {self.graph!r} is not 'tree' or 'full'.")
         return self
+
+
+# The page's starting points, measured by `pose-lab bench --retrain` on 2 cores: the default
+# (about a minute, a model worth looking at) and a longer run of about five minutes.
+PRESETS = {
+    "default (about 1 minute)": RunSettings(),
+    "about 5 minutes": RunSettings(epochs=15),
+}
 
 
 def stage_plan(epochs: int, spatial: bool) -> list[tuple[str, int]]:
@@ -563,7 +571,7 @@ class BrowserRun:
         self._done_epochs = 0
         for stage, epochs in self.plan:
             self._stage = stage
-            cfg = TrainConfig(stage=stage, epochs=epochs, batch_size=s.batch_size, lr=s.lr,
+            cfg = TrainConfig(stage=stage, epochs=epochs, batch_size=s.batch_size, lr=s.lr, warmup=20,
                               train_limit=s.train_size, seed=s.seed, device=s.device, threads=s.threads)
             self._progress(stage=stage)
             run = train(cfg, data, tr, va, self.path / stage, det=det, sp=sp, init=init,

@@ -53,6 +53,38 @@ def spread_table(ev: dict) -> list[str]:
     return rows
 
 
+def bank_table(ev: dict) -> list[str]:
+    """PCK@0.2 with each resolution bank switched off (`pose-lab eval --ablate-banks`)."""
+    banks = (ev.get("ablations") or {}).get("banks") or {}
+    if not banks:
+        return []
+    rows = ["", "What each resolution bank contributes: PCK@0.2 (%) with one bank's features zeroed "
+            "(bank 1 is the finest):", "", "| banks | unary | marginal |", "| --- | ---: | ---: |"]
+    full = {k: ev["methods"][k]["pck@0.2"]["mean"] for k in ("unary", "marginal") if k in ev["methods"]}
+    rows.append("| all on | " + " | ".join(f"{100 * full.get(k, float('nan')):.1f}" for k in ("unary", "marginal")) + " |")
+    for name, row in banks.items():
+        rows.append(f"| {name} | " + " | ".join(f"{100 * row[k]['mean']:.1f}" if k in row else "n/a"
+                                               for k in ("unary", "marginal")) + " |")
+    return rows
+
+
+def prior_table(model_path: Path) -> list[str]:
+    """Where training moved each limb prior's mode away from its displacement histogram's."""
+    from lab.joints import NAMES
+    from lab.models.spatial import prior_drift
+    model, _ = io.load(model_path)
+    if getattr(model, "spatial", None) is None:
+        return []
+    rows = prior_drift(model.spatial)
+    moved = [r for r in rows if r["shift"] > 0]
+    lines = ["", "## Learned priors", "",
+             f"Of the {len(rows)} limb priors p(A | v), {len(rows) - len(moved)} keep their mode at the "
+             "displacement histogram's mode; the rest moved by (heatmap px, same side of v or not):", ""]
+    lines += [f"- p({NAMES[r['a']]} | {NAMES[r['v']]}): {r['histogram_mode']} -> {r['learned_mode']}, "
+              f"{r['shift']:.1f} px, {'same side' if r['same_side'] else 'FLIPPED side'}" for r in moved]
+    return lines
+
+
 def training_table(meta: dict) -> list[str]:
     lines = ["| stage | epochs | images/epoch | lr | seed | wall time | hardware | torch | commit | "
              "val PCK@0.2 after the stage |",
@@ -73,7 +105,25 @@ def training_table(meta: dict) -> list[str]:
     return lines
 
 
-def card(model_path: Path, eval_path: Path) -> str:
+def choices_table(runs: list[Path]) -> list[str]:
+    """Validation curves of the runs a setting was chosen against (same recipe, one setting
+    changed), read from their checkpoints' histories."""
+    if not runs:
+        return []
+    lines = ["", "## Settings chosen on validation", "",
+             "Short runs that differ in one setting; validation PCK@0.2 (%) after each epoch:", "",
+             "| run | heatmap loss | lr | images/epoch | val PCK@0.2 per epoch |", "| --- | --- | ---: | ---: | --- |"]
+    for r in runs:
+        meta = io.read_meta(r)
+        hist = "; ".join(", ".join(f"{k} {100 * v:.1f}" for k, v in h["val_pck"].items())
+                         for h in meta.get("history", []) if h.get("val_pck"))
+        det = meta.get("detector") or {}
+        lines.append(f"| `{Path(r).parent.name}` | {det.get('loss', 'n/a')} | {meta['train'].get('lr')} | "
+                     f"{meta.get('train_images', 'n/a')} | {hist} |")
+    return lines
+
+
+def card(model_path: Path, eval_path: Path, compared: list[Path] | None = None) -> str:
     meta = io.read_meta(model_path)
     ev = json.loads(Path(eval_path).read_text())
     size = Path(model_path).stat().st_size
@@ -92,11 +142,11 @@ def card(model_path: Path, eval_path: Path) -> str:
     lines += ["## Configuration", "", "```json",
               json.dumps({k: meta[k] for k in ("detector", "spatial", "regressor") if meta.get(k)}, indent=1),
               "```", ""]
-    lines += ["## Training", ""] + training_table(meta)
+    lines += ["## Training", ""] + training_table(meta) + choices_table(compared or [])
     lines += ["", f"## Results: LSP {ev['split']} ({ev['images']} images), PCK@0.2 in %", "",
               f"Protocol: {ev['protocol']}. Rows ending in \"flip test\" average each crop with its mirror image. "
               "The mean-pose row predicts the training set's average pose for every crop.", ""]
-    lines += results_table(ev) + spread_table(ev)
+    lines += results_table(ev) + spread_table(ev) + bank_table(ev) + prior_table(model_path)
     flip = " --flip" if ev.get("flip_test") else ""
     lines += ["", "## Reproduce", "", "```bash",
               f"pose-lab eval --model pretrained/{Path(model_path).name} --split test{flip} "

@@ -58,9 +58,7 @@ def new_model(cfg: TrainConfig, det: DetectorConfig, sp: SpatialConfig, reg: Reg
     """The model for a stage; later stages start from the previous stage's weights, first
     stages from ImageNet where the config has a pretrained trunk."""
     if cfg.stage == "regressor":
-        model = Regressor(reg)
-        model.load_imagenet()
-        return model, {"kind": "regressor", "regressor": to_dict(reg)}
+        return new_regressor(reg, init)
     if cfg.stage == "detector":
         model = PoseNet(det)
         model.detector.load_imagenet()
@@ -80,6 +78,23 @@ def new_model(cfg: TrainConfig, det: DetectorConfig, sp: SpatialConfig, reg: Reg
                    "lineage": meta.get("lineage", []) + [io.stage_summary(meta)]}
 
 
+def new_regressor(reg: RegressorConfig, init: Path | None):
+    """The regressor on ImageNet features, or, with `init` (a pose checkpoint), on exactly that
+    detector's features (trunk and banks): then heatmaps vs coordinates is the only difference."""
+    if init is None:
+        model = Regressor(reg)
+        model.load_imagenet()
+        return model, {"kind": "regressor", "regressor": to_dict(reg)}
+    prev, meta = io.load(init)
+    if meta.get("kind") != "pose":
+        raise LabError(f"--init for the regressor must be a part detector's weights, not {meta.get('kind')!r}")
+    reg = RegressorConfig(**{**reg.__dict__, "features": io.from_dict(DetectorConfig, meta["detector"])})
+    model = Regressor(reg)
+    model.features.load_state_dict(prev.detector.features.state_dict())
+    return model, {"kind": "regressor", "regressor": to_dict(reg),
+                   "lineage": meta.get("lineage", []) + [io.stage_summary(meta)]}
+
+
 def prior_histograms(train: CachedSplit, codec: HeatmapCodec, spatial):
     """The training set's displacement histograms for every edge of `spatial` (E, k, k)."""
     xy = codec.to_heatmap(torch.from_numpy(train.coords)).numpy()
@@ -91,21 +106,23 @@ def param_groups(model, cfg: TrainConfig) -> list[dict]:
     """Trainable parameters with their learning-rate multipliers ("scale").
 
     spatial: only the priors and biases; joint: detector x detector_lr, spatial x prior_lr;
-    the pretrained trunk additionally x trunk_lr.
+    regressor: its features (trunk and banks) x detector_lr, the head x 1; the pretrained
+    trunk additionally x trunk_lr.
     """
     if cfg.stage == "spatial":
         model.detector.requires_grad_(False)
         return [{"params": list(model.spatial.parameters()), "scale": cfg.prior_lr}]
     features = model.features if cfg.stage == "regressor" else model.detector.features
-    det_scale = cfg.detector_lr if cfg.stage == "joint" else 1.0
+    det_scale = cfg.detector_lr if cfg.stage in ("joint", "regressor") else 1.0
     trunk = set(id(p) for p in features.trunk.parameters()) if features.trunk is not None else set()
-    groups = {"trunk": [], "rest": [], "spatial": []}
+    groups = {"trunk": [], "rest": [], "spatial": [], "head": []}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        key = "spatial" if name.startswith("spatial.") else "trunk" if id(p) in trunk else "rest"
+        key = "spatial" if name.startswith("spatial.") else "trunk" if id(p) in trunk else \
+            "head" if name.startswith("head.") else "rest"
         groups[key].append(p)
-    scale = {"trunk": det_scale * cfg.trunk_lr, "rest": det_scale, "spatial": cfg.prior_lr}
+    scale = {"trunk": det_scale * cfg.trunk_lr, "rest": det_scale, "spatial": cfg.prior_lr, "head": 1.0}
     return [{"params": ps, "scale": scale[k]} for k, ps in groups.items() if ps]
 
 

@@ -144,6 +144,25 @@ def test_regressor_stage_lowers_training_loss(reg_run):
     assert set(reg_run.history[-1]["val_pck"]) == {"regressor"}
 
 
+def test_regressor_from_a_detector_starts_on_exactly_its_features(splits, det_run, spatial_run, tmp_path):
+    """--init with a detector: the regressor's trunk and banks start as that detector's, its
+    head from scratch, and only a pose checkpoint is accepted."""
+    det, _ = io.load(det_run.path / "model.safetensors")
+    model, meta = new_model(cfg("regressor"), DET, SP, REG, det_run.path / "model.safetensors",
+                            splits[1], splits[0])
+    theirs = det.detector.features.state_dict()
+    for k, v in model.features.state_dict().items():
+        assert torch.equal(v, theirs[k]), k
+    assert meta["lineage"][-1]["stage"] == "detector"
+    reg = go(splits, "regressor", tmp_path / "reg", epochs=1, detector_lr=0.0, init=det_run.path / "model.safetensors")
+    trained, _ = io.load(reg.path / "model.safetensors")
+    for k, v in trained.features.state_dict().items():       # features at lr 0 stay put
+        if "running" not in k and "num_batches" not in k:
+            assert torch.equal(v, theirs[k]), k
+    with pytest.raises(LabError, match="part detector"):
+        new_model(cfg("regressor"), DET, SP, REG, reg.path / "model.safetensors", splits[1], splits[0])
+
+
 def test_stages_after_the_detector_need_init(splits, tmp_path):
     for stage in ("spatial", "joint"):
         with pytest.raises(LabError, match="needs --init"):

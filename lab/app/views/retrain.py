@@ -23,6 +23,13 @@ STATE_COLOUR = {"queued": "gray", "running": "blue", "done": "green", "cancelled
                 "failed": "red", "interrupted": "orange"}
 
 
+def preset_help() -> str:
+    """The presets' settings, as `pose-lab bench --retrain` measures them."""
+    return "Starting points: " + "; ".join(f"{name}: {p.epochs} epochs on all crops"
+                                           for name, p in jobs.PRESETS.items()) + \
+        " (2 CPU cores; `pose-lab bench --retrain` prints their time and validation PCK)."
+
+
 def badge(state: str) -> str:
     """A coloured Streamlit markdown badge for a run state (plain text in tables)."""
     return f":{STATE_COLOUR.get(state, 'gray')}-badge[{state}]"
@@ -128,16 +135,18 @@ def new_run_form() -> None:
                "Validation crops are only used to watch progress and pick the best epoch; "
                "the test set is never touched here.")
 
+    d = jobs.RunSettings()
     c1, c2, c3 = st.columns(3)
     with c1:
-        epochs = st.slider("Epochs (total, shared by the stages)", 1, 30, 4, key="rt_epochs")
-        st.select_slider("Learning rate", LRS, value=3e-3, key="rt_lr", format_func=lambda v: f"{v:g}")
+        epochs = st.slider("Epochs (total, shared by the stages)", 1, 30, d.epochs, key="rt_epochs",
+                           help=preset_help())
+        st.select_slider("Learning rate", LRS, value=d.lr, key="rt_lr", format_func=lambda v: f"{v:g}")
     with c2:
         st.slider("Heatmap σ (target width, heatmap pixels)", 0.5, 3.0, float(info["data"]["sigma"]), 0.25,
                   key="rt_sigma")
         spatial = st.toggle("Spatial model (priors + message passing)", value=True, key="rt_spatial")
     with c3:
-        default = min(300, n_train)
+        default = min(d.train_size or n_train, n_train)
         st.slider("Training-set size (first N crops)", min(16, n_train), n_train, default, key="rt_train_size")
         st.text_input("Run label (optional)", key="rt_label", max_chars=60,
                       placeholder="e.g. sigma 2, no spatial model")
