@@ -57,6 +57,10 @@ $PL train --stage spatial --config scratch $COMMON $SPATIAL --out "$RUNS/scratch
 # 3. The DeepPose-style regressor on exactly the detector's features (trunk and banks, then
 #    fine-tuned at a tenth of the learning rate): only the head differs. L1 was chosen on
 #    validation against L2 (one epoch of 3,000 crops each).
+for L in l1 l2; do
+    $PL train --stage regressor --reg-loss "$L" $COMMON --out "$RUNS/regcmp_det_$L" --train-limit 3000 \
+        --init "$RUNS/detector/model.safetensors" --detector-lr 0.1 --epochs 1 --lr "$REG_LR" --warmup 50
+done
 $PL train --stage regressor --reg-loss "$REG_LOSS" $COMMON --out "$RUNS/regressor" \
     --init "$RUNS/detector/model.safetensors" --detector-lr 0.1 --epochs "$REG_EPOCHS" --lr "$REG_LR" --warmup 100
 
@@ -71,6 +75,7 @@ done
 for m in pose scratch regressor; do
     extra=""
     [ "$m" = pose ] && extra="--compared $RUNS/cmp_mse/model.safetensors --compared $RUNS/cmp_softmax/model.safetensors"
+    [ "$m" = regressor ] && extra="--compared $RUNS/regcmp_det_l1/model.safetensors --compared $RUNS/regcmp_det_l2/model.safetensors"
     $PL card --model "pretrained/$m.safetensors" --eval "pretrained/$m.eval.json" --out "pretrained/$m.md" $extra
 done
 $PL card --summary --eval pretrained/pose.eval.json --eval pretrained/scratch.eval.json \

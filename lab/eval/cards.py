@@ -112,13 +112,13 @@ def choices_table(runs: list[Path]) -> list[str]:
         return []
     lines = ["", "## Settings chosen on validation", "",
              "Short runs that differ in one setting; validation PCK@0.2 (%) after each epoch:", "",
-             "| run | heatmap loss | lr | images/epoch | val PCK@0.2 per epoch |", "| --- | --- | ---: | ---: | --- |"]
+             "| run | loss | lr | images/epoch | val PCK@0.2 per epoch |", "| --- | --- | ---: | ---: | --- |"]
     for r in runs:
         meta = io.read_meta(r)
         hist = "; ".join(", ".join(f"{k} {100 * v:.1f}" for k, v in h["val_pck"].items())
                          for h in meta.get("history", []) if h.get("val_pck"))
-        det = meta.get("detector") or {}
-        lines.append(f"| `{Path(r).parent.name}` | {det.get('loss', 'n/a')} | {meta['train'].get('lr')} | "
+        loss = (meta.get("regressor") or meta.get("detector") or {}).get("loss", "n/a")
+        lines.append(f"| `{Path(r).parent.name}` | {loss} | {meta['train'].get('lr')} | "
                      f"{meta.get('train_images', 'n/a')} | {hist} |")
     return lines
 
