@@ -41,13 +41,16 @@ for L in mse softmax; do
 done
 
 # 1. The paper's model on ImageNet features: detector, spatial model, then both jointly
-#    (the detector at a fifth of the learning rate, the priors at ten times).
+#    (the detector at half the learning rate, the priors at ten times, the unary loss at 0.1).
 $PL train --stage detector --config pretrained --loss "$LOSS" $COMMON --out "$RUNS/detector" \
     --epochs "$DET_EPOCHS" --lr "$DET_LR" --warmup 200
 $PL train --stage spatial $COMMON $SPATIAL --out "$RUNS/spatial" --init "$RUNS/detector/model.safetensors" \
     --epochs "$SP_EPOCHS" --lr "$SP_LR" --warmup 20
 $PL train --stage joint $COMMON $SPATIAL --out "$RUNS/joint" --init "$RUNS/spatial/model.safetensors" \
-    --epochs "$JOINT_EPOCHS" --lr "$JOINT_LR" --warmup 50 --detector-lr 0.2 --prior-lr 10 --unary-weight 1.0
+    --epochs "$JOINT_EPOCHS" --lr "$JOINT_LR" --warmup 50 --detector-lr 0.5 --prior-lr 10 --unary-weight 0.1
+# ... and two more joint epochs at half the learning rate (validation: marginal 60.0 -> 60.1)
+$PL train --stage joint $COMMON $SPATIAL --out "$RUNS/joint2" --init "$RUNS/joint/model.safetensors" \
+    --epochs "$JOINT_EPOCHS" --lr 5e-4 --warmup 20 --detector-lr 0.5 --prior-lr 10 --unary-weight 0.1
 
 # 2. The paper's from-scratch detector with a spatial model trained by the same recipe.
 $PL train --stage detector --config scratch $COMMON --out "$RUNS/scratch_detector" --epochs 24 --lr 1e-3
@@ -65,7 +68,7 @@ $PL train --stage regressor --reg-loss "$REG_LOSS" $COMMON --out "$RUNS/regresso
     --init "$RUNS/detector/model.safetensors" --detector-lr 0.1 --epochs "$REG_EPOCHS" --lr "$REG_LR" --warmup 100
 
 # 4. Ship: weights, eval JSONs (LSP test), model cards.
-cp "$RUNS/joint/model.safetensors" pretrained/pose.safetensors
+cp "$RUNS/joint2/model.safetensors" pretrained/pose.safetensors
 cp "$RUNS/scratch_spatial/model.safetensors" pretrained/scratch.safetensors
 cp "$RUNS/regressor/model.safetensors" pretrained/regressor.safetensors
 $PL eval --model pretrained/pose.safetensors --split test --flip --ablate-banks --json pretrained/pose.eval.json
