@@ -80,6 +80,9 @@ def _no_axes(fig: go.Figure, height: int | None = None, meta: str | None = None)
     return fig
 
 
+LOSSY_ABOVE = 300_000           # pixels: larger photo views are sent to the browser as JPEG, not PNG
+
+
 def photo_figure(rgb: np.ndarray, title: str | None = None, height: int = 420,
                  meta: str | None = None, origin: tuple[float, float] = (0.0, 0.0), step: int = 1) -> go.Figure:
     """The photo as an image trace, hover giving the pixel position.
@@ -87,7 +90,8 @@ def photo_figure(rgb: np.ndarray, title: str | None = None, height: int = 420,
     A reduced copy of a large photo (`lab.app.photos.view_image`) is placed in the original
     photo's pixels: its pixel (0, 0) covers original pixels origin .. origin + step - 1, so
     boxes and joints are drawn in original photo pixels whatever size is shown."""
-    fig = px.imshow(rgb)
+    big = rgb.shape[0] * rgb.shape[1] > LOSSY_ABOVE
+    fig = px.imshow(rgb, binary_format="jpg" if big else "png")   # a photo-sized view: JPEG, fast and small
     if step != 1 or origin != (0.0, 0.0):
         fig.update_traces(x0=origin[0] + (step - 1) / 2, dx=step, y0=origin[1] + (step - 1) / 2, dy=step)
     fig.update_traces(hovertemplate="x %{x:.0f}, y %{y:.0f}<extra></extra>")
