@@ -65,6 +65,9 @@ SAMPLES = (
     Sample("astronaut.jpg", "Portrait: head and shoulders (astronaut)",
            "Not from LSP. Breaks the assumption: only the upper body is visible, so there are no hips, "
            "knees or ankles to find, yet every method still places all 14 joints."),
+    Sample("group_lsp.jpg", "Three people (LSP im1051, im1007, im1041 side by side)",
+           "Three LSP test photos pasted side by side at different scales: the person detector numbers "
+           "everyone; click a number (or use the Person list) to analyse that person on every page."),
     Sample("wide_lsp_im1033.jpg", "Small person off to one side (padded LSP im1033)",
            "An LSP test photo pasted onto a wide empty background: breaks 'roughly centred'. "
            "Watch how the automatic framing copes, then frame the person yourself with the sliders."),
@@ -434,6 +437,9 @@ def framing_chart(models: PoseLab, ph: Photo, box, height: int) -> None:
                              origin=origin, step=step)
     plots.add_people(fig, [p.box for p in people_in(ph)], picked_index(ph))
     plots.add_box(fig, box, image_hw=ph.rgb.shape[:2])
+    h, w = ph.rgb.shape[:2]        # invisible corners: box select needs a scatter trace, even with nobody found
+    fig.add_scatter(x=[-0.5, w - 0.5, -0.5, w - 0.5], y=[-0.5, -0.5, h - 0.5, h - 0.5], mode="markers",
+                    marker=dict(opacity=0), hoverinfo="skip", showlegend=False, name="frame")
     fig.update_layout(dragmode="select", clickmode="event+select", newselection=dict(line=dict(color="white")))
     key = f"framing_{ph.digest}"
 
