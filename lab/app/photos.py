@@ -213,11 +213,17 @@ def _find_people(digest: str, _rgb: np.ndarray) -> tuple[list[P.Person], str | N
         return workers.run(P.find_people, _rgb), None
     except LabError as e:
         return [], str(e)
+    except Exception as e:          # never a traceback: the page goes on with the whole photo
+        return [], f"{type(e).__name__}: {e}"
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _refined(digest: str, i: int, _rgb: np.ndarray, _person: P.Person) -> P.Person:
-    return workers.run(P.refine, _rgb, _person)
+    """The person with landmarks; if the landmark model fails, the detector's own framing."""
+    try:
+        return workers.run(P.refine, _rgb, _person)
+    except Exception:
+        return _person
 
 
 def people_in(ph: Photo) -> list[P.Person]:
@@ -278,8 +284,8 @@ def framing_notes(ph: Photo) -> list[str]:
         return P.box_warnings(st.session_state[BOXES][ph.digest], ph.rgb.shape)
     problem = _find_people(ph.digest, ph.rgb)[1]
     if problem:
-        return [f"The person detector could not run ({problem}) The whole photo is used: draw a box "
-                "around the person or move the sliders."]
+        return [f"The person detector could not run: {problem.rstrip('.')}. The whole photo is used: "
+                "draw a box around the person or move the sliders."]
     person = picked_person(ph)
     if person is None:
         return [P.no_people_message(ph.rgb.shape) + " Until then the model sees the whole photo."]

@@ -362,18 +362,15 @@ def person_pick(page) -> str | None:
                          PERSON_LABEL_START)
 
 
-def click_person(page, n: int, timeout: float = 120.0) -> float:
-    """Click person n's number (1-based) on the Try it photo, as a learner would; seconds until
-    the list shows that person and the skeletons are redrawn with new joints."""
+def choose_person(page, n: int, timeout: float = 120.0) -> float:
+    """Pick person n (1-based) from the Try it page's Person list, as a learner would; seconds
+    until the list shows that person and the skeletons are redrawn with new joints."""
+    import re
     before = skeleton_signature(page)
-    xy = page.evaluate("""n => { const gd = Array.from(document.querySelectorAll('.js-plotly-plot'))
-          .find(g => g.layout && g.layout.meta === 'photo_box');
-        const pts = gd ? gd.querySelectorAll('.scatterlayer .trace .points .point') : [];
-        if (pts.length < n) return null;
-        const r = pts[n - 1].getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }""", n)
-    assert xy is not None, f"person {n}'s number is not drawn on the photo"
+    box = page.locator('input[role="combobox"][aria-label^="Person ("]').first
     t0 = time.perf_counter()
-    page.mouse.click(*xy)
+    box.click()
+    page.get_by_role("option", name=re.compile(rf"^{n} ·")).first.click()
 
     def done():
         if not (person_pick(page) or "").startswith(f"{n} ·"):

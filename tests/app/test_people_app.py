@@ -147,3 +147,12 @@ def test_a_small_person_and_a_person_cut_by_the_edge_are_said_plainly(by_id):
     at = upload(at, "cut.png", cut)
     assert any("cut off by the photo's edge" in w.value for w in at.warning)
     assert figure(at, "skeleton_unary")
+
+
+def test_a_detector_that_fails_is_said_plainly_never_a_traceback(monkeypatch):
+    def broken(*a, **k):
+        raise RuntimeError("interpreter failed")
+    monkeypatch.setattr(P, "find_people", broken)
+    at = upload(start(), "broken.png", canvas(320, 240, seed=11))
+    assert any("could not run" in w.value and "whole photo" in w.value for w in at.warning)
+    assert figure(at, "skeleton_unary")
