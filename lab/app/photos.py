@@ -43,6 +43,7 @@ PHOTO, UPLOADED, ERROR, NOTICE, BOXES = "photo", "photo_uploaded", "photo_error"
 UPLOAD_KEY = "photo_upload"
 PICK_KEY = "photo_pick"
 PICKS = "photo_people_pick"     # photo digest -> index of the picked person (absent: 0, the most prominent)
+SLIDER_REV = "photo_slider_rev"  # photo digest -> revision of the crop sliders' keys
 VIEW_SIDE = 1280                # a photo is drawn at most this many pixels on its long side
 
 
@@ -339,9 +340,12 @@ def is_adjusted(ph: Photo) -> bool:
 
 
 def forget_sliders(ph: Photo) -> None:
-    """Drop the crop sliders' own state for this photo, so they start again from the current box."""
+    """Start the crop sliders again from the current box: their keys get a new revision (a
+    browser keeps a slider's value under its old key whatever `value` says), old state dropped."""
     for k in [k for k in st.session_state if str(k).startswith("crop_") and ph.digest in str(k)]:
         del st.session_state[k]
+    st.session_state[SLIDER_REV] = {**st.session_state.get(SLIDER_REV, {}),
+                                    ph.digest: st.session_state.get(SLIDER_REV, {}).get(ph.digest, 0) + 1}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -363,7 +367,8 @@ def crop_controls(models: PoseLab, ph: Photo) -> tuple[float, float, float]:
     box = current_box(models, ph)
     h, w = ph.rgb.shape[:2]
     # per photo and model: another model's automatic box must not stay on the sliders
-    keys = [f"crop_{n}_{ph.digest}_{model_key(models)}" for n in ("cx", "cy", "side")]
+    rev = st.session_state.get(SLIDER_REV, {}).get(ph.digest, 0)
+    keys = [f"crop_{n}_{ph.digest}_{model_key(models)}_{rev}" for n in ("cx", "cy", "side")]
 
     def changed():
         set_box(ph, tuple(st.session_state[k] for k in keys))
@@ -437,7 +442,7 @@ def view_image(ph: Photo, window=None, max_side: int = VIEW_SIDE) -> tuple[np.nd
 
 def framing_chart(models: PoseLab, ph: Photo, box, height: int) -> None:
     """The photo with every detected person's numbered box and the crop box. Click a number to
-    pick that person; drag a box (box select) to frame the crop yourself."""
+    pick that person; with the toolbar's Box Select, drag a box to frame the crop yourself."""
     img, origin, step = view_image(ph)
     fig = plots.photo_figure(img, "Photo: the people found and the crop", meta="photo_box", height=height,
                              origin=origin, step=step)
@@ -446,7 +451,9 @@ def framing_chart(models: PoseLab, ph: Photo, box, height: int) -> None:
     h, w = ph.rgb.shape[:2]        # invisible corners: box select needs a scatter trace, even with nobody found
     fig.add_scatter(x=[-0.5, w - 0.5, -0.5, w - 0.5], y=[-0.5, -0.5, h - 0.5, h - 0.5], mode="markers",
                     marker=dict(opacity=0), hoverinfo="skip", showlegend=False, name="frame")
-    fig.update_layout(dragmode="select", clickmode="event+select", newselection=dict(line=dict(color="white")))
+    # Streamlit turns click selection off while the drag mode is box select: start in zoom mode, where a
+    # click on a number picks that person; the toolbar's Box Select then drags a box for the crop.
+    fig.update_layout(dragmode="zoom", clickmode="event+select", newselection=dict(line=dict(color="white")))
     key = f"framing_{ph.digest}"
 
     def selected():
@@ -461,7 +468,7 @@ def framing_chart(models: PoseLab, ph: Photo, box, height: int) -> None:
             forget_sliders(ph)
 
     st.plotly_chart(fig, key=key, on_select=selected, selection_mode=("points", "box"),
-                    config={"modeBarButtonsToRemove": ["lasso2d"]})
+                    config={"modeBarButtonsToRemove": ["lasso2d"], "displayModeBar": True})
 
 
 # ------------------------------------------------------------------ the result, for download

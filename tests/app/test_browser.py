@@ -135,11 +135,15 @@ def test_group_photo_pick_the_second_person(page, tmp_path, record_property):
     assert len(people) == 1, "the numbered people are drawn on the photo"
     assert (bu.person_pick(page) or "").startswith("1 · most prominent")
     first = bu.skeleton_signature(page)
+    side = lambda: page.locator('[data-testid="stSlider"]', has_text="Crop side").locator(
+        'input[type="range"]').first.input_value()
+    side_first = side()
     shot(page, "02b-group-photo")
     TIMINGS["pick_person_2_to_results_s"] = round(bu.choose_person(page, 2, TIMEOUT), 2)
     bu.wait_idle(page, TIMEOUT)
     assert bu.person_pick(page).startswith("2 ·") and bu.skeleton_signature(page) != first
     assert page.get_by_text("detected person 2 of").count() >= 1
+    assert side() != side_first, "the crop sliders follow the picked person"
     shot(page, "02c-group-second-person")
     assert_clean(page, "Try it after picking person 2")
     STATE["upload"] = photo.name

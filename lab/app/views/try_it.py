@@ -50,7 +50,8 @@ def photo_and_framing(models):
 FRAMING_INFO = ("Like the paper, the model assumes **one person, roughly centred, seen whole**. So a person "
                 "detector runs first: every person it finds gets a numbered box, and the crop is framed around "
                 "the one you pick (by default the most prominent). Click a number on the photo or pick from the "
-                "list; drag a box on the photo, or move the sliders, to frame the crop yourself.")
+                "list; drag a box on the photo (toolbar: *Box Select*), or move the sliders, to frame the crop "
+                "yourself.")
 
 
 def photo_with_people(models, ph, box) -> None:
@@ -61,7 +62,8 @@ def photo_with_people(models, ph, box) -> None:
     photos.framing_chart(models, ph, box, height=plots.fit_height(vw, vh, width_px=480, lo=200, hi=400))
     st.caption(f"The photo ({w}×{h} px). Numbered: the people found. Dashed: the square crop the model sees, "
                f"centre ({box[0]:.0f}, {box[1]:.0f}), side {box[2]:.0f} px ({photos.framing_label(ph)}). "
-               "Drag a box around a person to frame it yourself. Where the box leaves the photo (grey here) "
+               "Click a number to analyse that person; to frame the crop yourself, pick *Box Select* in the "
+               "chart's toolbar and drag a box around the person. Where the box leaves the photo (grey here) "
                "the crop is filled with black.")
 
 
@@ -115,7 +117,7 @@ def left_and_right(models, pred) -> None:
                      column_config={"score (mean unary at the joints)": st.column_config.NumberColumn(format="%.4f")})
         st.caption(f"Facing: {FACING[rep['facing']]}. LSP labels are the person's own left and right, so a "
                    "heatmap model must tell from appearance alone whether it sees a front or a back. "
-                   "Lesson *Heatmaps* explains why this is hard.")
+                   "The lesson *Pose as heatmaps* explains why this is hard.")
 
 
 FACING = {"camera": "towards the camera (their right on the image's left)",
