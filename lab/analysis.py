@@ -11,13 +11,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lab.joints import NAMES
+from lab.joints import FLIP_PAIRS, FLIP_PERM, L_HIP, L_SHOULDER, NAMES, R_HIP, R_SHOULDER
 from lab.models import graph
 from lab.names import CONFIDENCE_HELP
 
 STRONG_SECOND_PEAK = 0.5   # a second peak at least half as high as the first is worth a look
 MOVED = 2.0                # heatmap px: a joint that moved further was overruled by the spatial model
 CORRECT = 0.1              # of the crop side: a peak this close to the annotation counts as right
+LR_CLOSE = 0.5             # swapped score >= this share of the as-found score: left/right is a close call
+SIDE_ON = 0.15             # |left - right| across the body under this share of the torso: seen side-on
 
 
 # ------------------------------------------------------------------ the detector, in words
@@ -254,3 +256,76 @@ def _direction(dx: int, dy: int) -> str:
 
 def neighbour_names(spatial, a: int) -> list[str]:
     return [NAMES[v] + (" (itself)" if v == a else "") for v in graph.neighbours(spatial.edges, a)]
+
+
+# ------------------------------------------------------------------ left and right
+def _near(m: torch.Tensor, p: tuple[int, int]) -> float:
+    """A map's maximum in the 3x3 window around p = (x, y) (a peak may move by a pixel)."""
+    x, y = p
+    H, W = m.shape
+    return float(m[max(y - 1, 0):min(y + 2, H), max(x - 1, 0):min(x + 2, W)].max())
+
+
+def left_right(belief) -> dict:
+    """How firmly the unary tells the person's left from right: the score of the two best
+    assignments of the six left/right pairs (`lab.joints.FLIP_PAIRS`).
+
+    belief: (K, H, W) maps >= 0 (`PoseLab.belief` of a unary). Each joint's peak p_k is its
+    map's maximum. The assignment "as found" puts every joint at its own peak; "left and
+    right swapped" puts each paired joint at its partner's peak (FLIP_PERM), the centre
+    joints staying. An assignment's score is the mean over the K joints of the joint's map
+    read at its position (3x3 window). As found is the best assignment by construction;
+    `ratio` = swapped / as found says how close the second best comes (1 = the maps cannot
+    tell left from right, 0 = no doubt).
+
+    Returns {"assignments": [{"name", "score", "perm"}] best first, "ratio", "close"
+    (ratio >= LR_CLOSE), "pairs": [{"joints": (r, l), "ratio"}] per pair}.
+    """
+    b = torch.relu(torch.as_tensor(belief).detach().to(torch.float64))
+    K, H, W = b.shape
+    peaks = [(int(i) % W, int(i) // W) for i in b.reshape(K, -1).argmax(1)]
+    at = lambda k, p: _near(b[k], p)
+    own = [at(k, peaks[k]) for k in range(K)]
+    swapped = [at(k, peaks[FLIP_PERM[k]]) for k in range(K)]
+    a0, a1 = float(np.mean(own)), float(np.mean(swapped))
+    pairs = []
+    for r, l in FLIP_PAIRS:
+        s0, s1 = own[r] + own[l], swapped[r] + swapped[l]
+        pairs.append({"joints": (r, l), "ratio": s1 / s0 if s0 > 0 else 0.0})
+    ratio = a1 / a0 if a0 > 0 else 0.0
+    return {"assignments": [{"name": "as found", "score": a0, "perm": tuple(range(K))},
+                            {"name": "left and right swapped", "score": a1, "perm": FLIP_PERM}],
+            "ratio": ratio, "close": ratio >= LR_CLOSE, "pairs": pairs}
+
+
+def facing(joints) -> str:
+    """Which way the person faces, from joints (K, 2) in image pixels (x right) labelled
+    person-centrically: "camera" (their right on the image's left), "away" (their right on
+    the image's right: a back view, or left and right swapped) or "side-on" (the two sides
+    overlap, |difference| under SIDE_ON of the torso)."""
+    j = np.asarray(joints, np.float64)
+    across = (j[L_SHOULDER, 0] - j[R_SHOULDER, 0]) + (j[L_HIP, 0] - j[R_HIP, 0])
+    torso = np.linalg.norm(j[[L_SHOULDER, R_SHOULDER]].mean(0) - j[[L_HIP, R_HIP]].mean(0))
+    if abs(across) < SIDE_ON * max(torso, 1e-9):
+        return "side-on"
+    return "camera" if across > 0 else "away"
+
+
+def left_right_report(lab, pred, method: str = "unary") -> dict:
+    """`left_right` on a prediction's unary, plus which way the person faces by `method`'s
+    joints (`facing`) and whether to show the learner: `suspect` when left/right is a
+    close call or the joints say the person has their back to the camera, and a sentence."""
+    out = left_right(lab.belief(pred.unary))
+    out["facing"] = facing(pred.crop_joints(method))
+    out["suspect"] = out["close"] or out["facing"] == "away"
+    best, second = out["assignments"]
+    why = []
+    if out["close"]:
+        weak = [NAMES[q["joints"][0]].split()[1] + "s" for q in out["pairs"] if q["ratio"] >= LR_CLOSE]
+        why.append(f"the heatmaps score the swapped assignment at {out['ratio']:.0%} of the best"
+                   + (f" (closest: {', '.join(weak)})" if weak else ""))
+    if out["facing"] == "away":
+        why.append("the person's right side is on the image's right: a back view, or left and right swapped")
+    out["sentence"] = ("Left and right may be swapped: " + "; ".join(why) + "." if why else
+                       f"Left and right look clear: swapping them scores {out['ratio']:.0%} of the best.")
+    return out

@@ -222,6 +222,24 @@ def person_warnings(person: Person, photo_shape: tuple[int, ...], min_side_px: f
     return out
 
 
+def box_warnings(box: tuple[float, float, float], photo_shape: tuple[int, ...], min_side_px: float = MIN_SIDE_PX,
+                 crop_size: int = 128, outside: float = 0.15) -> list[str]:
+    """The same warnings for a square crop box (cx, cy, side) that a learner set by hand:
+    small when its side is under `min_side_px`; past the photo's edge when more than
+    `outside` x its side lies outside on some side."""
+    h, w = photo_shape[:2]
+    cx, cy, side = (float(v) for v in box)
+    out = []
+    if side < min_side_px:
+        out.append(f"This box is small (side {side:.0f} px): the {crop_size} px crop is enlarged "
+                   f"{crop_size / side:.1f}x from the original pixels, so it is blurry and the joints are less accurate.")
+    over = max(-0.5 - (cx - side / 2), (cx + side / 2) - (w - 0.5), -0.5 - (cy - side / 2), (cy + side / 2) - (h - 0.5))
+    if over > outside * side:
+        out.append("This box reaches past the photo's edge: that part of the crop is black, and joints "
+                   "there cannot be found.")
+    return out
+
+
 def no_people_message(photo_shape: tuple[int, ...]) -> str:
     """What to tell the learner when `find_people` found nobody."""
     long_side = max(photo_shape[:2])

@@ -42,6 +42,8 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--upload", action="store_true",
+                   help="also time the server's stages of a 12-MP upload on the Try it page")
     a = p.parse_args(argv)
     import torch
     torch.set_num_threads(a.threads)
@@ -80,6 +82,50 @@ def main(argv=None) -> None:
           f"median CPU {1000 * np.median(det_cpus):.0f} ms")
     print(f"detect + frame + crop, 4000x3000, {a.threads} threads: median wall {1000 * np.median(walls):.0f} ms, "
           f"median CPU {1000 * np.median(cpus):.0f} ms (target: <= 300 ms wall on an idle machine)")
+    if a.upload:
+        upload_stages(rgb, a.repeats)
+
+
+def upload_stages(rgb: np.ndarray, repeats: int) -> None:
+    """The server's side of the Try it page after a 12-MP upload, stage by stage (what
+    scripts/browser_timings.py times end to end in the browser): decode the JPEG, hash the
+    pixels (the caches' key), find the people, refine the first, run the pose models on its
+    crop, and build the photo figure from the reduced copy (lab.app.photos.view_image)."""
+    import hashlib
+    import io
+
+    from lab import people as P
+    from lab.app import plots
+    from lab.data.images import load_image
+    from lab.infer import PoseLab
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
+    data = buf.getvalue()
+    models = PoseLab(regressor_path=None)
+    state: dict = {}
+    stages = {
+        "decode JPEG": lambda: state.update(rgb=load_image(data, name="bench.jpg")),
+        "hash pixels": lambda: hashlib.sha1(np.ascontiguousarray(state["rgb"]).tobytes()).hexdigest(),
+        "find_people": lambda: state.update(people=P.find_people(state["rgb"])),
+        "refine + square_box": lambda: state.update(box=P.square_box(P.refine(state["rgb"], state["people"][0]))),
+        "predict (crop, unary, marginal)": lambda: models.predict(state["rgb"], state["box"]),
+        "photo figure (reduced, JPEG)": lambda: plots.photo_figure(
+            np.asarray(Image.fromarray(state["rgb"]).reduce(4)), "x").to_json(),
+    }
+    total_w = total_c = 0.0
+    print(f"\nserver side of a {rgb.shape[1]}x{rgb.shape[0]} upload ({len(data) / 1e6:.1f} MB JPEG), median of {repeats}:")
+    for name, fn in stages.items():
+        fn()
+        ws, cs = [], []
+        for _ in range(repeats):
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            ws.append(time.perf_counter() - w)
+            cs.append(time.process_time() - c)
+        total_w += np.median(ws)
+        total_c += np.median(cs)
+        print(f"  {name:34s} wall {1000 * np.median(ws):6.0f} ms   CPU {1000 * np.median(cs):6.0f} ms")
+    print(f"  {'total':34s} wall {1000 * total_w:6.0f} ms   CPU {1000 * total_c:6.0f} ms")
 
 
 if __name__ == "__main__":

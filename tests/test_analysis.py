@@ -17,7 +17,7 @@ from lab.config import DetectorConfig, SpatialConfig
 from lab.data.codec import gaussian_targets
 from lab.data.transforms import image_box
 from lab.infer import PoseLab
-from lab.joints import K, NAMES, R_ANKLE, R_KNEE
+from lab.joints import FLIP_PAIRS, FLIP_PERM, K, L_HIP, L_SHOULDER, NAMES, R_ANKLE, R_HIP, R_KNEE, R_SHOULDER
 from lab.models.spatial import SpatialModel, softplus_inv
 from lab.names import CONFIDENCE_HELP
 
@@ -132,10 +132,46 @@ def test_describe_prior_reports_the_shift_honestly():
         analysis.describe_prior(m, a, v, stride=4)["sentence"]
 
 
+# ------------------------------------------------------------------ left and right (synthetic)
+def _maps(second: float, size: int = 32) -> torch.Tensor:
+    """K maps: joint k has a bump of 1 at its own place and `second` at its L/R partner's place."""
+    pos = [(2 + (k % 7) * 4, 6 + (k // 7) * 16) for k in range(K)]
+    maps = []
+    for k in range(K):
+        p = FLIP_PERM[k]
+        maps.append(two_bumps(pos[k], pos[p], second if p != k else 0.0, size))
+    return torch.stack(maps)
+
+
+def test_left_right_scores_the_as_found_and_the_swapped_assignment():
+    clear = analysis.left_right(_maps(0.1))
+    best, second = clear["assignments"]
+    assert best["name"] == "as found" and second["perm"] == FLIP_PERM
+    assert best["score"] == pytest.approx(1.0, abs=1e-3)
+    # 12 paired joints read their partner's map at 0.1, the 2 centre joints stay at 1
+    assert second["score"] == pytest.approx((12 * 0.1 + 2) / K, abs=1e-3)
+    assert clear["ratio"] == pytest.approx(second["score"] / best["score"]) and not clear["close"]
+    assert [p["joints"] for p in clear["pairs"]] == list(FLIP_PAIRS)
+    assert all(p["ratio"] == pytest.approx(0.1, abs=1e-3) for p in clear["pairs"])
+    confused = analysis.left_right(_maps(0.9))
+    assert confused["close"] and confused["ratio"] > clear["ratio"]
+    assert confused["ratio"] >= analysis.LR_CLOSE
+
+
+def test_facing_reads_which_side_is_on_the_image_left():
+    j = np.zeros((K, 2))
+    j[[R_SHOULDER, R_HIP], 0], j[[L_SHOULDER, L_HIP], 0] = 10, 30      # right side on the image's left
+    j[[R_SHOULDER, L_SHOULDER], 1], j[[R_HIP, L_HIP], 1] = 10, 50
+    assert analysis.facing(j) == "camera"
+    assert analysis.facing(j[list(FLIP_PERM)]) == "away"               # the same body, labels swapped
+    j[[L_SHOULDER, L_HIP], 0] = 12
+    assert analysis.facing(j) == "side-on"
+
+
 # ------------------------------------------------------------------ on the shipped model
 @pytest.fixture(scope="module")
 def models():
-    return PoseLab()
+    return PoseLab(regressor_path=None)      # the analysis reads the detector and spatial model only
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +236,12 @@ def test_neighbour_names_mark_the_self_edge(models):
         pytest.skip("the shipped model has no spatial model")
     names = analysis.neighbour_names(models.spatial, R_KNEE)
     assert names[0] == NAMES[R_KNEE] + " (itself)" and NAMES[R_ANKLE] in names
+
+
+def test_left_right_report_follows_the_prediction(models, pred):
+    rep = analysis.left_right_report(models, pred)
+    assert rep["ratio"] == pytest.approx(analysis.left_right(models.belief(pred.unary))["ratio"])
+    assert rep["facing"] == analysis.facing(pred.crop_joints("unary"))
+    assert rep["suspect"] == (rep["close"] or rep["facing"] == "away")
+    mirrored = models.predict(pred.crop[:, ::-1].copy(), pred.box)
+    assert analysis.left_right_report(models, mirrored)["sentence"]

@@ -221,3 +221,10 @@ def test_anchors_match_the_model():
     a = P.ssd_anchors()
     assert a.shape == (2254, 2) and a.min() > 0 and a.max() < 1
     assert P.model_path().name == "pose_detection.tflite"
+
+
+def test_box_warnings_for_a_hand_drawn_box():
+    shape = (300, 400, 3)
+    assert P.box_warnings((200, 150, 200), shape) == []
+    assert any("small" in w for w in P.box_warnings((200, 150, 40), shape))
+    assert any("past the photo's edge" in w for w in P.box_warnings((20, 150, 200), shape))

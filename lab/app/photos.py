@@ -1,12 +1,17 @@
 """The current photo, shared by every page: bundled samples, uploads (decoded safely by
-`lab.data.images.load_image`), the crop box (automatic or adjusted by the learner) and
+`lab.data.images.load_image`), the crop box (around a detected person, or drawn by the learner) and
 the cached prediction on it.
 
 State lives in st.session_state under non-widget keys, so it survives switching pages:
   PHOTO     the current `Photo`
   UPLOADED  the last upload that decoded (offered again in the photo list)
   ERROR     why the last upload was refused (shown until the photo changes)
-  BOXES     photo digest -> the learner's crop box (absent: automatic)
+  BOXES     photo digest -> the learner's crop box, dragged or set with the sliders (absent: detected)
+  PICKS     photo digest -> which detected person every page analyses (absent: the most prominent)
+
+The box is framed around a person that `lab.people` detected (numbered boxes on the
+photo; the learner picks one by clicking its number or from the list), or dragged by the
+learner; the crop is always resampled from the original pixels.
 """
 from __future__ import annotations
 
@@ -19,10 +24,12 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from lab import people as P
 from lab.analysis import confidence_help
-from lab.app import common
+from lab.app import common, plots, workers
 from lab.app.settings import SETTINGS
 from lab.data.images import load_image
+from lab.data.transforms import image_box
 from lab.errors import LabError
 from lab.infer import PoseLab, Prediction
 from lab.joints import NAMES
@@ -35,6 +42,9 @@ UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp"]
 PHOTO, UPLOADED, ERROR, NOTICE, BOXES = "photo", "photo_uploaded", "photo_error", "photo_notice", "photo_boxes"
 UPLOAD_KEY = "photo_upload"
 PICK_KEY = "photo_pick"
+PICKS = "photo_people_pick"     # photo digest -> index of the picked person (absent: 0, the most prominent)
+SLIDER_REV = "photo_slider_rev"  # photo digest -> revision of the crop sliders' keys
+VIEW_SIDE = 1280                # a photo is drawn at most this many pixels on its long side
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,9 @@ SAMPLES = (
     Sample("astronaut.jpg", "Portrait: head and shoulders (astronaut)",
            "Not from LSP. Breaks the assumption: only the upper body is visible, so there are no hips, "
            "knees or ankles to find, yet every method still places all 14 joints."),
+    Sample("group_lsp.jpg", "Three people (LSP im1051, im1007, im1041 side by side)",
+           "Three LSP test photos pasted side by side at different scales: the person detector numbers "
+           "everyone; click a number (or use the Person list) to analyse that person on every page."),
     Sample("wide_lsp_im1033.jpg", "Small person off to one side (padded LSP im1033)",
            "An LSP test photo pasted onto a wide empty background: breaks 'roughly centred'. "
            "Watch how the automatic framing copes, then frame the person yourself with the sliders."),
@@ -185,7 +198,109 @@ def photo_input(compact: bool = False) -> Photo:
             st.info(st.session_state[NOTICE])
         if cur.note:
             st.caption(cur.note)
+        if compact:
+            person_list(cur)
+    if compact:
+        show_framing_notes(cur)
     return cur
+
+
+# ------------------------------------------------------------------ the people in the photo
+@st.cache_data(max_entries=32, show_spinner=False)
+def _find_people(digest: str, _rgb: np.ndarray) -> tuple[list[P.Person], str | None]:
+    """Everyone `lab.people.find_people` sees, most prominent first, and why it could not
+    run (the detector's weights missing), else None."""
+    try:
+        return workers.run(P.find_people, _rgb), None
+    except LabError as e:
+        return [], str(e)
+    except Exception as e:          # never a traceback: the page goes on with the whole photo
+        return [], f"{type(e).__name__}: {e}"
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _refined(digest: str, i: int, _rgb: np.ndarray, _person: P.Person) -> P.Person:
+    """The person with landmarks; if the landmark model fails, the detector's own framing."""
+    try:
+        return workers.run(P.refine, _rgb, _person)
+    except Exception:
+        return _person
+
+
+def people_in(ph: Photo) -> list[P.Person]:
+    """The people found in the photo (none for an example crop, which is framed already)."""
+    if ph.box is not None:
+        return []
+    with st.spinner("Finding the people…"):
+        return _find_people(ph.digest, ph.rgb)[0]
+
+
+def picked_index(ph: Photo) -> int | None:
+    """Which person the learner picked (default 0, the most prominent); None when nobody was found."""
+    found = people_in(ph)
+    if not found:
+        return None
+    i = st.session_state.get(PICKS, {}).get(ph.digest, 0)
+    return i if 0 <= i < len(found) else 0
+
+
+def picked_person(ph: Photo) -> P.Person | None:
+    """The picked person, with MediaPipe's landmarks (`lab.people.refine`) for a tight framing."""
+    i = picked_index(ph)
+    if i is None:
+        return None
+    with st.spinner("Framing the person…"):
+        return _refined(ph.digest, i, ph.rgb, people_in(ph)[i])
+
+
+def pick(ph: Photo, i: int) -> None:
+    """Analyse person i of this photo on every page; their detected box replaces any drawn one."""
+    st.session_state[PICKS] = {**st.session_state.get(PICKS, {}), ph.digest: int(i)}
+    set_box(ph, None)
+    forget_sliders(ph)
+
+
+def selection_action(selection) -> tuple[str, object] | None:
+    """What a plotly selection on the framing chart asks for: ("box", (cx, cy, side)) for a
+    dragged box (`lab.people.square_from_box`: the box as the person's extent, training
+    margin), ("pick", i) for a click on person i's number, None for nothing usable."""
+    selection = selection or {}
+    for b in reversed(selection.get("box") or []):
+        xs, ys = b.get("x") or [], b.get("y") or []
+        if len(xs) == 2 and len(ys) == 2 and abs(xs[1] - xs[0]) >= 4 and abs(ys[1] - ys[0]) >= 4:
+            return "box", P.square_from_box((xs[0], ys[0], xs[1], ys[1]))
+    for pt in selection.get("points") or []:
+        cd = pt.get("customdata")
+        if cd is not None:
+            return "pick", int(cd[0] if isinstance(cd, (list, tuple)) else cd)
+    return None
+
+
+def framing_notes(ph: Photo) -> list[str]:
+    """Plain warnings about the framing: nobody found, a person too small or cut by the
+    photo's edge, or a hand-drawn box that is (`lab.people`)."""
+    if ph.box is not None:
+        return []
+    if is_adjusted(ph):
+        return P.box_warnings(st.session_state[BOXES][ph.digest], ph.rgb.shape)
+    problem = _find_people(ph.digest, ph.rgb)[1]
+    if problem:
+        return [f"The person detector could not run: {problem.rstrip('.')}. The whole photo is used: "
+                "draw a box around the person or move the sliders."]
+    person = picked_person(ph)
+    if person is None:
+        return [P.no_people_message(ph.rgb.shape) + " Until then the model sees the whole photo."]
+    return P.person_warnings(person, ph.rgb.shape)
+
+
+def framing_label(ph: Photo) -> str:
+    """How the current box was made, in words."""
+    if ph.box is not None:
+        return "the example crop"
+    if is_adjusted(ph):
+        return "drawn or adjusted by you"
+    i, n = picked_index(ph), len(people_in(ph))
+    return "the whole photo (nobody found)" if i is None else f"detected person {i + 1} of {n}"
 
 
 # ------------------------------------------------------------------ framing and prediction
@@ -194,21 +309,20 @@ def model_key(models: PoseLab) -> str:
     return f"{id(models)}:{models.pose_meta.get('stage')}:{models.pose_meta.get('epoch')}"
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _auto_box(key: str, digest: str, _models: PoseLab, _rgb: np.ndarray) -> tuple[float, float, float]:
-    return tuple(float(v) for v in _models.auto_box(_rgb))
-
-
 def auto_box(models: PoseLab, ph: Photo) -> tuple[float, float, float]:
-    """The automatic framing (`PoseLab.auto_box`), or the photo's fixed box."""
+    """The detected box: the picked person framed as the models were trained
+    (`lab.people.square_box`), the photo's fixed box, or the whole photo when nobody was found."""
     if ph.box is not None:
         return ph.box
-    with st.spinner("Framing the person…"):
-        return _auto_box(model_key(models), ph.digest, models, ph.rgb)
+    person = picked_person(ph)
+    if person is None:
+        h, w = ph.rgb.shape[:2]
+        return tuple(float(v) for v in image_box(w, h))
+    return tuple(float(v) for v in P.square_box(person))
 
 
 def current_box(models: PoseLab, ph: Photo) -> tuple[float, float, float]:
-    """The learner's box for this photo if they adjusted it, else the automatic one."""
+    """The learner's box for this photo if they drew or adjusted it, else the detected one."""
     return st.session_state.get(BOXES, {}).get(ph.digest) or auto_box(models, ph)
 
 
@@ -223,6 +337,15 @@ def set_box(ph: Photo, box) -> None:
 
 def is_adjusted(ph: Photo) -> bool:
     return ph.digest in st.session_state.get(BOXES, {})
+
+
+def forget_sliders(ph: Photo) -> None:
+    """Start the crop sliders again from the current box: their keys get a new revision (a
+    browser keeps a slider's value under its old key whatever `value` says), old state dropped."""
+    for k in [k for k in st.session_state if str(k).startswith("crop_") and ph.digest in str(k)]:
+        del st.session_state[k]
+    st.session_state[SLIDER_REV] = {**st.session_state.get(SLIDER_REV, {}),
+                                    ph.digest: st.session_state.get(SLIDER_REV, {}).get(ph.digest, 0) + 1}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -244,15 +367,15 @@ def crop_controls(models: PoseLab, ph: Photo) -> tuple[float, float, float]:
     box = current_box(models, ph)
     h, w = ph.rgb.shape[:2]
     # per photo and model: another model's automatic box must not stay on the sliders
-    keys = [f"crop_{n}_{ph.digest}_{model_key(models)}" for n in ("cx", "cy", "side")]
+    rev = st.session_state.get(SLIDER_REV, {}).get(ph.digest, 0)
+    keys = [f"crop_{n}_{ph.digest}_{model_key(models)}_{rev}" for n in ("cx", "cy", "side")]
 
     def changed():
         set_box(ph, tuple(st.session_state[k] for k in keys))
 
     def reset():
         set_box(ph, None)
-        for k in keys:
-            st.session_state.pop(k, None)
+        forget_sliders(ph)
 
     cx, cy, side = (round(float(v)) for v in box)
     big = float(2 * max(w, h))
@@ -261,14 +384,96 @@ def crop_controls(models: PoseLab, ph: Photo) -> tuple[float, float, float]:
     st.slider("Crop centre y (photo px)", float(min(0, cy)), float(max(h - 1, cy)), float(cy), 1.0,
               key=keys[1], on_change=changed)
     st.slider("Crop side (photo px)", 16.0, float(max(big, side)), float(side), 1.0, key=keys[2], on_change=changed)
-    st.button("Reset to automatic framing", on_click=reset, disabled=not is_adjusted(ph),
-              help=f"Automatic box: centre ({auto[0]:.0f}, {auto[1]:.0f}), side {auto[2]:.0f} px.")
+    st.button("Reset to the detected box", on_click=reset, disabled=not is_adjusted(ph),
+              help=f"Detected box ({framing_label_auto(ph)}): centre ({auto[0]:.0f}, {auto[1]:.0f}), "
+                   f"side {auto[2]:.0f} px.")
     return current_box(models, ph)
+
+
+def framing_label_auto(ph: Photo) -> str:
+    i = picked_index(ph)
+    return "the example crop" if ph.box is not None else "the whole photo" if i is None else f"person {i + 1}"
+
+
+def person_list(ph: Photo) -> None:
+    """The detected people as a list; picking one analyses that person on every page."""
+    found = people_in(ph)
+    if not found:
+        return
+    key = f"person_pick_{ph.digest}"
+    st.session_state[key] = picked_index(ph)            # a click on the photo may have changed it
+    h, w = ph.rgb.shape[:2]
+    label = lambda i: (f"{i + 1} · {'most prominent · ' if i == 0 else ''}{found[i].side / max(h, w):.0%} of the "
+                       f"photo, score {found[i].score:.2f}")
+    st.selectbox(f"Person ({len(found)} found: click a number on the photo, or pick here)", range(len(found)),
+                 key=key, format_func=label, on_change=lambda: pick(ph, st.session_state[key]),
+                 help="People found by MediaPipe's person detector (lab.people), most prominent first. "
+                      "Every page analyses the person picked here.")
+
+
+def show_framing_notes(ph: Photo) -> None:
+    for note in framing_notes(ph):
+        st.warning(note, icon="⚠️")
+
+
+# ------------------------------------------------------------------ drawing the photo
+@st.cache_data(max_entries=16, show_spinner=False)
+def _reduced(digest: str, step: int, _rgb: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(_rgb).reduce(step)) if step > 1 else _rgb
+
+
+def view_image(ph: Photo, window=None, max_side: int = VIEW_SIDE) -> tuple[np.ndarray, tuple[float, float], int]:
+    """What to draw for the photo, or for the part `window` = (x0, x1, y0, y1) photo px of it:
+    (pixels, origin, step) for `plots.photo_figure`, reduced by a whole step (box filter) so
+    that the long side is at most `max_side`. A 12-MP photo is never sent to the browser whole."""
+    h, w = ph.rgb.shape[:2]
+    if window is None:
+        step = max(1, math.ceil(max(h, w) / max_side))
+        return _reduced(ph.digest, step, ph.rgb), (0.0, 0.0), step
+    x0, x1, y0, y1 = window
+    x0, y0 = max(int(math.floor(x0)), 0), max(int(math.floor(y0)), 0)
+    x1, y1 = min(int(math.ceil(x1)) + 1, w), min(int(math.ceil(y1)) + 1, h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return view_image(ph, None, max_side)
+    step = max(1, math.ceil(max(x1 - x0, y1 - y0) / max_side))
+    region = np.ascontiguousarray(ph.rgb[y0:y1, x0:x1])
+    return (np.asarray(Image.fromarray(region).reduce(step)) if step > 1 else region), (float(x0), float(y0)), step
+
+
+def framing_chart(models: PoseLab, ph: Photo, box, height: int) -> None:
+    """The photo with every detected person's numbered box and the crop box. Click a number to
+    pick that person; with the toolbar's Box Select, drag a box to frame the crop yourself."""
+    img, origin, step = view_image(ph)
+    fig = plots.photo_figure(img, "Photo: the people found and the crop", meta="photo_box", height=height,
+                             origin=origin, step=step)
+    plots.add_people(fig, [p.box for p in people_in(ph)], picked_index(ph))
+    plots.add_box(fig, box, image_hw=ph.rgb.shape[:2])
+    h, w = ph.rgb.shape[:2]        # invisible corners: box select needs a scatter trace, even with nobody found
+    fig.add_scatter(x=[-0.5, w - 0.5, -0.5, w - 0.5], y=[-0.5, -0.5, h - 0.5, h - 0.5], mode="markers",
+                    marker=dict(opacity=0), hoverinfo="skip", showlegend=False, name="frame")
+    # Streamlit turns click selection off while the drag mode is box select: start in zoom mode, where a
+    # click on a number picks that person; the toolbar's Box Select then drags a box for the crop.
+    fig.update_layout(dragmode="zoom", clickmode="event+select", newselection=dict(line=dict(color="white")))
+    key = f"framing_{ph.digest}"
+
+    def selected():
+        action = selection_action((st.session_state.get(key) or {}).get("selection"))
+        if action is None:
+            return
+        kind, value = action
+        if kind == "pick":
+            pick(ph, value)
+        else:
+            set_box(ph, value)
+            forget_sliders(ph)
+
+    st.plotly_chart(fig, key=key, on_select=selected, selection_mode=("points", "box"),
+                    config={"modeBarButtonsToRemove": ["lasso2d"], "displayModeBar": True})
 
 
 # ------------------------------------------------------------------ the result, for download
 def result_json(ph: Photo, pred: Prediction, box, model_label: str, models: PoseLab,
-                adjusted: bool = False) -> dict:
+                adjusted: bool = False, framing: str | None = None) -> dict:
     """What the Try it page downloads: photo size, box, and every method's joints in original
     photo pixels with names and confidences (None where a method has none). JSON-safe."""
     h, w = ph.rgb.shape[:2]
@@ -276,7 +481,7 @@ def result_json(ph: Photo, pred: Prediction, box, model_label: str, models: Pose
         "photo": {"name": ph.name, "source": ph.source, "width": int(w), "height": int(h), "sha1_16": ph.digest},
         "coordinates": "original photo pixels; pixel centres at integers (x right, y down)",
         "box": {"cx": float(box[0]), "cy": float(box[1]), "side": float(box[2]),
-                "framing": "adjusted by hand" if adjusted else "automatic (PoseLab.auto_box)"},
+                "framing": framing or ("drawn or adjusted by you" if adjusted else "detected person (lab.people)")},
         "model": {"choice": model_label,
                   "detector_spatial": {"stage": models.pose_meta.get("stage"), "epoch": models.pose_meta.get("epoch"),
                                        "trunk": models.pose.detector.cfg.trunk, "loss": models.pose.detector.cfg.loss,

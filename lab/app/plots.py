@@ -80,11 +80,21 @@ def _no_axes(fig: go.Figure, height: int | None = None, meta: str | None = None)
     return fig
 
 
+LOSSY_ABOVE = 300_000           # pixels: larger photo views are sent to the browser as JPEG, not PNG
+
+
 def photo_figure(rgb: np.ndarray, title: str | None = None, height: int = 420,
-                 meta: str | None = None) -> go.Figure:
-    """The photo as an image trace, hover giving the pixel position."""
-    fig = px.imshow(rgb)
-    fig.update_traces(hovertemplate="x %{x}, y %{y}<extra></extra>")
+                 meta: str | None = None, origin: tuple[float, float] = (0.0, 0.0), step: int = 1) -> go.Figure:
+    """The photo as an image trace, hover giving the pixel position.
+
+    A reduced copy of a large photo (`lab.app.photos.view_image`) is placed in the original
+    photo's pixels: its pixel (0, 0) covers original pixels origin .. origin + step - 1, so
+    boxes and joints are drawn in original photo pixels whatever size is shown."""
+    big = rgb.shape[0] * rgb.shape[1] > LOSSY_ABOVE
+    fig = px.imshow(rgb, binary_format="jpg" if big else "png")   # a photo-sized view: JPEG, fast and small
+    if step != 1 or origin != (0.0, 0.0):
+        fig.update_traces(x0=origin[0] + (step - 1) / 2, dx=step, y0=origin[1] + (step - 1) / 2, dy=step)
+    fig.update_traces(hovertemplate="x %{x:.0f}, y %{y:.0f}<extra></extra>")
     if title:
         fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=14)))
     return _no_axes(fig, height, meta)
@@ -104,6 +114,28 @@ def add_box(fig: go.Figure, box, colour: str = "#FFFFFF", name: str = "crop",
         fig.update_xaxes(range=[min(-0.5, x0 - pad), max(w - 0.5, x1 + pad)], autorange=False)
         fig.update_yaxes(range=[max(h - 0.5, y1 + pad), min(-0.5, y0 - pad)], autorange=False)
         fig.update_layout(plot_bgcolor="#3a3a3a")
+    return fig
+
+
+PERSON_COLOURS = {"picked": "#FFD700", "other": "#00E5FF"}
+
+
+def add_people(fig: go.Figure, boxes: Sequence[tuple[float, float, float, float]], picked: int | None) -> go.Figure:
+    """Numbered person boxes (x0, y0, x1, y1) photo px, the picked one in gold, and one
+    clickable marker per person at its box's top-left corner (customdata = index, so a
+    click on it selects that person)."""
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        c = PERSON_COLOURS["picked" if i == picked else "other"]
+        fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=dict(color=c, width=3 if i == picked else 2),
+                      name=f"person {i + 1}")
+    if len(boxes):
+        b = np.asarray(boxes, np.float64)
+        fig.add_trace(go.Scatter(
+            x=b[:, 0], y=b[:, 1], mode="markers+text", name="people", customdata=np.arange(len(b))[:, None],
+            text=[str(i + 1) for i in range(len(b))], textfont=dict(color="black", size=14),
+            marker=dict(size=26, symbol="square",
+                        color=[PERSON_COLOURS["picked" if i == picked else "other"] for i in range(len(b))]),
+            hovertemplate="person %{text}: click to analyse<extra></extra>", showlegend=False))
     return fig
 
 

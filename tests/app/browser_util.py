@@ -126,6 +126,26 @@ def mirrored_photo(sample: str, dst: Path, quality: int = 92) -> Path:
     return dst
 
 
+def group_photo(dst: Path, size: tuple[int, int] = (4000, 3000), quality: int = 90) -> Path:
+    """A photo of three people (bundled LSP samples pasted at about 60%, 33% and 20% of the
+    height onto a smooth background), `size` = (w, h): 4000 x 3000 is a 12-megapixel phone photo.
+    People from left to right: the largest (the default pick), then the two smaller ones."""
+    import numpy as np
+    from PIL import Image
+    w, h = size
+    rng = np.random.default_rng(0)
+    rgb = np.array(Image.fromarray(rng.integers(60, 200, (3, 4, 3), dtype=np.uint8)).resize((w, h), Image.BILINEAR))
+    for name, height, fx, fy in (("lsp_im1007.jpg", 0.6, 0.05, 0.2), ("lsp_im1051.jpg", 0.33, 0.45, 0.1),
+                                 ("lsp_im1041.jpg", 0.2, 0.75, 0.66)):
+        with Image.open(SAMPLES / name) as im:
+            k = height * h / im.height
+            im = im.convert("RGB").resize((round(im.width * k), round(height * h)), Image.BILINEAR)
+            x0, y0 = round(fx * w), round(fy * h)
+            rgb[y0:y0 + im.height, x0:x0 + im.width] = np.asarray(im)[: h - y0, : w - x0]
+    Image.fromarray(rgb).save(dst, format="JPEG", quality=quality)
+    return dst
+
+
 # ------------------------------------------------------------------ reading the page
 PLOTS_JS = r"""
 () => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
@@ -330,3 +350,35 @@ def switch_to_try_it(page, timeout: float = 120.0) -> None:
     nav(page, "Try it")
     wait_title(page, "Try it", timeout)
     wait_until(lambda: skeletons_drawn(page), timeout, what="the skeletons")
+
+
+PERSON_LABEL_START = "Person ("
+
+
+def person_pick(page) -> str | None:
+    """The Try it page's person list value ("2 · 33% of the photo, score 0.93"), or None."""
+    return page.evaluate("""p => { const e = Array.from(document.querySelectorAll('input[role="combobox"]'))
+        .find(i => (i.getAttribute('aria-label') || '').startsWith(p)); return e ? e.value : null; }""",
+                         PERSON_LABEL_START)
+
+
+def choose_person(page, n: int, timeout: float = 120.0) -> float:
+    """Pick person n (1-based) from the Try it page's Person list, as a learner would; seconds
+    until the list shows that person and the skeletons are redrawn with new joints."""
+    import re
+    before = skeleton_signature(page)
+    box = page.locator('input[role="combobox"][aria-label^="Person ("]').first
+    t0 = time.perf_counter()
+    box.click()
+    page.get_by_role("option", name=re.compile(rf"^{n} ·")).first.click()
+
+    def done():
+        if not (person_pick(page) or "").startswith(f"{n} ·"):
+            return False
+        now = {p["meta"]: p for p in plots(page) if p["meta"] in before}
+        if len(now) != len(before) or any(p["stale"] or not p["rendered"] for p in now.values()):
+            return False
+        sig = skeleton_signature(page)
+        return all(sig.get(m) and sig[m] != before[m] for m in before)
+    wait_until(done, timeout, interval=0.1, what=f"the skeletons of person {n}")
+    return time.perf_counter() - t0

@@ -3,7 +3,8 @@ driven in Debian's Chromium through Playwright.
 
 One app and one browser tab for the whole module, so the steps share a Streamlit session:
   1. app start -> the Try it page rendered (timed)
-  2. Try it: upload a photo, wait for the three skeletons redrawn (timed)
+  2. Try it: upload a photo, wait for the three skeletons redrawn (timed); then a 12-MP
+     photo of three people: numbered boxes, pick person 2 from the list, its skeletons drawn (timed)
   3. sidebar link to Part detector: the uploaded photo is still the current one and the
      14 unary heatmaps are drawn with data (timed)
   4. Message passing: Next moves the step-through from step 1 to step 2
@@ -118,6 +119,35 @@ def test_try_it_renders_and_an_upload_is_predicted(app, page, tmp_path, record_p
     assert page.get_by_text(f"The photo ({w}×{h} px)").count() == 1, "the caption names the uploaded photo's size"
     STATE["upload"] = photo.name
     for k in ("app_start_to_first_page_s", "upload_to_results_s"):
+        record_property(k, TIMINGS[k])
+
+
+# ------------------------------------------------------------------ 2b. a group photo
+def test_group_photo_pick_the_second_person(page, tmp_path, record_property):
+    """A 12-MP photo of three people: numbered boxes on the photo, the largest picked by
+    default; picking number 2 from the Person list analyses the second person (timed)."""
+    need("upload")
+    photo = bu.group_photo(tmp_path / "my_team.jpg")
+    TIMINGS["upload_12mp_group_to_results_s"] = round(bu.upload_photo(page, photo, TIMEOUT), 2)
+    bu.wait_idle(page, TIMEOUT)
+    assert_clean(page, "Try it after the group upload")
+    people = [t for t in bu.plot(page, "photo_box")["traces"] if t["name"] == "people"]
+    assert len(people) == 1, "the numbered people are drawn on the photo"
+    assert (bu.person_pick(page) or "").startswith("1 · most prominent")
+    first = bu.skeleton_signature(page)
+    side = lambda: page.locator('[data-testid="stSlider"]', has_text="Crop side").locator(
+        'input[type="range"]').first.input_value()
+    side_first = side()
+    shot(page, "02b-group-photo")
+    TIMINGS["pick_person_2_to_results_s"] = round(bu.choose_person(page, 2, TIMEOUT), 2)
+    bu.wait_idle(page, TIMEOUT)
+    assert bu.person_pick(page).startswith("2 ·") and bu.skeleton_signature(page) != first
+    assert page.get_by_text("detected person 2 of").count() >= 1
+    assert side() != side_first, "the crop sliders follow the picked person"
+    shot(page, "02c-group-second-person")
+    assert_clean(page, "Try it after picking person 2")
+    STATE["upload"] = photo.name
+    for k in ("upload_12mp_group_to_results_s", "pick_person_2_to_results_s"):
         record_property(k, TIMINGS[k])
 
 

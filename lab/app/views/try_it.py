@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from lab import analysis
 from lab.analysis import confidence_help
 from lab.app import common, photos, plots
 from lab.joints import NAMES, side
@@ -21,39 +22,49 @@ CAPTIONS = {
 
 
 def photo_and_framing(models):
-    """1-2: the photo and the crop box; returns the photo, the box and the prediction."""
+    """1-2: the photo, the people found in it and the crop box; returns the photo, the box and the prediction."""
     left, right = st.columns([1, 2], gap="large")
     with left:
         st.subheader("1 · Photo")
         ph = photos.photo_input()
         st.subheader("2 · Framing")
-        st.info("Like the paper, the model assumes **one person, roughly centred, seen whole**. "
-                "The crop is framed automatically (a first pass on the whole photo finds the body, then the "
-                "box is fitted around it); move the sliders if it missed.", icon="ℹ️")
+        st.info(FRAMING_INFO, icon="ℹ️")
+        photos.person_list(ph)
         box = photos.crop_controls(models, ph)
     pred = photos.predict(models, ph, box)
     with right:
         c1, c2 = st.columns([3, 2])
         with c1:
-            h, w = ph.rgb.shape[:2]
-            vw = max(w, box[0] + box[2] / 2) - min(0, box[0] - box[2] / 2)
-            vh = max(h, box[1] + box[2] / 2) - min(0, box[1] - box[2] / 2)
-            fig = plots.photo_figure(ph.rgb, "Photo and crop box", meta="photo_box",
-                                     height=plots.fit_height(vw, vh, width_px=480, lo=200, hi=400))
-            plots.add_box(fig, box, image_hw=ph.rgb.shape[:2])
-            st.plotly_chart(fig, key="photo_box")
-            st.caption(f"The photo ({w}×{h} px). Dashed: the square crop the model sees, centre "
-                       f"({box[0]:.0f}, {box[1]:.0f}), side {box[2]:.0f} px"
-                       f" ({'adjusted by you' if photos.is_adjusted(ph) else 'automatic'}). "
-                       "Where the box leaves the photo (grey here) the crop is filled with black.")
+            photo_with_people(models, ph, box)
         with c2:
             codec = models.codec
             st.plotly_chart(plots.photo_figure(pred.crop, f"What the model sees ({codec.crop_size}×{codec.crop_size})",
                                                height=300, meta="crop"), key="crop")
-            st.caption(f"The crop, resampled to {codec.crop_size}×{codec.crop_size} pixels. Heatmaps are "
-                       f"{codec.heatmap_size}×{codec.heatmap_size}: one cell per {codec.stride}×{codec.stride} "
-                       "crop pixels.")
+            st.caption(f"The crop, resampled to {codec.crop_size}×{codec.crop_size} pixels from the original "
+                       f"photo's pixels. Heatmaps are {codec.heatmap_size}×{codec.heatmap_size}: one cell per "
+                       f"{codec.stride}×{codec.stride} crop pixels.")
+        photos.show_framing_notes(ph)
     return ph, box, pred
+
+
+FRAMING_INFO = ("Like the paper, the model assumes **one person, roughly centred, seen whole**. So a person "
+                "detector runs first: every person it finds gets a numbered box, and the crop is framed around "
+                "the one you pick (by default the most prominent). Click a number on the photo or pick from the "
+                "list; drag a box on the photo (toolbar: *Box Select*), or move the sliders, to frame the crop "
+                "yourself.")
+
+
+def photo_with_people(models, ph, box) -> None:
+    """The photo, the numbered people and the crop box; clicks and dragged boxes change the framing."""
+    h, w = ph.rgb.shape[:2]
+    vw = max(w, box[0] + box[2] / 2) - min(0, box[0] - box[2] / 2)
+    vh = max(h, box[1] + box[2] / 2) - min(0, box[1] - box[2] / 2)
+    photos.framing_chart(models, ph, box, height=plots.fit_height(vw, vh, width_px=480, lo=200, hi=400))
+    st.caption(f"The photo ({w}×{h} px). Numbered: the people found. Dashed: the square crop the model sees, "
+               f"centre ({box[0]:.0f}, {box[1]:.0f}), side {box[2]:.0f} px ({photos.framing_label(ph)}). "
+               "Click a number to analyse that person; to frame the crop yourself, pick *Box Select* in the "
+               "chart's toolbar and drag a box around the person. Where the box leaves the photo (grey here) "
+               "the crop is filled with black.")
 
 
 def view_window(ph, box, pred, methods, whole: bool) -> tuple[float, float, float, float]:
@@ -77,7 +88,8 @@ def three_predictions(models, ph, box, pred) -> list[str]:
     x0, x1, y0, y1 = view_window(ph, box, pred, methods, view == "Whole photo")
     for col, m in zip(st.columns(len(methods)), methods):
         with col:
-            fig = plots.photo_figure(ph.rgb, METHOD_LABELS[m], meta=f"skeleton_{m}",
+            img, origin, step = photos.view_image(ph, (x0, x1, y0, y1), max_side=700)
+            fig = plots.photo_figure(img, METHOD_LABELS[m], meta=f"skeleton_{m}", origin=origin, step=step,
                                      height=plots.fit_height(x1 - x0, y1 - y0, width_px=330))
             plots.add_box(fig, box, colour="rgba(255,255,255,0.6)")
             plots.add_skeleton(fig, pred.joints[m], pred.confidence[m], METHOD_LABELS[m])
@@ -90,6 +102,27 @@ def three_predictions(models, ph, box, pred) -> list[str]:
     if "regressor" not in pred.joints:
         st.warning(f"Not available: {METHOD_LABELS['regressor']}. {common.regressor_note(models)}")
     return methods
+
+
+def left_and_right(models, pred) -> None:
+    """Whether the heatmaps tell the person's left from right (`lab.analysis.left_right_report`):
+    the two best assignments and their scores, flagged when the second comes close or the
+    skeleton shows a back view."""
+    rep = analysis.left_right_report(models, pred)
+    (st.warning if rep["suspect"] else st.caption)(rep["sentence"])
+    with st.expander("Left and right: the two best assignments", expanded=rep["suspect"]):
+        st.dataframe(pd.DataFrame({"assignment": [a["name"] for a in rep["assignments"]],
+                                   "score (mean unary at the joints)": [a["score"] for a in rep["assignments"]]}),
+                     hide_index=True, width="stretch",
+                     column_config={"score (mean unary at the joints)": st.column_config.NumberColumn(format="%.4f")})
+        st.caption(f"Facing: {FACING[rep['facing']]}. LSP labels are the person's own left and right, so a "
+                   "heatmap model must tell from appearance alone whether it sees a front or a back. "
+                   "The lesson *Pose as heatmaps* explains why this is hard.")
+
+
+FACING = {"camera": "towards the camera (their right on the image's left)",
+          "away": "away from the camera, or left and right swapped (their right on the image's right)",
+          "side-on": "side-on (the two sides overlap)"}
 
 
 def confidence_table(models, pred, methods) -> None:
@@ -113,11 +146,13 @@ def downloads(models, ph, box, pred, methods) -> None:
     stem = "".join(ch if ch.isalnum() else "_" for ch in ph.name.rsplit(".", 1)[0])[:40] or "photo"
     d1, d2 = st.columns(2)
     with d1:
-        png = plots.annotated_png(ph.rgb, [(METHOD_LABELS[m], pred.joints[m]) for m in pick], box) if pick else b""
+        panels = [(METHOD_LABELS[m], pred.joints[m]) for m in pick]
+        png = (lambda: plots.annotated_png(ph.rgb, panels, box)) if pick else b""    # made on click
         st.download_button("Annotated photo (PNG)", png, file_name=f"pose_{stem}.png", mime="image/png",
                            disabled=not pick, icon=":material/image:", on_click="ignore")
     with d2:
-        js = json.dumps(photos.result_json(ph, pred, box, common.chosen(), models, photos.is_adjusted(ph)), indent=2)
+        js = json.dumps(photos.result_json(ph, pred, box, common.chosen(), models, photos.is_adjusted(ph),
+                                           photos.framing_label(ph)), indent=2)
         st.download_button("Joints (JSON)", js, file_name=f"pose_{stem}.json", mime="application/json",
                            icon=":material/data_object:", on_click="ignore")
     st.caption("The JSON holds the photo's size, the crop box and every method's 14 joints in original "
@@ -137,6 +172,7 @@ def main() -> None:
     models = common.require_models()
     ph, box, pred = photo_and_framing(models)
     methods = three_predictions(models, ph, box, pred)
+    left_and_right(models, pred)
     confidence_table(models, pred, methods)
     downloads(models, ph, box, pred, methods)
 
