@@ -113,7 +113,7 @@ def test_nan_weights(saved):
 
 def test_inf_in_a_buffer(saved):
     path, m, meta = saved
-    m.detector.banks[0].layers[0][1].running_var[0] = float("inf")
+    m.detector.features.banks[0].layers[0][1].running_var[0] = float("inf")
     io.save(path, m, meta)
     with pytest.raises(LabError, match="non-finite"):
         io.load(path)
