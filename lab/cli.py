@@ -92,7 +92,8 @@ def cmd_train(a) -> None:
 
 def cmd_eval(a) -> None:
     from lab.eval.evaluate import evaluate, summary_table
-    res = evaluate(Path(a.model), a.split, cache=a.cache, data=a.data, flip=a.flip, ablate_banks=a.ablate_banks)
+    res = evaluate(Path(a.model), a.split, cache=a.cache, data=a.data, flip=a.flip, ablate_banks=a.ablate_banks,
+                   ablate_edges=a.ablate_edges)
     print(summary_table(res))
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
@@ -256,6 +257,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--flip", action="store_true", help="also report the flip test (average with the mirrored crop)")
     s.add_argument("--ablate-banks", action="store_true",
                    help="also report PCK with each resolution bank switched off")
+    s.add_argument("--ablate-edges", action="store_true",
+                   help="also report the marginal's PCK with each limb's messages left out")
     s.add_argument("--json", help="write per-joint PCK, the curve and per-image predictions here")
     s.set_defaults(fn=cmd_eval)
 
