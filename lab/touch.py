@@ -90,6 +90,13 @@ def displacement(lab, before: dict, after: dict) -> list[dict]:
     return rows
 
 
+def marginal_map(log_marginal: torch.Tensor) -> torch.Tensor:
+    """A log-marginal (H, W) as the page draws it: normalised over the pixels (softmax), so it
+    sums to 1 and maps of different settings share a scale."""
+    lm = torch.as_tensor(log_marginal).float()
+    return torch.softmax(lm.flatten(), 0).view(lm.shape)
+
+
 # ------------------------------------------------------------------ a planted joint
 def planted_unary(lab, unary: torch.Tensor, v: int, xy_crop) -> torch.Tensor:
     """The unary (K, H, W) with v's map replaced by a single peak at xy_crop (crop px): the
