@@ -12,7 +12,7 @@ photo, and the page applies the rest with `take`. Parameters are short strings:
   occ     occlusion box x0,y0,x1,y1 (crop px, x1/y1 exclusive)
   plant   v,x,y: neighbour v planted at heatmap pixel (x, y)
   drop    neighbours whose message into the joint is left out (r_elb,neck)
-  ex      the Message passing page's example crop (0-based)
+  ex      the Message passing page's crop: an example (0-based) or "own" (the current photo)
 """
 from __future__ import annotations
 

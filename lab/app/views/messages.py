@@ -238,7 +238,7 @@ def from_link(examples: list[dict], q: dict) -> None:
     j = links.ints(q.get("ex"), 1)
     if j is not None and examples and 0 <= j[0] < len(examples):
         st.session_state[SOURCE], st.session_state[EXAMPLE], st.session_state[OPENED] = FOUND, j[0], _tag(examples)
-    elif q.get("photo") or (q and j is None):
+    elif q.get("ex") == "own":
         st.session_state[SOURCE] = OWN
     a = links.joint_of(q.get("joint"))
     if a is not None:
@@ -249,7 +249,7 @@ def from_link(examples: list[dict], q: dict) -> None:
 
 
 def share(a: int, i: int, ex: dict | None, examples: list[dict], planted: str | None, dropped: str | None) -> None:
-    links.share({"ex": examples.index(ex) if ex is not None else None, "joint": SHORT[a], "step": i + 1,
+    links.share({"ex": examples.index(ex) if ex is not None else "own", "joint": SHORT[a], "step": i + 1,
                  "plant": planted, "drop": dropped}, photo=ex is None)
 
 
