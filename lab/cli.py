@@ -114,6 +114,12 @@ def cmd_card(a) -> None:
 
 
 def cmd_bench(a) -> None:
+    if a.interactions:
+        from lab.infer import POSE_WEIGHTS, SCRATCH_WEIGHTS
+        from lab.touch_bench import run_interactions
+        run_interactions([Path(m) for m in a.model] if a.model else [POSE_WEIGHTS, SCRATCH_WEIGHTS],
+                         threads=a.threads)
+        return
     from lab.bench import run_bench
     run_bench(device=a.device, threads=a.threads, configs=tuple(a.config or ("pretrained", "scratch", "small")))
 
@@ -275,6 +281,9 @@ def parser() -> argparse.ArgumentParser:
                    help="repeat to pick configurations (default: all three)")
     s.add_argument("--threads", type=int, default=2, help="torch threads (default 2, the targets' setting)")
     s.add_argument("--device", default="auto")
+    s.add_argument("--interactions", action="store_true",
+                   help="instead: server-side time of each explore-page interaction for one crop")
+    s.add_argument("--model", action="append", help="with --interactions: weights to time (default: both shipped)")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("app", help="serve the Streamlit lab",

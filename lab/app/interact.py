@@ -248,7 +248,8 @@ def plant_controls(models, pred, a: int, incoming: dict) -> tuple[int, bool, tup
     sel = (st.session_state.get(PLANT_PICK) or {}).get("selection", {}).get("points", [])
     if sel and sel[-1].get("x") is not None and st.session_state.get(PLANT_DONE) != (v, sel[-1]["x"], sel[-1]["y"]):
         st.session_state[PLANT_DONE] = (v, sel[-1]["x"], sel[-1]["y"])
-        hx, hy = (int(np.clip(round(float(t)), 0, n - 1)) for t in codec.to_heatmap(np.array([sel[-1]["x"], sel[-1]["y"]])))
+        clicked = codec.to_heatmap(np.array([sel[-1]["x"], sel[-1]["y"]], np.float64))        # crop -> heatmap px
+        hx, hy = (int(np.clip(round(float(t)), 0, n - 1)) for t in clicked)
         st.session_state[kx], st.session_state[ky], st.session_state[PLANT_ON] = hx, hy, True
     x0, y0 = (int(np.clip(round(float(t)), 0, n - 1)) for t in codec.to_heatmap(pred.crop_joints("unary")[v]))
     st.session_state.setdefault(kx, x0)
@@ -285,9 +286,9 @@ def plant(models, pred, a: int, incoming: dict) -> str | None:
         plots.add_click_grid(fig, codec, label=f"click to plant {NAMES[v]} here")
         with cols[0]:
             st.plotly_chart(fig, key=PLANT_PICK, on_select="rerun", selection_mode="points")
-        for col, meta, title, m in ((cols[1], "plant_message", f"Message {NAMES[v]} → {NAMES[a]}", out[pre + "message"]),
-                                    (cols[2], "plant_marginal", f"Marginal of {NAMES[a]}",
-                                     touch.marginal_map(out[pre + "log_marginal"]))):
+        for col, meta, title, m in (
+                (cols[1], "plant_message", f"Message {NAMES[v]} → {NAMES[a]}", out[pre + "message"]),
+                (cols[2], "plant_marginal", f"Marginal of {NAMES[a]}", touch.marginal_map(out[pre + "log_marginal"]))):
             with col:
                 st.plotly_chart(plots.overlay_figure(pred.crop, m.numpy(), codec, 0.7, title=title, hover="value",
                                                      markers=marks_a if meta == "plant_marginal" else (),

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
-from app_util import MAIN, TIMEOUT, figure, go, heatmaps, rerun, start, xy_of
+from app_util import MAIN, TIMEOUT, figure, go, heatmaps, rerun, start
 from lab import analysis, touch
 from lab.app import data, interact, photos
 from lab.data.transforms import image_box
