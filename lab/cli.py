@@ -118,7 +118,7 @@ def cmd_bench(a) -> None:
         from lab.infer import POSE_WEIGHTS, SCRATCH_WEIGHTS
         from lab.touch_bench import run_interactions
         run_interactions([Path(m) for m in a.model] if a.model else [POSE_WEIGHTS, SCRATCH_WEIGHTS],
-                         threads=a.threads)
+                         threads=a.threads, reps=a.reps)
         return
     from lab.bench import run_bench
     run_bench(device=a.device, threads=a.threads, configs=tuple(a.config or ("pretrained", "scratch", "small")))
@@ -284,6 +284,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--interactions", action="store_true",
                    help="instead: server-side time of each explore-page interaction for one crop")
     s.add_argument("--model", action="append", help="with --interactions: weights to time (default: both shipped)")
+    s.add_argument("--reps", type=int, default=5, help="with --interactions: timed runs per figure (default 5)")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("app", help="serve the Streamlit lab",

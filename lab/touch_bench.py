@@ -1,7 +1,7 @@
 """`pose-lab bench --interactions`: what each interaction of the explore pages costs the
 server, for one crop, measured on this machine.
 
-For the first sample photo (automatic framing, as the pages open), each interaction is
+For one crop of the bundled mini set, each interaction is
 timed as the app runs it after a change, with the unchanged stages cached:
 
   bank off      the detector and spatial model with bank 1 switched off, the confidence
@@ -83,14 +83,19 @@ def interactions(lab, crop: np.ndarray) -> dict[str, tuple[Callable, Callable]]:
 
 
 def sample_crop(lab) -> np.ndarray:
-    """The crop the pages open on: the first sample photo, framed automatically."""
+    """One person-centred crop: the first validation crop of the bundled mini set (the first
+    sample photo, framed automatically, without it)."""
+    from lab.data.cache import load_mini
+    mini = load_mini()
+    if mini is not None and "val" in mini.splits:
+        return mini["val"].images[0]
     from lab.data.images import load_image
     from lab.resources import ASSETS
     rgb = load_image(ASSETS / "samples" / "lsp_im1007.jpg")
     return lab.crop(rgb, lab.auto_box(rgb))[0]
 
 
-def run_interactions(weights: list[Path], threads: int = 2, reps: int = 7,
+def run_interactions(weights: list[Path], threads: int = 2, reps: int = 5,
                      out: Callable[[str], None] = lambda s: print(s, flush=True)) -> dict:
     """Print and return {model file: {interaction: {"compute_ms", "figures_ms"}}}."""
     from lab.infer import PoseLab
