@@ -121,8 +121,10 @@ def bank_switch(models, pred, incoming: dict) -> tuple[int, ...]:
         "joint": list(NAMES), "confidence, all banks": [r["unary_conf_before"] for r in rows],
         f"confidence, {label}": [r["unary_conf_after"] for r in rows],
         "unary peak moved (crop px)": [r["unary_moved"] for r in rows]}),
-        hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                        for c in ("confidence, all banks", f"confidence, {label}")})
+        hide_index=True, height=(len(rows) + 1) * 35 + 3, column_config={
+            **{c: st.column_config.NumberColumn(format="%.3f")
+               for c in ("confidence, all banks", f"confidence, {label}")},
+            "unary peak moved (crop px)": st.column_config.NumberColumn(format="%.1f")})
     st.caption(f"The unary with {label}, drawn as the spatial model reads it. Confidence: "
                f"{touch_confidence(models)}.")
     st.subheader("What does each resolution contribute? (LSP test)")
@@ -205,7 +207,7 @@ def moved_table(rows: list[dict]) -> None:
             "unary moved (crop px)": [r["unary_moved"] for r in rows]}
     if "marginal_moved" in rows[0]:
         cols["marginal moved (crop px)"] = [r["marginal_moved"] for r in rows]
-    st.dataframe(pd.DataFrame(cols), hide_index=True, column_config={
+    st.dataframe(pd.DataFrame(cols), hide_index=True, height=(len(rows) + 1) * 35 + 3, column_config={
         c: st.column_config.NumberColumn(format="%.1f") for c in cols if c.endswith("(crop px)")})
 
 
