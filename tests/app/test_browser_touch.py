@@ -183,7 +183,7 @@ def test_clicking_plants_a_joint(page, models, crop):
     bu.nav(page, "Message passing")
     bu.wait_title(page, "Message passing", TIMEOUT)
     settle(page, "the message page", lambda: zs(page, "plant_message"))
-    page.get_by_role("button", name="The current photo").click()          # the sample, not an example
+    page.get_by_text("The current photo", exact=True).first.click()       # the sample, not an example
     settle(page, "the sample photo", lambda: query(page).get("ex") == "own")
     fig = page.locator(".js-plotly-plot").filter(has=page.locator("text=Unary of v")).first
     fig.scroll_into_view_if_needed()
