@@ -179,8 +179,11 @@ def query_of(url: str) -> dict:
     return {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
 
 
-def test_clicking_plants_a_joint(page, models, crop):
-    bu.nav(page, "Message passing")
+def test_clicking_plants_a_joint(app, page, models, crop):
+    if page.url.startswith(app.url):
+        bu.nav(page, "Message passing")
+    else:                                               # run on its own: open the page by its path
+        page.goto(app.url.rstrip("/") + "/messages")
     bu.wait_title(page, "Message passing", TIMEOUT)
     settle(page, "the message page", lambda: zs(page, "plant_message"))
     page.get_by_text("The current photo", exact=True).first.click()       # the sample, not an example
@@ -194,10 +197,11 @@ def test_clicking_plants_a_joint(page, models, crop):
     settle(page, "a planted joint in the URL", lambda: "plant" in query(page))
     q = query(page)
     v, hx, hy = q["plant"].split(",")
-    assert (int(hx), int(hy)) == (10, 12), q["plant"]
+    assert abs(int(hx) - 10) <= 1 and abs(int(hy) - 12) <= 1, q["plant"]     # the cell clicked (or its neighbour)
     a = SHORT.index(q["joint"])
     unary = touch.maps(models, crop)["unary"]
-    out = touch.plant(models, unary, a, SHORT.index(v), (cx, cy))
+    at = tuple(float(t) for t in models.codec.to_crop(np.array([float(hx), float(hy)])))
+    out = touch.plant(models, unary, a, SHORT.index(v), at)
     settle(page, "the planted message", lambda: same(page, "plant_message", [out["message"].numpy()]))
     page.get_by_role("heading", name="3 · Plant a joint").scroll_into_view_if_needed()
     bu.screenshot(page, "touch-4-planted")
