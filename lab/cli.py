@@ -93,7 +93,8 @@ def cmd_train(a) -> None:
 
 def cmd_eval(a) -> None:
     from lab.eval.evaluate import evaluate, summary_table
-    res = evaluate(Path(a.model), a.split, cache=a.cache, data=a.data, flip=a.flip, ablate_banks=a.ablate_banks)
+    res = evaluate(Path(a.model), a.split, cache=a.cache, data=a.data, flip=a.flip, ablate_banks=a.ablate_banks,
+                   ablate_edges=a.ablate_edges)
     print(summary_table(res))
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
@@ -115,11 +116,18 @@ def cmd_card(a) -> None:
 
 def cmd_bench(a) -> None:
     import torch
-    from lab.bench import retrain_table, run_bench
     if a.retrain:
+        from lab.bench import retrain_table
         torch.set_num_threads(a.threads)
         retrain_table(presets=tuple(a.preset or ()))
         return
+    if a.interactions:
+        from lab.infer import POSE_WEIGHTS, SCRATCH_WEIGHTS
+        from lab.touch_bench import run_interactions
+        run_interactions([Path(m) for m in a.model] if a.model else [POSE_WEIGHTS, SCRATCH_WEIGHTS],
+                         threads=a.threads, reps=a.reps)
+        return
+    from lab.bench import run_bench
     run_bench(device=a.device, threads=a.threads, configs=tuple(a.config or ("pretrained", "scratch", "small")))
 
 
@@ -264,6 +272,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--flip", action="store_true", help="also report the flip test (average with the mirrored crop)")
     s.add_argument("--ablate-banks", action="store_true",
                    help="also report PCK with each resolution bank switched off")
+    s.add_argument("--ablate-edges", action="store_true",
+                   help="also report the marginal's PCK with each limb's messages left out")
     s.add_argument("--json", help="write per-joint PCK, the curve and per-image predictions here")
     s.set_defaults(fn=cmd_eval)
 
@@ -286,6 +296,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--retrain", action="store_true",
                    help="instead: run the Retrain page's presets and print wall time and validation PCK")
     s.add_argument("--preset", action="append", help="with --retrain: only this preset (repeat)")
+    s.add_argument("--interactions", action="store_true",
+                   help="instead: server-side time of each explore-page interaction for one crop")
+    s.add_argument("--model", action="append", help="with --interactions: weights to time (default: both shipped)")
+    s.add_argument("--reps", type=int, default=5, help="with --interactions: timed runs per figure (default 5)")
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("app", help="serve the Streamlit lab",

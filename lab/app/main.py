@@ -13,7 +13,7 @@ _REPO = Path(__file__).resolve().parents[2]
 if (_REPO / "pyproject.toml").is_file() and str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))              # a checkout run without installing
 
-from lab.app import common, workers  # noqa: E402
+from lab.app import common, links, workers  # noqa: E402
 
 _T0 = time.perf_counter()
 workers.install()                               # once per process: torch threads, model pool
@@ -22,6 +22,7 @@ VIEWS = Path(__file__).resolve().parent / "views"
 pages = [st.Page(str(VIEWS / f"{name}.py"), title=title, url_path=path, default=(path == "try-it"))
          for name, title, path in common.PAGES]
 nav = st.navigation(pages)
+links.arrive(nav.url_path)                      # a link opened: its model and photo first
 common.sidebar()
 try:
     nav.run()

@@ -114,8 +114,34 @@ def bank_ablation(model, meta: dict, d: dict) -> dict:
     return out
 
 
+@torch.no_grad()
+def edge_ablation(model, meta: dict, d: dict, batch: int = 64) -> dict:
+    """PCK@0.2 (mean and groups) of the marginal with each limb's two messages (A <- v and
+    v <- A) left out in turn: what each edge of the graph contributes. The unary is computed
+    once; only the spatial model reruns. {"r_kne-r_ank off": {"marginal": ...}}."""
+    from lab.joints import LIMBS
+    from lab.models.predict import heatmaps, to_input
+    if model.spatial is None:
+        return {}
+    model.eval()
+    codec = HeatmapCodec.from_config(meta.get("data", {}))
+    unary = torch.cat([heatmaps(model, to_input(d["images"][i:i + batch]))["unary"]
+                       for i in track(range(0, len(d["images"]), batch), "edge ablation", unit="batches")])
+    sp, out = model.spatial, {}
+    for a, v in LIMBS:
+        if (a, v) not in sp.edges:
+            continue
+        mask = sp.edge_mask([(a, v), (v, a)])
+        xy = torch.cat([codec.decode_crop(sp.log_marginal_masked(unary[i:i + batch], mask), log_space=True)[0]
+                        for i in range(0, len(unary), batch)]).numpy()              # (N, K, 2) crop px
+        orig = np.stack([apply_affine(invert_affine(af), p) for af, p in zip(d["affine"], xy)])
+        p = pck(orig, d["gt"], d["labelled"], 0.2)
+        out[f"{SHORT[a]}-{SHORT[v]} off"] = {"marginal": {"mean": p["mean"], "groups": p["groups"]}}
+    return out
+
+
 def evaluate(model_path: Path, split: str = "test", cache: str | None = None, data: str | None = None,
-             flip: bool = False, ablate_banks: bool = False) -> dict:
+             flip: bool = False, ablate_banks: bool = False, ablate_edges: bool = False) -> dict:
     """PCK of every method a checkpoint offers (and the mean-pose baseline) on a split."""
     model, meta = io.load(model_path)
     mdata = io.data_config(meta)
@@ -137,6 +163,8 @@ def evaluate(model_path: Path, split: str = "test", cache: str | None = None, da
         result["pose_spread"][name] = pose_spread(np.asarray(xy), d["labelled"], mdata.crop_size)
     if ablate_banks and meta["kind"] == "pose":
         result["ablations"] = {"banks": bank_ablation(model, meta, d)}
+    if ablate_edges and meta["kind"] == "pose" and model.spatial is not None:
+        result.setdefault("ablations", {})["edges"] = edge_ablation(model, meta, d)
     result["ground_truth"] = {i: np.round(g, 2).tolist() for i, g in zip(d["ids"], d["gt"])}
     result["labelled"] = {i: l.astype(int).tolist() for i, l in zip(d["ids"], d["labelled"])}
     return result
@@ -155,7 +183,8 @@ def summary_table(res: dict) -> str:
         p = m["pck@0.2"]
         lines.append(f"{name:<14}" + "".join(f"{100 * p['groups'][g]:9.1f}" for g in groups)
                      + f"{100 * p['mean']:9.1f}")
-    for ablation, rows in (res.get("ablations") or {}).get("banks", {}).items():
+    ablations = res.get("ablations") or {}
+    for ablation, rows in {**ablations.get("banks", {}), **ablations.get("edges", {})}.items():
         for name, p in rows.items():
             lines.append(f"{(name + ', ' + ablation):<24}"[:24] + "".join(f"{100 * p['groups'][g]:9.1f}" for g in groups)
                          + f"{100 * p['mean']:9.1f}")

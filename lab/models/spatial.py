@@ -156,6 +156,22 @@ class SpatialModel(nn.Module):
         out = logm.new_zeros(unary.shape)
         return out.index_add(1, self.target, logm)
 
+    def edge_mask(self, drop=()) -> torch.Tensor:
+        """(E,) bool: True for every edge except the directed edges (A, v) in `drop`."""
+        gone = {tuple(int(t) for t in e) for e in drop}
+        return torch.tensor([e not in gone for e in self.edges], device=self.target.device)
+
+    def log_marginal_masked(self, unary: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """sum over kept edges of log message_{v->A}: (B, K, H, W); mask (E,) bool, False drops
+        that message (the edge on/off of the app). A joint with every edge dropped gets 0."""
+        ids = torch.nonzero(torch.as_tensor(mask, device=unary.device)).flatten()  # (E',)
+        out = unary.new_zeros(unary.shape, dtype=torch.float32 if unary.dtype not in
+                              (torch.float32, torch.float64) else unary.dtype)
+        if len(ids) == 0:
+            return out
+        logm = torch.log(self.messages(unary, ids))                                 # (B, E', H, W)
+        return out.to(logm.dtype).index_add(1, self.target[ids], logm)
+
     def forward(self, unary: torch.Tensor) -> torch.Tensor:
         """marginal_A = exp(sum_v log message_{v->A}): (B, K, H, W)."""
         return torch.exp(self.log_marginal(unary))

@@ -272,3 +272,40 @@ def test_self_edges_stay_a_single_bin_while_pairs_are_blurred():
     c = 31
     assert h[0, c, c] == 1.0 and np.count_nonzero(h[0]) == 1
     assert np.count_nonzero(h[1]) > 50 * 9                    # the pair's samples spread by the blur
+
+
+# ------------------------------------------------------------------ edges switched off
+def reference_masked(unary: np.ndarray, prior_logit, bias_logit, edges, drop) -> np.ndarray:
+    """The log-marginal of the equation with the messages of `drop` left out: the loop of
+    `reference_marginal` over the kept edges only."""
+    keep = [e for e, ed in enumerate(edges) if ed not in set(drop)]
+    return np.log(reference_marginal(unary, prior_logit[keep], bias_logit[keep], [edges[e] for e in keep]))
+
+
+@pytest.mark.parametrize("mode", ["fft", "direct"])
+@pytest.mark.parametrize("drop", [[], [(R_KNEE, R_ANKLE)], [(R_KNEE, R_ANKLE), (R_ANKLE, R_KNEE), (NECK, NECK)]])
+def test_masked_log_marginal_matches_the_equation_without_those_messages(mode, drop):
+    size = 8
+    m = random_model("tree", size, mode)
+    g = torch.Generator().manual_seed(2)
+    unary = torch.randn(2, K, size, size, generator=g, dtype=torch.float64)
+    got = m.log_marginal_masked(unary, m.edge_mask(drop)).detach().numpy()
+    want = reference_masked(unary.numpy(), m.prior_logit.detach().numpy(), m.bias_logit.detach().numpy(),
+                            m.edges, drop)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+    if not drop:        # nothing dropped: exactly the model's own log-marginal
+        torch.testing.assert_close(m.log_marginal_masked(unary, m.edge_mask()), m.log_marginal(unary))
+    # only the targets of dropped edges change
+    changed = {a for a, _ in drop}
+    same = [k for k in range(K) if k not in changed]
+    np.testing.assert_allclose(got[:, same], m.log_marginal(unary).detach().numpy()[:, same], atol=1e-12)
+
+
+def test_edge_mask_drops_exactly_the_named_edges():
+    m = random_model("tree", 6, "direct")
+    mask = m.edge_mask([(R_KNEE, R_ANKLE)])
+    assert mask.dtype == torch.bool and mask.shape == (len(m.edges),)
+    assert not mask[m.edge_index(R_KNEE, R_ANKLE)] and int((~mask).sum()) == 1
+    assert mask[m.edge_index(R_ANKLE, R_KNEE)]                  # the other direction stays
+    all_off = m.log_marginal_masked(torch.rand(1, K, 6, 6, dtype=torch.float64), torch.zeros(len(m.edges), dtype=bool))
+    assert (all_off == 0).all()

@@ -8,8 +8,8 @@ import streamlit as st
 import torch
 
 from lab.analysis import STRONG_SECOND_PEAK, describe_detector, peak_report
-from lab.app import common, photos, plots
-from lab.joints import NAMES, R_WRIST, side
+from lab.app import common, interact, links, photos, plots
+from lab.joints import NAMES, R_WRIST, SHORT, side
 from lab.models.detector import BANK_STRIDE, strongest_channels
 
 
@@ -184,6 +184,7 @@ INTRO = (
 def main() -> None:
     common.header("Part detector", INTRO, "detector")
     models = common.require_models()
+    incoming = links.take("detector")             # a link opened: its banks, occlusion and joint
     ph = photos.photo_input(compact=True)
     box = photos.current_box(models, ph)
     pred = photos.predict(models, ph, box)
@@ -195,6 +196,10 @@ def main() -> None:
     unary_grid(models, belief, rep)
     one_heatmap(models, pred, belief, rep)
     doubt_table(models, rep)
+    off = interact.bank_switch(models, pred, incoming)
+    occ = interact.occlusion(models, pred, off, incoming)
+    links.share({"off": links.joined(i + 1 for i in off), "occ": links.joined(occ or ()),
+                 "joint": SHORT[st.session_state[interact.OCC_JOINT]]})
 
 
 common.friendly(main)

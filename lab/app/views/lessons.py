@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 from pathlib import Path
 
 import streamlit as st
@@ -13,7 +14,8 @@ from lab.eval import compare as cmp
 VIEWS = Path(common.__file__).resolve().parent / "views"
 PICK = "lesson_pick"
 ITEM = re.compile(r"^\s*\d+\.\s+\[(?P<title>[^\]]+)\]\((?P<file>[\w.-]+\.md)\):?\s*(?P<desc>.*)$")
-PAGE_LINK = re.compile(r"^\s*\[(?P<label>[^\]]+)\]\(/(?P<path>[\w-]+)\)\s*$")
+# a line that is only a link to an app page, with or without a prepared state (a "try this" link)
+PAGE_LINK = re.compile(r"^\s*\[(?P<label>[^\]]+)\]\(/(?P<path>[\w-]+)(?:\?(?P<query>[^)\s]*))?\)\s*$")
 NEXT = re.compile(r"^\s*Next lesson:\s*(?P<title>.+?)\s*$")
 # A number a lesson quotes, filled from the shipped evaluation JSONs, never typed by hand:
 # {{pck:pose:marginal}} is the mean PCK@0.2 of method "marginal" in pretrained/pose.eval.json.
@@ -74,7 +76,8 @@ def render(text: str, lessons: list[Lesson]) -> None:
         m, n = PAGE_LINK.match(line), NEXT.match(line)
         if m and page_file(m["path"]) is not None:
             flush()
-            st.page_link(str(page_file(m["path"])), label=m["label"], icon=":material/arrow_forward:")
+            st.page_link(str(page_file(m["path"])), label=m["label"], icon=":material/arrow_forward:",
+                         query_params=dict(parse_qsl(m["query"] or "")) or None)
         elif n:
             flush()
             title = re.sub(r"\s*\(.*\)\s*$", "", n["title"]).strip()

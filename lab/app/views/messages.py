@@ -6,8 +6,8 @@ import numpy as np
 import streamlit as st
 
 from lab.analysis import describe_detector, message_panels, neighbour_names, peak_report, second_peak
-from lab.app import common, data, photos, plots
-from lab.joints import NAMES, R_WRIST
+from lab.app import common, data, interact, links, photos, plots
+from lab.joints import NAMES, R_WRIST, SHORT
 from lab.names import PRIOR_TEX
 
 SOURCE, EXAMPLE, JOINT, OPENED = "msg_source", "msg_example", "msg_joint", "msg_opened"
@@ -206,7 +206,7 @@ def after_all_steps(models, pred, a: int, ex: dict | None) -> None:
 
 def examples_list(examples: list[dict]) -> None:
     """3: every example found, each a button that opens it."""
-    st.header("3 · Examples: the spatial model moves a joint to the right place")
+    st.header("5 · Examples: the spatial model moves a joint to the right place")
     if not examples:
         st.info("No example found: either the bundled mini set is missing or, for the chosen model, no joint in "
                 f"the first {data.SCAN} example crops goes from wrong to right with the spatial model.")
@@ -233,15 +233,40 @@ INTRO = (
     "at a time.")
 
 
+def from_link(examples: list[dict], q: dict) -> None:
+    """A link's crop (an example, else the current photo), joint and step, before the widgets."""
+    j = links.ints(q.get("ex"), 1)
+    if j is not None and examples and 0 <= j[0] < len(examples):
+        st.session_state[SOURCE], st.session_state[EXAMPLE], st.session_state[OPENED] = FOUND, j[0], _tag(examples)
+    elif q.get("ex") == "own":
+        st.session_state[SOURCE] = OWN
+    a = links.joint_of(q.get("joint"))
+    if a is not None:
+        st.session_state[JOINT] = a
+        step = links.ints(q.get("step"), 1)
+        if step:
+            st.session_state[_step_key(a)] = step[0]
+
+
+def share(a: int, i: int, ex: dict | None, examples: list[dict], planted: str | None, dropped: str | None) -> None:
+    links.share({"ex": examples.index(ex) if ex is not None else "own", "joint": SHORT[a], "step": i + 1,
+                 "plant": planted, "drop": dropped}, photo=ex is None)
+
+
 def main() -> None:
     common.header("Message passing, step by step", INTRO, "messages")
     models = common.load_spatial_models()
+    incoming = links.take("messages")
     examples = data.veto_examples(models, photos.model_key(models))
+    from_link(examples, incoming)
     pred, ex = choose_crop(models, examples)
     a, steps, i = pick_joint_and_step(models, pred)
     show_equation(models, a, steps, i)
     message_maps(models, pred, a, steps, i, ex)
+    planted = interact.plant(models, pred, a, incoming)
+    dropped = interact.edges_off(models, pred, a, incoming)
     examples_list(examples)
+    share(a, i, ex, examples, planted, dropped)
 
 
 common.friendly(main)

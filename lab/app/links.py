@@ -1,0 +1,85 @@
+"""Links that reproduce a view: a page's state in its URL (`st.query_params`).
+
+Each page that takes part writes its state at the end of every run (`share`); the model
+and the sample photo are added here. A URL whose parameters this session did not write
+itself (a link opened in a fresh browser, one typed or pasted, a lesson's "try this" link)
+is *incoming*: `arrive` (lab/app/main.py, before the sidebar) applies the model and the
+photo, and the page applies the rest with `take`. Parameters are short strings:
+
+  model   imagenet | scratch            photo  a bundled sample's file stem (lsp_im1007)
+  joint   a joint's short name (r_wri)  step   1-based step of the message passing
+  off     banks switched off, 1-based (1,2)
+  occ     occlusion box x0,y0,x1,y1 (crop px, x1/y1 exclusive)
+  plant   v,x,y: neighbour v planted at heatmap pixel (x, y)
+  drop    neighbours whose message into the joint is left out (r_elb,neck)
+  ex      the Message passing page's crop: an example (0-based) or "own" (the current photo)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from lab.app import common, photos
+from lab.joints import SHORT
+
+MODELS = {"imagenet": common.SHIPPED, "scratch": common.SCRATCH}
+WRITTEN, INCOMING = "links_written", "links_incoming"
+
+
+def arrive(page: str) -> None:
+    """Once per incoming URL: apply its model and photo now, keep the rest for `take(page)`."""
+    q = st.query_params.to_dict()
+    if not q or q == st.session_state.get(WRITTEN):
+        return
+    st.session_state[WRITTEN] = q                  # applied once: later reruns are ours
+    st.session_state[INCOMING] = (page, q)
+    label = MODELS.get(q.get("model", ""))
+    if label in common.model_choices():
+        st.session_state[common.CHOICE] = label
+    sample = next((s for s in photos.SAMPLES if Path(s.file).stem == q.get("photo")), None)
+    if sample is not None and photos.current_photo().digest != photos.sample_photo(sample).digest:
+        photos.set_photo(photos.sample_photo(sample))
+
+
+def take(page: str) -> dict:
+    """The incoming parameters of this page (once), else {}."""
+    got = st.session_state.get(INCOMING)
+    if not got or got[0] != page:
+        return {}
+    del st.session_state[INCOMING]
+    return dict(got[1])
+
+
+def share(state: dict, photo: bool = True) -> None:
+    """Write the page's state (values None are left out), the model and, with `photo`, the
+    current sample photo into the URL."""
+    q = {k: str(v) for k, v in state.items() if v is not None}
+    model = next((k for k, label in MODELS.items() if label == common.chosen()), None)
+    if model:
+        q["model"] = model
+    ph = photos.current_photo()
+    if photo and ph.source == "sample":
+        q["photo"] = next(Path(s.file).stem for s in photos.SAMPLES if s.label == ph.name)
+    if q != st.query_params.to_dict():
+        st.query_params.from_dict(q)
+    st.session_state[WRITTEN] = q
+
+
+# ------------------------------------------------------------------ values
+def joint_of(text: str | None) -> int | None:
+    return SHORT.index(text) if text in SHORT else None
+
+
+def ints(text: str | None, n: int | None = None) -> list[int] | None:
+    """"1,2,3" -> [1, 2, 3] (exactly n of them when n is given), None when malformed."""
+    try:
+        out = [int(float(t)) for t in str(text).split(",") if t.strip()]
+    except ValueError:
+        return None
+    return out if text is not None and (n is None or len(out) == n) else None
+
+
+def joined(values) -> str | None:
+    values = list(values)
+    return ",".join(str(v) for v in values) if values else None

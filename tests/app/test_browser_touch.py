@@ -1,0 +1,224 @@
+"""Issue 9 end to end in Debian's Chromium: type a page's own path, switch a bank off, drag a
+rectangle to hide part of the crop, click to plant a joint, and open each copied URL in a
+fresh browser context. Every time, the plotted maps (read back from Plotly in the page) are
+compared with `lab.touch` computed here on the same crop and weights.
+
+One app for the module; screenshots go to artifacts/screenshots/touch-*.png.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pytest
+
+import browser_util as bu
+from lab import touch
+from lab.data.images import load_image
+from lab.infer import POSE_WEIGHTS, PoseLab
+from lab.joints import NAMES, SHORT
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(bu.CHROMIUM).is_file(), reason=f"needs Debian's Chromium at {bu.CHROMIUM}"),
+]
+playwright_sync = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[test]')")
+
+TIMEOUT = float(os.environ.get("POSE_LAB_BROWSER_TIMEOUT", "180"))
+SAMPLE = Path(__file__).resolve().parents[2] / "lab" / "assets" / "samples" / "lsp_im1007.jpg"
+STATE: dict[str, object] = {}
+
+Z_JS = r"""
+meta => { const gd = Array.from(document.querySelectorAll('.js-plotly-plot'))
+            .find(g => g.layout && g.layout.meta === meta && !g.closest('[data-stale="true"]'));
+  if (!gd) return null;
+  return gd._fullData.filter(t => t.type === 'heatmap').map(t => Array.from(t.z, r => Array.from(r))); }
+"""
+# data (crop px) -> page px of a figure's plot area
+XY_JS = r"""
+([meta, x, y]) => { const gd = Array.from(document.querySelectorAll('.js-plotly-plot'))
+            .find(g => g.layout && g.layout.meta === meta);
+  const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  return [r.left + xa._offset + xa.d2p(x), r.top + ya._offset + ya.d2p(y)]; }
+"""
+
+
+# ------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def models() -> PoseLab:
+    if not POSE_WEIGHTS.is_file():
+        pytest.skip("no shipped weights")
+    return PoseLab(POSE_WEIGHTS, None)
+
+
+@pytest.fixture(scope="module")
+def crop(models) -> np.ndarray:
+    """The crop the pages show for the first sample: the automatic framing, as the app does."""
+    rgb = load_image(SAMPLE)
+    return models.predict(rgb, tuple(float(v) for v in models.auto_box(rgb))).crop
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, request):
+    tmp = tmp_path_factory.mktemp("browser_touch")
+    server = bu.AppServer(tmp / "runs", log_path=tmp / "streamlit.log")
+    request.addfinalizer(server.stop)
+    server.start()
+    server.wait_healthy(timeout=max(TIMEOUT, 120))
+    return server
+
+
+@pytest.fixture(scope="module")
+def browser(app, request):
+    pw = playwright_sync.sync_playwright().start()
+    request.addfinalizer(pw.stop)
+    b = bu.launch_chromium(pw)
+    request.addfinalizer(b.close)
+    return b
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    return bu.new_page(browser, timeout_ms=int(TIMEOUT * 1000))
+
+
+# ------------------------------------------------------------------ helpers
+def zs(page, meta: str) -> list[np.ndarray] | None:
+    got = page.evaluate(Z_JS, meta)
+    return None if not got else [np.asarray(z, np.float64) for z in got]
+
+
+def same(page, meta: str, want) -> bool:
+    """The figure's heatmaps equal `want` (a list of (H, W) maps) to float32 precision."""
+    got = zs(page, meta)
+    want = [np.asarray(w, np.float64) for w in want]
+    return got is not None and len(got) == len(want) and all(
+        g.shape == w.shape and np.allclose(g, w, rtol=1e-4, atol=1e-6) for g, w in zip(got, want))
+
+
+def query(page) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+def settle(page, what: str, predicate) -> None:
+    bu.wait_until(lambda: not bu.running(page) and predicate(), TIMEOUT, what=what)
+    bu.wait_idle(page, TIMEOUT)
+    assert not bu.problems(page), bu.problems(page)
+
+
+def fresh_open(browser, url: str):
+    """The copied URL in a new browser context: a new Streamlit session."""
+    pg = bu.new_page(browser, timeout_ms=int(TIMEOUT * 1000))
+    pg.goto(url)
+    return pg
+
+
+def banks_off_maps(models, crop, off):
+    return list(models.belief(touch.maps(models, crop, off=off)["unary"]).numpy())
+
+
+def occluded_wrist(models, crop, q: dict):
+    box = tuple(int(t) for t in q["occ"].split(","))
+    off = tuple(int(t) - 1 for t in q["off"].split(",")) if q.get("off") else ()
+    k = SHORT.index(q["joint"])
+    return [models.belief(touch.maps(models, touch.occlude(crop, box), off=off)["unary"])[k].numpy()]
+
+
+# ------------------------------------------------------------------ the tests
+def test_typed_path_opens_the_page_and_a_bank_switches_off(app, page, models, crop):
+    page.goto(app.url.rstrip("/") + "/detector")
+    bu.wait_title(page, "Part detector", TIMEOUT)
+    settle(page, "the bank section", lambda: zs(page, "unary_banks_off"))
+    assert page.get_by_text("Page not found").count() == 0
+    assert same(page, "unary_banks_off", banks_off_maps(models, crop, ()))
+    page.get_by_text("Bank 1 on").click()
+    settle(page, "bank 1 off", lambda: query(page).get("off") == "1")
+    settle(page, "maps with bank 1 off", lambda: same(page, "unary_banks_off", banks_off_maps(models, crop, (0,))))
+    page.get_by_role("heading", name="6 · Switch off a bank").scroll_into_view_if_needed()
+    bu.screenshot(page, "touch-1-bank-off")
+
+
+def test_dragging_a_rectangle_occludes_it(page, models, crop):
+    fig = page.locator(".js-plotly-plot").filter(has=page.locator("text=Drag a rectangle")).first
+    fig.scroll_into_view_if_needed()
+    x0, y0 = page.evaluate(XY_JS, ["occlusion_crop", 60, 4])
+    x1, y1 = page.evaluate(XY_JS, ["occlusion_crop", 100, 40])
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    page.mouse.move(x1, y1, steps=5)
+    page.mouse.up()
+    settle(page, "an occlusion box in the URL", lambda: "occ" in query(page))
+    q = query(page)
+    box = [int(t) for t in q["occ"].split(",")]
+    assert abs(box[0] - 60) <= 4 and abs(box[1] - 4) <= 4 and abs(box[2] - 101) <= 4 and abs(box[3] - 41) <= 4, box
+    settle(page, "the occluded unary", lambda: same(page, "occ_unary_after", occluded_wrist(models, crop, q)))
+    page.get_by_role("heading", name="7 · Hide part of the crop").scroll_into_view_if_needed()
+    bu.screenshot(page, "touch-2-occluded")
+    STATE["detector_url"] = page.url
+
+
+def test_the_detector_link_reproduces_the_view(browser, models, crop):
+    if not STATE.get("detector_url"):
+        pytest.skip("needs the occlusion step")
+    pg = fresh_open(browser, STATE["detector_url"])
+    try:
+        bu.wait_title(pg, "Part detector", TIMEOUT)
+        q = query(pg)
+        settle(pg, "the linked view", lambda: same(pg, "unary_banks_off", banks_off_maps(models, crop, (0,)))
+               and same(pg, "occ_unary_after", occluded_wrist(models, crop, q)))
+        assert q.get("off") == "1" and q.get("occ") == query_of(STATE["detector_url"])["occ"]
+        bu.screenshot(pg, "touch-3-detector-from-link")
+    finally:
+        pg.context.close()
+
+
+def query_of(url: str) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
+
+
+def test_clicking_plants_a_joint(app, page, models, crop):
+    if page.url.startswith(app.url):
+        bu.nav(page, "Message passing")
+    else:                                               # run on its own: open the page by its path
+        page.goto(app.url.rstrip("/") + "/messages")
+    bu.wait_title(page, "Message passing", TIMEOUT)
+    settle(page, "the message page", lambda: zs(page, "plant_message"))
+    page.get_by_text("The current photo", exact=True).first.click()       # the sample, not an example
+    settle(page, "the sample photo", lambda: query(page).get("ex") == "own")
+    fig = page.locator(".js-plotly-plot").filter(has=page.locator("text=Unary of v")).first
+    fig.scroll_into_view_if_needed()
+    bu.wait_idle(page, TIMEOUT)
+    cx, cy = (float(t) for t in models.codec.to_crop(np.array([10.0, 12.0])))
+    x, y = page.evaluate(XY_JS, ["plant_v", cx, cy])
+    page.mouse.click(x, y)
+    settle(page, "a planted joint in the URL", lambda: "plant" in query(page))
+    q = query(page)
+    v, hx, hy = q["plant"].split(",")
+    assert abs(int(hx) - 10) <= 1 and abs(int(hy) - 12) <= 1, q["plant"]     # the cell clicked (or its neighbour)
+    a = SHORT.index(q["joint"])
+    unary = touch.maps(models, crop)["unary"]
+    at = tuple(float(t) for t in models.codec.to_crop(np.array([float(hx), float(hy)])))
+    out = touch.plant(models, unary, a, SHORT.index(v), at)
+    settle(page, "the planted message", lambda: same(page, "plant_message", [out["message"].numpy()]))
+    page.get_by_role("heading", name="3 · Plant a joint").scroll_into_view_if_needed()
+    bu.screenshot(page, "touch-4-planted")
+    STATE["messages_url"], STATE["planted"] = page.url, out
+
+
+def test_the_message_link_reproduces_the_planted_joint(browser, models):
+    if not STATE.get("messages_url"):
+        pytest.skip("needs the planting step")
+    pg = fresh_open(browser, STATE["messages_url"])
+    try:
+        bu.wait_title(pg, "Message passing", TIMEOUT)
+        out = STATE["planted"]
+        settle(pg, "the linked planted joint", lambda: same(pg, "plant_message", [out["message"].numpy()])
+               and same(pg, "plant_marginal", [touch.marginal_map(out["log_marginal"]).numpy()]))
+        assert query(pg)["plant"] == query_of(STATE["messages_url"])["plant"]
+        assert NAMES  # the page names its joints; the maps above are the check
+        bu.screenshot(pg, "touch-5-messages-from-link")
+    finally:
+        pg.context.close()
