@@ -71,7 +71,7 @@ $PL train --stage regressor --reg-loss "$REG_LOSS" $COMMON --out "$RUNS/regresso
 cp "$RUNS/joint2/model.safetensors" pretrained/pose.safetensors
 cp "$RUNS/scratch_spatial/model.safetensors" pretrained/scratch.safetensors
 cp "$RUNS/regressor/model.safetensors" pretrained/regressor.safetensors
-$PL eval --model pretrained/pose.safetensors --split test --flip --ablate-banks --json pretrained/pose.eval.json
+$PL eval --model pretrained/pose.safetensors --split test --flip --ablate-banks --ablate-edges --json pretrained/pose.eval.json
 for m in scratch regressor; do
     $PL eval --model "pretrained/$m.safetensors" --split test --json "pretrained/$m.eval.json"
 done

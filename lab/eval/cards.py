@@ -68,6 +68,20 @@ def bank_table(ev: dict) -> list[str]:
     return rows
 
 
+def edge_table(ev: dict) -> list[str]:
+    """Marginal PCK@0.2 with one limb's two messages left out (`pose-lab eval --ablate-edges`)."""
+    edges = (ev.get("ablations") or {}).get("edges") or {}
+    if not edges or "marginal" not in ev["methods"]:
+        return []
+    full = ev["methods"]["marginal"]["pck@0.2"]["mean"]
+    rows = ["", f"What each edge of the graph contributes: marginal PCK@0.2 (%) with one limb's two "
+            f"messages left out (all edges: {100 * full:.1f}):", "", "| limb off | marginal | change |",
+            "| --- | ---: | ---: |"]
+    rows += [f"| {name.removesuffix(' off')} | {100 * r['marginal']['mean']:.1f} | "
+             f"{100 * (r['marginal']['mean'] - full):+.1f} |" for name, r in edges.items()]
+    return rows
+
+
 def prior_table(model_path: Path) -> list[str]:
     """Where training moved each limb prior's mode away from its displacement histogram's."""
     from lab.joints import NAMES
@@ -146,7 +160,7 @@ def card(model_path: Path, eval_path: Path, compared: list[Path] | None = None) 
     lines += ["", f"## Results: LSP {ev['split']} ({ev['images']} images), PCK@0.2 in %", "",
               f"Protocol: {ev['protocol']}. Rows ending in \"flip test\" average each crop with its mirror image. "
               "The mean-pose row predicts the training set's average pose for every crop.", ""]
-    lines += results_table(ev) + spread_table(ev) + bank_table(ev) + prior_table(model_path)
+    lines += results_table(ev) + spread_table(ev) + bank_table(ev) + edge_table(ev) + prior_table(model_path)
     flip = " --flip" if ev.get("flip_test") else ""
     lines += ["", "## Reproduce", "", "```bash",
               f"pose-lab eval --model pretrained/{Path(model_path).name} --split test{flip} "
