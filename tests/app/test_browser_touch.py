@@ -17,6 +17,7 @@ import pytest
 import browser_util as bu
 from lab import touch
 from lab.data.images import load_image
+from lab import people
 from lab.infer import POSE_WEIGHTS, PoseLab
 from lab.joints import NAMES, SHORT
 
@@ -57,7 +58,8 @@ def models() -> PoseLab:
 def crop(models) -> np.ndarray:
     """The crop the pages show for the first sample: the automatic framing, as the app does."""
     rgb = load_image(SAMPLE)
-    return models.predict(rgb, tuple(float(v) for v in models.auto_box(rgb))).crop
+    person = people.refine(rgb, people.most_prominent(people.find_people(rgb)))
+    return models.predict(rgb, tuple(float(v) for v in people.square_box(person))).crop
 
 
 @pytest.fixture(scope="module")
