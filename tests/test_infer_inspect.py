@@ -14,7 +14,7 @@ from lab.joints import K
 
 @pytest.fixture(scope="module", params=[POSE_WEIGHTS, SCRATCH_WEIGHTS], ids=["imagenet", "scratch"])
 def models(request):
-    """Both shipped detectors: a softmax-trained one on ImageNet features, the paper's MSE one."""
+    """Both shipped detectors: the one on ImageNet features and the paper's from-scratch one."""
     if not request.param.is_file():
         pytest.skip(f"no {request.param.name} here")
     return PoseLab(request.param, None)

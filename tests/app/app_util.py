@@ -84,3 +84,10 @@ def texts(elements) -> str:
 
 def lesson_links(at: AppTest) -> list[str]:
     return [p.proto.query_string for p in at.get("page_link") if "lesson=" in p.proto.query_string]
+
+
+def framed_box(rgb) -> tuple[float, float, float]:
+    """The box the app frames a photo with by default: the most prominent person, refined."""
+    from lab import people
+    person = people.refine(rgb, people.most_prominent(people.find_people(rgb)))
+    return tuple(float(v) for v in people.square_box(person))

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import browser_util as bu
+from app_util import framed_box
 from lab import touch
 from lab.data.images import load_image
-from lab import people
 from lab.infer import POSE_WEIGHTS, PoseLab
 from lab.joints import NAMES, SHORT
 
@@ -58,8 +58,7 @@ def models() -> PoseLab:
 def crop(models) -> np.ndarray:
     """The crop the pages show for the first sample: the automatic framing, as the app does."""
     rgb = load_image(SAMPLE)
-    person = people.refine(rgb, people.most_prominent(people.find_people(rgb)))
-    return models.predict(rgb, tuple(float(v) for v in people.square_box(person))).crop
+    return models.predict(rgb, framed_box(rgb)).crop
 
 
 @pytest.fixture(scope="module")

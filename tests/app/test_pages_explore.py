@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app_util import arr, figure, go, heatmaps, joints_of, lesson_links, rerun, start, texts, xy_of
-from lab import analysis, people
+from app_util import arr, figure, framed_box, go, heatmaps, joints_of, lesson_links, rerun, start, texts, xy_of
+from lab import analysis
 from lab.app import common, data, photos, plots
 from lab.data.images import load_image
 from lab.errors import LabError
@@ -53,8 +53,7 @@ def pred(models):
     """What the pages compute for the default photo: the most prominent person found
     (lab.people), framed as in training, then predict."""
     rgb = load_image(SAMPLE)
-    person = people.refine(rgb, people.most_prominent(people.find_people(rgb)))
-    return models.predict(rgb, tuple(float(v) for v in people.square_box(person)))
+    return models.predict(rgb, framed_box(rgb))
 
 
 @pytest.fixture(scope="module")

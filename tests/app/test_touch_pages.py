@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_util import MAIN, TIMEOUT, figure, go, heatmaps, rerun, start
-from lab import analysis, people, touch
+from app_util import MAIN, TIMEOUT, figure, framed_box, go, heatmaps, rerun, start
+from lab import analysis, touch
 from lab.app import data, interact, photos
 from lab.data.transforms import image_box
 from lab.data.images import load_image
@@ -30,8 +30,7 @@ def models() -> PoseLab:
 @pytest.fixture(scope="module")
 def pred(models):
     rgb = load_image(SAMPLE)                    # framed as the app frames it: the most prominent person
-    person = people.refine(rgb, people.most_prominent(people.find_people(rgb)))
-    return models.predict(rgb, tuple(float(v) for v in people.square_box(person)))
+    return models.predict(rgb, framed_box(rgb))
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +130,7 @@ def _page_pred(at, models):
     link (`ex`, `lab.analysis.veto_examples` on the example split), else the first sample."""
     if at.query_params.get("ex", "own") == "own":
         rgb = load_image(SAMPLE)
-        person = people.refine(rgb, people.most_prominent(people.find_people(rgb)))
-        return models.predict(rgb, tuple(float(t) for t in people.square_box(person)))
+        return models.predict(rgb, framed_box(rgb))
     name, split = data.example_split()
     n = min(len(split), data.SCAN)
     found = analysis.veto_examples(models, split.images[:n], split.coords[:n], split.labelled[:n])
