@@ -179,6 +179,15 @@ def plot(page, meta: str) -> dict | None:
     return next((p for p in plots(page) if p["meta"] == meta), None)
 
 
+def skeletons_redrawn(page, before: dict) -> bool:
+    """Every skeleton plot in `before` rendered afresh and showing other joints than then."""
+    now = {p["meta"]: p for p in plots(page) if p["meta"] in before}
+    if len(now) != len(before) or any(p["stale"] or not p["rendered"] for p in now.values()):
+        return False
+    sig = skeleton_signature(page)
+    return all(sig.get(m) and sig[m] != before[m] for m in before)
+
+
 def skeleton_signature(page) -> dict:
     """meta -> the joints' scatter coordinates of the Try it page's skeleton figures."""
     return {p["meta"]: "|".join(t["xy"] for t in p["traces"] if t["xy"])
@@ -314,11 +323,7 @@ def upload_photo(page, path: Path, timeout: float = 120.0) -> float:
     def done():
         if selectbox_value(page, "Photo") != f"Your photo: {path.name}":
             return False
-        now = {p["meta"]: p for p in plots(page) if p["meta"] in before}
-        if len(now) != len(before) or any(p["stale"] or not p["rendered"] for p in now.values()):
-            return False
-        sig = skeleton_signature(page)
-        return all(sig.get(m) and sig[m] != before[m] for m in before)
+        return skeletons_redrawn(page, before)
     wait_until(done, timeout, interval=0.1, what=f"the skeletons for {path.name}")
     return time.perf_counter() - t0
 
@@ -375,10 +380,6 @@ def choose_person(page, n: int, timeout: float = 120.0) -> float:
     def done():
         if not (person_pick(page) or "").startswith(f"{n} ·"):
             return False
-        now = {p["meta"]: p for p in plots(page) if p["meta"] in before}
-        if len(now) != len(before) or any(p["stale"] or not p["rendered"] for p in now.values()):
-            return False
-        sig = skeleton_signature(page)
-        return all(sig.get(m) and sig[m] != before[m] for m in before)
+        return skeletons_redrawn(page, before)
     wait_until(done, timeout, interval=0.1, what=f"the skeletons of person {n}")
     return time.perf_counter() - t0
