@@ -29,6 +29,7 @@ from lab.data.codec import HeatmapCodec
 from lab.data.transforms import augment
 from lab.errors import LabError
 from lab.models.detector import BELIEF_OF_LOSS
+from lab.models.fuse import fold_batchnorm
 from lab.models.pose import PoseNet
 from lab.models.regressor import Regressor
 from lab.models.spatial import SpatialModel
@@ -90,7 +91,8 @@ def _crops(n: int) -> torch.Tensor:
 
 
 def latency(model: torch.nn.Module, x: torch.Tensor, device: str, cuda: bool) -> dict:
-    model.eval()
+    """The model as the app runs it: eval mode, BatchNorm folded into the convolutions."""
+    fold_batchnorm(model)
 
     @torch.no_grad()
     def fn():

@@ -18,6 +18,7 @@ from lab.data.transforms import apply_affine, box_affine, crop_image, image_box,
 from lab.errors import LabError
 from lab.models import io
 from lab.models.detector import BELIEF_OF_LOSS, belief
+from lab.models.fuse import fold_batchnorm
 from lab.models.predict import heatmaps, peak_share, to_input
 from lab.models.regressor import denormalise
 from lab.names import METHODS
@@ -25,9 +26,10 @@ from lab.names import METHODS
 from lab.resources import PRETRAINED  # noqa: E402  (the package's weights, installed or in a checkout)
 POSE_WEIGHTS = PRETRAINED / "pose.safetensors"
 SCRATCH_WEIGHTS = PRETRAINED / "scratch.safetensors"
+FULL_WEIGHTS = PRETRAINED / "pose_full.safetensors"     # the same detector, a fully connected graph
 REGRESSOR_WEIGHTS = PRETRAINED / "regressor.safetensors"
 
-__all__ = ["METHODS", "PoseLab", "Prediction", "POSE_WEIGHTS", "SCRATCH_WEIGHTS", "REGRESSOR_WEIGHTS"]
+__all__ = ["METHODS", "PoseLab", "Prediction", "POSE_WEIGHTS", "SCRATCH_WEIGHTS", "FULL_WEIGHTS", "REGRESSOR_WEIGHTS"]
 
 
 @dataclass
@@ -60,11 +62,13 @@ class PoseLab:
         if not Path(pose_path).is_file():
             raise LabError(f"no detector weights at {pose_path}: train some (pose-lab train) or restore pretrained/.")
         self.pose, self.pose_meta = io.load(pose_path)
+        fold_batchnorm(self.pose)                  # same function, ~10% faster (lab.models.fuse)
         self.data = io.data_config(self.pose_meta)
         self.codec = HeatmapCodec.from_config(self.data)
         self.regressor, self.regressor_meta = (None, None)
         if regressor_path is not None and Path(regressor_path).is_file():
             self.regressor, self.regressor_meta = io.load(regressor_path)
+            fold_batchnorm(self.regressor)
         self.size = self.codec.crop_size
 
     @property
