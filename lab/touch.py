@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from lab.joints import NAMES, SHORT
+from lab.models import graph
 from lab.models.predict import heatmaps, peak_share
 
 GREY = 128                  # the occluder's colour: mid-grey, no edges, no skin
@@ -168,6 +169,24 @@ def bank_rows(result: dict | None) -> list[dict] | None:
 def edge_rows(result: dict | None) -> list[dict] | None:
     """What each limb's messages contribute: `ablations.edges` of an eval JSON as rows."""
     return _rows(result, "edges")
+
+
+def graph_rows(results: dict[str, dict | None]) -> list[dict] | None:
+    """Tree against full graph: one row per graph whose eval JSON is there,
+    {"graph", "edges", "unary", "marginal", "gain" (marginal - unary), "worst_group" (name, its
+    marginal - unary)}, from the eval JSONs of two models that share one detector. None when
+    fewer than two graphs have a JSON."""
+    rows = []
+    for name, result in results.items():
+        methods = (result or {}).get("methods") or {}
+        if "marginal" not in methods:
+            continue
+        u, m = methods["unary"]["pck@0.2"], methods["marginal"]["pck@0.2"]
+        worst = min(m["groups"], key=lambda g: m["groups"][g] - u["groups"][g])
+        rows.append({"graph": name, "edges": len(graph.edges(name, len(SHORT))), "unary": u["mean"],
+                     "marginal": m["mean"], "gain": m["mean"] - u["mean"],
+                     "worst_group": (worst, m["groups"][worst] - u["groups"][worst])})
+    return rows if len(rows) >= 2 else None
 
 
 def limb_name(a: int, v: int) -> str:

@@ -131,3 +131,21 @@ def test_ablation_rows_from_an_eval_json():
     assert rows[0]["setting"] == "everything on" and rows[0]["marginal"] == 0.7
     assert rows[1]["setting"] == "bank 1 off" and rows[1]["unary_drop"] == pytest.approx(0.4)
     assert touch.edge_rows(res) is None and touch.bank_rows(None) is None and touch.bank_rows({}) is None
+
+
+def test_graph_rows_compare_the_two_shipped_graphs():
+    """Tree against full graph from the two shipped eval JSONs: edge counts from the graphs,
+    gains as each JSON's marginal minus its unary; one JSON alone gives no comparison."""
+    import json
+    from lab.infer import FULL_WEIGHTS
+    from lab.eval.compare import eval_path
+    res = {g: json.loads(eval_path(w).read_text()) for g, w in (("tree", POSE_WEIGHTS), ("full", FULL_WEIGHTS))}
+    rows = touch.graph_rows(res)
+    assert [(r["graph"], r["edges"]) for r in rows] == [("tree", 40), ("full", 196)]
+    for r in rows:
+        m = res[r["graph"]]["methods"]
+        assert r["gain"] == pytest.approx(m["marginal"]["pck@0.2"]["mean"] - m["unary"]["pck@0.2"]["mean"])
+        per_group = {g: m["marginal"]["pck@0.2"]["groups"][g] - m["unary"]["pck@0.2"]["groups"][g]
+                     for g in m["unary"]["pck@0.2"]["groups"]}
+        assert r["worst_group"][1] == pytest.approx(min(per_group.values()))
+    assert touch.graph_rows({"tree": res["tree"], "full": None}) is None

@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from lab.errors import LabError
-from lab.infer import POSE_WEIGHTS, PRETRAINED, REGRESSOR_WEIGHTS, SCRATCH_WEIGHTS, PoseLab
+from lab.infer import FULL_WEIGHTS, POSE_WEIGHTS, PRETRAINED, REGRESSOR_WEIGHTS, SCRATCH_WEIGHTS, PoseLab
 
 from lab.app.settings import SETTINGS  # noqa: E402
 from lab.resources import ASSETS, CHECKOUT, LESSONS  # noqa: E402,F401  (found through the package)
@@ -18,6 +18,7 @@ ROOT = CHECKOUT or Path.cwd()       # relative paths typed in the app start here
 RUNS_DIR = SETTINGS.runs_dir
 SHIPPED = "With ImageNet features (shipped)"
 SCRATCH = "As in the paper, from scratch (shipped)"
+FULL = "ImageNet features, fully connected graph (shipped)"
 CHOICE = "model_choice"
 
 # (view module in lab/app/views, title, url path)
@@ -42,6 +43,8 @@ def model_choices() -> dict[str, tuple[Path, Path]]:
     choices = {SHIPPED: (POSE_WEIGHTS, REGRESSOR_WEIGHTS)}
     if SCRATCH_WEIGHTS.is_file():
         choices[SCRATCH] = (SCRATCH_WEIGHTS, REGRESSOR_WEIGHTS)
+    if FULL_WEIGHTS.is_file():
+        choices[FULL] = (FULL_WEIGHTS, REGRESSOR_WEIGHTS)
     if RUNS_DIR.is_dir():
         for run in sorted(RUNS_DIR.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
             pose = run / "pose.safetensors"
@@ -65,7 +68,7 @@ def chosen() -> str:
 
 def shipped_weights() -> Path:
     """The shipped detector weights behind the current choice (a retrained run: the ImageNet model's)."""
-    return SCRATCH_WEIGHTS if chosen() == SCRATCH else POSE_WEIGHTS
+    return {SCRATCH: SCRATCH_WEIGHTS, FULL: FULL_WEIGHTS}.get(chosen(), POSE_WEIGHTS)
 
 
 @st.cache_resource(show_spinner="Loading models…", max_entries=4)

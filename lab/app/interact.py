@@ -88,6 +88,27 @@ def ablation_table(rows: list[dict] | None, what: str, flag: str) -> None:
                "out; 'lost' is how much the full model's marginal PCK drops without it.")
 
 
+def graph_table() -> None:
+    """Tree against full graph on the LSP test set, from the two shipped models' eval JSONs
+    (`lab.touch.graph_rows`), or why it cannot be shown."""
+    st.subheader("Tree or fully connected graph? (LSP test)")
+    checks = {g: data.evaluation(w) for g, w in (("tree", common.POSE_WEIGHTS), ("full", common.FULL_WEIGHTS))}
+    rows = touch.graph_rows({g: c["result"] for g, c in checks.items()})
+    if rows is None:
+        st.info("The comparison needs both shipped models with their evaluation JSONs: "
+                + "; ".join(f"{g}: {c['message']}" for g, c in checks.items() if c["message"]))
+        return
+    df = pd.DataFrame([{"graph": r["graph"], "directed edges": r["edges"], "unary PCK@0.2": r["unary"],
+                        "marginal PCK@0.2": r["marginal"], "gain": r["gain"],
+                        "worst group": f"{r['worst_group'][0]} ({100 * r['worst_group'][1]:+.1f})"} for r in rows])
+    st.dataframe(df, hide_index=True, column_config={c: st.column_config.NumberColumn(format="percent")
+                                                     for c in ("unary PCK@0.2", "marginal PCK@0.2", "gain")})
+    st.caption(f"Both models share one detector, so only the spatial model differs: `{common.shown_path(common.POSE_WEIGHTS)}` "
+               f"(tree, trained jointly) and `{common.shown_path(common.FULL_WEIGHTS)}` (every ordered pair of joints, "
+               "its spatial model trained on the frozen detector). Pick the full graph in the sidebar to step "
+               "through its 14 messages per joint. Figures from their eval JSONs.")
+
+
 # ------------------------------------------------------------------ Part detector: banks
 def banks_off(n: int, incoming: dict) -> tuple[int, ...]:
     """Checkboxes, one per bank (a link's `off` first); returns the banks switched off (0-based)."""
@@ -330,6 +351,5 @@ def edges_off(models, pred, a: int, incoming: dict) -> str | None:
                f"{float(np.linalg.norm(peaks[1] - peaks[0])):.0f} crop px.")
     st.subheader("What does each limb's message contribute? (LSP test)")
     ablation_table(touch.edge_rows(data.evaluation(weights_path())["result"]), "limb", "--ablate-edges")
-    st.caption("The tree against the full graph needs a second model trained with `--graph full`: not shipped, "
-               "so not shown here.")
+    graph_table()
     return links.joined(SHORT[v] for v in drop)

@@ -6,7 +6,8 @@ itself (a link opened in a fresh browser, one typed or pasted, a lesson's "try t
 is *incoming*: `arrive` (lab/app/main.py, before the sidebar) applies the model and the
 photo, and the page applies the rest with `take`. Parameters are short strings:
 
-  model   imagenet | scratch            photo  a bundled sample's file stem (lsp_im1007)
+  model   imagenet | scratch | full     photo  a bundled sample's file stem (lsp_im1007)
+  person  the picked person of a sample photo, 1-based (left out for person 1, the default)
   joint   a joint's short name (r_wri)  step   1-based step of the message passing
   off     banks switched off, 1-based (1,2)
   occ     occlusion box x0,y0,x1,y1 (crop px, x1/y1 exclusive)
@@ -23,7 +24,7 @@ import streamlit as st
 from lab.app import common, photos
 from lab.joints import SHORT
 
-MODELS = {"imagenet": common.SHIPPED, "scratch": common.SCRATCH}
+MODELS = {"imagenet": common.SHIPPED, "scratch": common.SCRATCH, "full": common.FULL}
 WRITTEN, INCOMING = "links_written", "links_incoming"
 
 
@@ -40,6 +41,9 @@ def arrive(page: str) -> None:
     sample = next((s for s in photos.SAMPLES if Path(s.file).stem == q.get("photo")), None)
     if sample is not None and photos.current_photo().digest != photos.sample_photo(sample).digest:
         photos.set_photo(photos.sample_photo(sample))
+    person = ints(q.get("person"), 1)
+    if sample is not None and person and person[0] >= 1:
+        photos.pick(photos.current_photo(), person[0] - 1)      # out of range: the page falls back to person 1
 
 
 def take(page: str) -> dict:
@@ -61,6 +65,9 @@ def share(state: dict, photo: bool = True) -> None:
     ph = photos.current_photo()
     if photo and ph.source == "sample":
         q["photo"] = next(Path(s.file).stem for s in photos.SAMPLES if s.label == ph.name)
+        i = photos.picked_index(ph)
+        if i:                                                   # person 2, 3, ...: the default is left out
+            q["person"] = str(i + 1)
     if q != st.query_params.to_dict():
         st.query_params.from_dict(q)
     st.session_state[WRITTEN] = q

@@ -92,7 +92,8 @@ def prior_table(model_path: Path) -> list[str]:
     rows = prior_drift(model.spatial)
     moved = [r for r in rows if r["shift"] > 0]
     lines = ["", "## Learned priors", "",
-             f"Of the {len(rows)} limb priors p(A | v), {len(rows) - len(moved)} keep their mode at the "
+             f"Of the {len(rows)} {'limb' if model.spatial.cfg.graph == 'tree' else 'pair'} priors p(A | v) "
+             f"(A != v), {len(rows) - len(moved)} keep their mode at the "
              "displacement histogram's mode; the rest moved by (heatmap px, same side of v or not):", ""]
     lines += [f"- p({NAMES[r['a']]} | {NAMES[r['v']]}): {r['histogram_mode']} -> {r['learned_mode']}, "
               f"{r['shift']:.1f} px, {'same side' if r['same_side'] else 'FLIPPED side'}" for r in moved]

@@ -68,6 +68,8 @@ def new_model(cfg: TrainConfig, det: DetectorConfig, sp: SpatialConfig, reg: Reg
     prev, meta = io.load(init)
     det = io.from_dict(DetectorConfig, meta["detector"])
     sp = SpatialConfig(**{**to_dict(sp), "belief": BELIEF_OF_LOSS[det.loss]})
+    if prev.spatial is not None and prev.spatial.cfg.graph == sp.graph:
+        sp = prev.spatial.cfg          # its weights go on: so does the config they started from
     model = PoseNet(det, sp)
     model.detector.load_state_dict(prev.detector.state_dict())
     if prev.spatial is not None and prev.spatial.edges == model.spatial.edges:

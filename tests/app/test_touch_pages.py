@@ -13,7 +13,7 @@ from lab import analysis, touch
 from lab.app import data, interact, photos
 from lab.data.transforms import image_box
 from lab.data.images import load_image
-from lab.infer import POSE_WEIGHTS, PoseLab
+from lab.infer import FULL_WEIGHTS, POSE_WEIGHTS, PoseLab
 from lab.joints import NAMES, R_WRIST, SHORT
 from lab.models import graph
 
@@ -125,6 +125,17 @@ def test_switching_a_message_off(app, models):
     rerun(at)
 
 
+def test_tree_against_full_graph_table(app):
+    """The Message passing page's tree vs full graph table is the two shipped eval JSONs'."""
+    at = go(app, "messages")
+    rows = touch.graph_rows({g: data.evaluation(w)["result"] for g, w in
+                             (("tree", POSE_WEIGHTS), ("full", FULL_WEIGHTS))})
+    shown = next(d.value for d in at.dataframe if "graph" in d.value.columns)
+    assert list(shown["graph"]) == ["tree", "full"] and list(shown["directed edges"]) == [40, 196]
+    np.testing.assert_allclose(shown["gain"], [r["gain"] for r in rows])
+    np.testing.assert_allclose(shown["marginal PCK@0.2"], [r["marginal"] for r in rows])
+
+
 def _page_pred(at, models):
     """The prediction on the crop the Message passing page shows: the example crop of its
     link (`ex`, `lab.analysis.veto_examples` on the example split), else the first sample."""
@@ -171,3 +182,13 @@ def test_a_link_reproduces_the_message_view(models):
     close(heatmaps(figure(at, "plant_message"))[0], out["message"])
     close(heatmaps(figure(at, "edge_without"))[0],
           touch.marginal_map(touch.without_edges(models, pred.unary, [(a, v)])[a]))
+
+
+def test_a_link_picks_the_person_of_a_group_photo():
+    """`person=2` on a sample photo of three people: the page analyses person 2 and the URL it
+    writes back keeps them; person 1, the default, is left out of the URL."""
+    at = fresh("detector", photo="group_lsp", person="2", model="imagenet")
+    assert list(at.session_state[photos.PICKS].values()) == [1]
+    assert at.query_params["person"] == "2" and at.query_params["photo"] == "group_lsp"
+    at = fresh("detector", photo="group_lsp", model="imagenet")
+    assert "person" not in at.query_params

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lab.eval.evaluate import evaluate, sha256
 from lab.eval.pck import pck, pck_curve
@@ -16,7 +17,8 @@ PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
 POSE_METHODS = {"unary", "marginal", "unary_flip", "marginal_flip", "mean_pose"}
 SHIPPED = [("pose.safetensors", "pose.eval.json", POSE_METHODS),
            ("scratch.safetensors", "scratch.eval.json", {"unary", "marginal", "mean_pose"}),
-           ("regressor.safetensors", "regressor.eval.json", {"regressor", "mean_pose"})]
+           ("regressor.safetensors", "regressor.eval.json", {"regressor", "mean_pose"}),
+           ("pose_full.safetensors", "pose_full.eval.json", {"unary", "marginal", "mean_pose"})]
 
 
 def load(evaluation):
@@ -96,3 +98,26 @@ def test_rerunning_eval_reproduces_the_shipped_json(weights, evaluation, methods
     for name in methods:
         assert again["methods"][name]["pck@0.2"] == ev["methods"][name]["pck@0.2"]
         assert again["methods"][name]["curve"] == ev["methods"][name]["curve"]
+
+
+def test_the_full_graph_model_shares_the_tree_models_detector():
+    """The tree vs full graph comparison is fair: the two shipped models differ only in
+    their spatial model (the full graph's was trained on the tree model's frozen detector)."""
+    tree, _ = io.load(PRETRAINED / "pose.safetensors")
+    full, meta = io.load(PRETRAINED / "pose_full.safetensors")
+    assert tree.spatial.cfg.graph == "tree" and full.spatial.cfg.graph == "full"
+    assert meta["stage"] == "spatial"
+    a, b = tree.detector.state_dict(), full.detector.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_full_graph_limb_priors_still_read_as_anatomy():
+    """The limb edges of the fully connected graph keep their histograms' modes too."""
+    from lab.joints import LIMBS
+    model, _ = io.load(PRETRAINED / "pose_full.safetensors")
+    limbs = set(LIMBS) | {(v, a) for a, v in LIMBS}
+    rows = [r for r in prior_drift(model.spatial) if (r["a"], r["v"]) in limbs]
+    assert len(rows) == 2 * 13
+    bad = [f"p({NAMES[r['a']]} | {NAMES[r['v']]}): {r['histogram_mode']} -> {r['learned_mode']}"
+           for r in rows if not (r["same_side"] and r["shift"] <= 2)]
+    assert not bad, bad

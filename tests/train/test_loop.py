@@ -4,6 +4,7 @@ exactly, stopping keeps the last good checkpoint, and a run folder keeps its sta
 Kept small for a shared two-core CPU: 32 training crops, batches of 8 (4 steps an
 epoch), 8 validation crops, the small configs, one torch thread.
 """
+import dataclasses
 import shutil
 
 import numpy as np
@@ -125,6 +126,16 @@ def test_joint_stage_lowers_training_loss(splits, spatial_run, tmp_path):
     changed = lambda a, b: any(not torch.equal(a[k], b[k]) for k in a)
     assert changed(model.detector.state_dict(), prev.detector.state_dict())
     assert changed(model.spatial.state_dict(), prev.spatial.state_dict())
+
+
+def test_a_later_stage_keeps_the_spatial_config_its_weights_started_from(splits, spatial_run):
+    """The joint stage continues the spatial stage's model, so its header keeps that stage's
+    spatial config (the biases it started from), not the command line's defaults."""
+    data, tr, _ = splits
+    init = spatial_run.path / "model.safetensors"
+    other = dataclasses.replace(SP, bias_init=SP.bias_init + 1.0)
+    _, meta = new_model(cfg("joint"), DET, other, REG, init, tr.subset(LIMIT), data)
+    assert meta["spatial"] == io.read_meta(init)["spatial"]
 
 
 def test_joint_from_a_detector_checkpoint_starts_from_histograms(splits, det_run):

@@ -88,7 +88,7 @@ def section_photo() -> None:
 def evaluations() -> list[dict]:
     """The evaluation JSONs of the chosen shipped detector and of the regressor, each checked
     against its weights (`lab.eval.compare.check_eval`); what cannot be shown is said why."""
-    if common.chosen() not in (common.SHIPPED, common.SCRATCH):
+    if common.chosen() not in (common.SHIPPED, common.SCRATCH, common.FULL):
         st.info(f"Retrained runs have no test-set evaluation (the Retrain page compares them on validation "
                 f"crops); the numbers below are those of “{common.SHIPPED}”.")
     checks = [data.evaluation(common.shipped_weights()), data.evaluation(common.REGRESSOR_WEIGHTS)]
