@@ -192,3 +192,21 @@ def test_a_link_picks_the_person_of_a_group_photo():
     assert at.query_params["person"] == "2" and at.query_params["photo"] == "group_lsp"
     at = fresh("detector", photo="group_lsp", model="imagenet")
     assert "person" not in at.query_params
+
+
+def test_the_full_graph_model_runs_every_page():
+    """The sidebar's third shipped model: every explore page runs on it, the Priors page
+    counts its 196 edges and the Message passing page steps through 14 messages per joint."""
+    if not FULL_WEIGHTS.is_file():
+        pytest.skip("no pose_full.safetensors here")
+    from lab.app import common
+    at = start()
+    at.sidebar.selectbox(key=common.CHOICE).set_value(common.FULL)
+    rerun(at)
+    for view in ("try_it", "detector", "priors", "messages", "compare"):
+        go(at, view)
+        if view == "priors":
+            assert any("196 directed edges" in m.value for m in at.markdown)
+        if view == "messages":
+            assert any("has 14 neighbours in this model's full graph" in m.value for m in at.markdown)
+            assert at.query_params["model"] == "full"
