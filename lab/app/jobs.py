@@ -211,7 +211,7 @@ class RunSettings:
     """What the Retrain page lets you choose. `cache` is "mini" or a `pose-lab prepare` file."""
     label: str = ""
     cache: str = "mini"
-    epochs: int = 3             # total budget, shared by the stages (`stage_plan`)
+    epochs: int = 8             # total budget, shared by the stages (`stage_plan`)
     lr: float = 3e-3
     sigma: float = 1.0          # Gaussian target sigma, heatmap pixels
     spatial: bool = True
@@ -245,7 +245,7 @@ class RunSettings:
 # (about a minute, a model worth looking at) and a longer run of about five minutes.
 PRESETS = {
     "default (about 1 minute)": RunSettings(),
-    "about 5 minutes": RunSettings(epochs=15),
+    "about 5 minutes": RunSettings(epochs=28),
 }
 
 
