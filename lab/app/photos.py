@@ -271,8 +271,10 @@ def selection_action(selection) -> tuple[str, object] | None:
             return "box", P.square_from_box((xs[0], ys[0], xs[1], ys[1]))
     for pt in selection.get("points") or []:
         cd = pt.get("customdata")
-        if cd is not None:
-            return "pick", int(cd[0] if isinstance(cd, (list, tuple)) else cd)
+        if isinstance(cd, (list, tuple)) and cd:
+            cd = cd[0]
+        if isinstance(cd, (int, float)) and not isinstance(cd, bool) and cd >= 0:
+            return "pick", int(cd)
     return None
 
 

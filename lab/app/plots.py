@@ -131,7 +131,9 @@ def add_people(fig: go.Figure, boxes: Sequence[tuple[float, float, float, float]
     if len(boxes):
         b = np.asarray(boxes, np.float64)
         fig.add_trace(go.Scatter(
-            x=b[:, 0], y=b[:, 1], mode="markers+text", name="people", customdata=np.arange(len(b))[:, None],
+            x=b[:, 0], y=b[:, 1], mode="markers+text", name="people",
+            customdata=[[i] for i in range(len(b))],     # plain lists: a NumPy array reaches the browser as
+                                                         # binary data and comes back in a selection as a dict
             text=[str(i + 1) for i in range(len(b))], textfont=dict(color="black", size=14),
             marker=dict(size=26, symbol="square",
                         color=[PERSON_COLOURS["picked" if i == picked else "other"] for i in range(len(b))]),

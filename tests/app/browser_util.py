@@ -383,3 +383,32 @@ def choose_person(page, n: int, timeout: float = 120.0) -> float:
         return skeletons_redrawn(page, before)
     wait_until(done, timeout, interval=0.1, what=f"the skeletons of person {n}")
     return time.perf_counter() - t0
+
+
+MARKER_JS = """
+([meta, name, i]) => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.meta === meta);
+  if (!gd || !gd._fullData) return null;
+  const t = gd._fullData.find(d => d.name === name);
+  if (!t) return null;
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
+  return [r.left + xa._offset + xa.l2p(t.x[i]), r.top + ya._offset + ya.l2p(t.y[i])];
+}
+"""
+
+
+def click_person(page, n: int, timeout: float = 120.0) -> float:
+    """Click person n's (1-based) numbered marker on the Try it page's photo, as a learner
+    would; seconds until the Person list shows that person and the skeletons are redrawn."""
+    before = skeleton_signature(page)
+    xy = page.evaluate(MARKER_JS, ["photo_box", "people", n - 1])
+    assert xy is not None, "no numbered people on the photo"
+    t0 = time.perf_counter()
+    page.mouse.click(*xy)
+
+    def done():
+        if not (person_pick(page) or "").startswith(f"{n} ·"):
+            return False
+        return skeletons_redrawn(page, before)
+    wait_until(done, timeout, interval=0.1, what=f"person {n} picked by a click on the photo")
+    return time.perf_counter() - t0

@@ -123,6 +123,9 @@ def test_a_dragged_box_becomes_the_crop():
     assert photos.selection_action({"points": [{"customdata": [2], "point_index": 2}], "box": []}) == ("pick", 2)
     assert photos.selection_action({"box": [{"x": [1.0, 2.0], "y": [1.0, 2.0]}]}) is None     # a stray click
     assert photos.selection_action(None) is None
+    # a point without a usable person number (another trace, or binary-encoded customdata) picks nobody
+    assert photos.selection_action({"points": [{"customdata": {"dtype": "i8", "bdata": "AgA="}}], "box": []}) is None
+    assert photos.selection_action({"points": [{"point_index": 0}], "box": []}) is None
 
 
 def test_nobody_found_says_so_and_uses_the_whole_photo():
