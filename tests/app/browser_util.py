@@ -412,3 +412,31 @@ def click_person(page, n: int, timeout: float = 120.0) -> float:
         return skeletons_redrawn(page, before)
     wait_until(done, timeout, interval=0.1, what=f"person {n} picked by a click on the photo")
     return time.perf_counter() - t0
+
+
+AXES_JS = """
+([meta, pts]) => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.meta === meta);
+  if (!gd || !gd._fullLayout) return null;
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
+  return pts.map(([x, y]) => [r.left + xa._offset + xa.l2p(x), r.top + ya._offset + ya.l2p(y)]);
+}
+"""
+
+
+def drag_box(page, box: tuple[float, float, float, float], timeout: float = 120.0) -> float:
+    """On the Try it page's photo, pick the toolbar's Box Select and drag a box from (x0, y0)
+    to (x1, y1) photo px, as a learner would; seconds until the framing says the box is theirs."""
+    pts = page.evaluate(AXES_JS, ["photo_box", [[box[0], box[1]], [box[2], box[3]]]])
+    assert pts is not None, "no photo chart"
+    page.mouse.move(*pts[0])                                    # the toolbar shows on hover
+    page.locator('[data-title="Box Select"]').first.click()
+    t0 = time.perf_counter()
+    page.mouse.move(*pts[0])
+    page.mouse.down()
+    for k in range(1, 11):                                      # a drag, not a jump
+        page.mouse.move(pts[0][0] + (pts[1][0] - pts[0][0]) * k / 10, pts[0][1] + (pts[1][1] - pts[0][1]) * k / 10)
+    page.mouse.up()
+    wait_until(lambda: page.get_by_text("drawn or adjusted by you").count() > 0, timeout, interval=0.1,
+               what="the dragged box to become the crop")
+    return time.perf_counter() - t0

@@ -126,7 +126,7 @@ def test_try_it_renders_and_an_upload_is_predicted(app, page, tmp_path, record_p
 def test_group_photo_pick_the_second_person(page, tmp_path, record_property):
     """A 12-MP photo of three people: numbered boxes on the photo, the largest picked by
     default; picking number 2 from the Person list analyses the second person, and a click on
-    number 3 on the photo the third (timed)."""
+    number 3 on the photo the third, and a box dragged with Box Select becomes the crop (timed)."""
     need("upload")
     photo = bu.group_photo(tmp_path / "my_team.jpg")
     TIMINGS["upload_12mp_group_to_results_s"] = round(bu.upload_photo(page, photo, TIMEOUT), 2)
@@ -151,10 +151,16 @@ def test_group_photo_pick_the_second_person(page, tmp_path, record_property):
     bu.wait_idle(page, TIMEOUT)
     assert bu.person_pick(page).startswith("3 ·"), "a click on number 3 on the photo picks person 3"
     assert_clean(page, "Try it after clicking person 3")
+    before = bu.skeleton_signature(page)
+    TIMINGS["drag_box_to_results_s"] = round(bu.drag_box(page, (1700, 300, 2700, 1300), TIMEOUT), 2)
+    bu.wait_until(lambda: bu.skeletons_redrawn(page, before), TIMEOUT, what="skeletons in the dragged box")
+    bu.wait_idle(page, TIMEOUT)
+    assert_clean(page, "Try it after dragging a box")
     bu.choose_person(page, 2, TIMEOUT)                      # back to person 2 for the pages that follow
     bu.wait_idle(page, TIMEOUT)
     STATE["upload"] = photo.name
-    for k in ("upload_12mp_group_to_results_s", "pick_person_2_to_results_s", "click_person_3_to_results_s"):
+    for k in ("upload_12mp_group_to_results_s", "pick_person_2_to_results_s", "click_person_3_to_results_s",
+              "drag_box_to_results_s"):
         record_property(k, TIMINGS[k])
 
 
