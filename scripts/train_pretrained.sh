@@ -85,7 +85,8 @@ cp "$RUNS/scratch_spatial/model.safetensors" pretrained/scratch.safetensors
 cp "$RUNS/full/model.safetensors" pretrained/pose_full.safetensors
 cp "$RUNS/regressor/model.safetensors" pretrained/regressor.safetensors
 $PL eval --model pretrained/pose.safetensors --split test --flip --ablate-banks --ablate-edges --json pretrained/pose.eval.json
-for m in scratch regressor pose_full; do
+$PL eval --model pretrained/pose_full.safetensors --split test --ablate-edges --json pretrained/pose_full.eval.json
+for m in scratch regressor; do
     $PL eval --model "pretrained/$m.safetensors" --split test --json "pretrained/$m.eval.json"
 done
 for m in pose scratch regressor pose_full; do

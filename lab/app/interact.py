@@ -339,8 +339,8 @@ def edges_off(models, pred, a: int, incoming: dict) -> str | None:
     peaks = [models.codec.decode_crop(m[None, None], log_space=True)[0][0, 0].numpy() for m in (full, lm)]
     cols = st.columns(2)
     for col, meta, title, m, p in ((cols[0], "edge_full", "All messages", full, peaks[0]),
-                                   (cols[1], "edge_without", "Without " + (", ".join(NAMES[v] for v in drop)
-                                                                          or "nothing"), lm, peaks[1])):
+                                   (cols[1], "edge_without", ("Without " + ", ".join(NAMES[v] for v in drop))
+                                                                          if drop else "None left out yet", lm, peaks[1])):
         mark = [{"x": p[0], "y": p[1], "name": "marginal peak", "symbol": "circle-open",
                  "colour": plots.MARK["marginal"], "size": 14}]
         with col:
