@@ -8,16 +8,18 @@ prior penalty in scripts/train_pretrained.sh. Never touches the test split.
 
     POSE=runs/pretrained/joint2/model.safetensors .venv/bin/python scripts/sweeps/cache_unaries.py /tmp/u.pt aug
 usage: cache_unaries.py OUT.pt MODE(clean|aug|occ) [NTRAIN]"""
-import sys, time, torch
-from lab.data.cache import PoseCache
+import os, sys, time
+
+import torch
+
 from lab.config import AugmentConfig
+from lab.data.cache import PoseCache
 from lab.data.transforms import augment
 from lab.models import io
-from lab.models.predict import to_input
+
 torch.set_num_threads(2)
 out, mode = sys.argv[1], sys.argv[2]
 ntrain = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-import os
 model, meta = io.load(os.environ.get("POSE", "pretrained/pose.safetensors"))
 model.eval()
 cache = PoseCache("cache/lsp128.safetensors")

@@ -10,18 +10,22 @@ pair bias 3.0 + penalty 1e-2 60.2; bias 1.0 + penalty 1e-2 60.2; bias 1.0 + pena
 (every limb prior within 1 px of its histogram); bias 1.0, no penalty 60.8 (one limb prior 3 px
 off); bias 0.3, no penalty 60.8 (two off); unary x2 60.2; full graph, bias 3.0 57.4.
 usage: spatial_fit.py CACHE.pt JSON_SPEC   spec keys: epochs lr bias self_bias decay graph loss scale n"""
-import sys, json, time, math, torch
+import json, math, os, sys, time
+
+import torch
+
 from lab.config import SpatialConfig
+from lab.data.cache import PoseCache
 from lab.data.codec import HeatmapCodec
-from lab.models import io
-from lab.models.spatial import SpatialModel, displacement_histograms
-from lab.models.detector import BELIEF_OF_LOSS
 from lab.eval.pck import pck
+from lab.models import io
+from lab.models.detector import BELIEF_OF_LOSS
+from lab.models.spatial import SpatialModel, displacement_histograms, prior_drift
 from lab.train.loop import heatmap_loss
-torch.set_num_threads(int(__import__("os").environ.get("T", "2")))
-data = torch.load(sys.argv[1])
+
+torch.set_num_threads(int(os.environ.get("T", "2")))
+data = torch.load(sys.argv[1], weights_only=True)      # tensors only: no pickle code runs
 spec = json.loads(sys.argv[2])
-import os
 model, meta = io.load(os.environ.get("POSE", "pretrained/pose.safetensors"))
 codec = HeatmapCodec.from_config(io.data_config(meta))
 belief = BELIEF_OF_LOSS[model.detector.cfg.loss]
@@ -31,7 +35,6 @@ Utr, XYtr, Ltr = Utr[:n], XYtr[:n], Ltr[:n]
 if spec.get("scale"): Utr = Utr * spec["scale"]; Uva = Uva * spec["scale"]
 sp = SpatialModel(SpatialConfig(graph=spec.get("graph", "tree"), belief=belief, heatmap_size=32,
                                 bias_init=spec.get("bias", 3.0), self_bias=spec.get("self_bias", 0.01)))
-from lab.data.cache import PoseCache
 tr = PoseCache("cache/lsp128.safetensors")["train"]
 xy = codec.to_heatmap(torch.from_numpy(tr.coords)).numpy()
 sp.load_histograms(displacement_histograms(xy, tr.labelled, sp.edges, 32, 1.0))
@@ -63,7 +66,6 @@ for ep in range(E):
         if spec.get("decay", 1e-2): loss = loss + spec.get("decay", 1e-2) * sp.prior_penalty()
         opt.zero_grad(); loss.backward(); opt.step()
     print(f"epoch {ep+1} {time.time()-t0:.0f}s loss {loss.item():.3f} val", evaluate(Uva, XYva, Lva), flush=True)
-from lab.models.spatial import prior_drift
 rows = prior_drift(sp)
 bad = [r for r in rows if not r["same_side"] or r["shift"] > 2]
 print("drift: bad", len(bad), "of", len(rows), "max shift", max(r["shift"] for r in rows), "bias", sp.bias().detach().numpy().round(2)[:6], "prior peak", sp.prior().amax((1,2)).detach().numpy().round(2)[:6], flush=True)

@@ -376,58 +376,53 @@ def choose_person(page, n: int, timeout: float = 120.0) -> float:
     t0 = time.perf_counter()
     box.click()
     page.get_by_role("option", name=re.compile(rf"^{n} ·")).first.click()
-
-    def done():
-        if not (person_pick(page) or "").startswith(f"{n} ·"):
-            return False
-        return skeletons_redrawn(page, before)
-    wait_until(done, timeout, interval=0.1, what=f"the skeletons of person {n}")
+    wait_picked(page, n, before, timeout, f"the skeletons of person {n}")
     return time.perf_counter() - t0
 
 
-MARKER_JS = """
-([meta, name, i]) => {
-  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.meta === meta);
-  if (!gd || !gd._fullData) return null;
-  const t = gd._fullData.find(d => d.name === name);
-  if (!t) return null;
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
-  return [r.left + xa._offset + xa.l2p(t.x[i]), r.top + ya._offset + ya.l2p(t.y[i])];
-}
-"""
+def wait_picked(page, n: int, before: dict, timeout: float, what: str) -> None:
+    """Until the Person list shows person n and the skeletons in `before` are redrawn."""
+    wait_until(lambda: (person_pick(page) or "").startswith(f"{n} ·") and skeletons_redrawn(page, before),
+               timeout, interval=0.1, what=what)
 
 
-def click_person(page, n: int, timeout: float = 120.0) -> float:
-    """Click person n's (1-based) numbered marker on the Try it page's photo, as a learner
-    would; seconds until the Person list shows that person and the skeletons are redrawn."""
-    before = skeleton_signature(page)
-    xy = page.evaluate(MARKER_JS, ["photo_box", "people", n - 1])
-    assert xy is not None, "no numbered people on the photo"
-    t0 = time.perf_counter()
-    page.mouse.click(*xy)
-
-    def done():
-        if not (person_pick(page) or "").startswith(f"{n} ·"):
-            return False
-        return skeletons_redrawn(page, before)
-    wait_until(done, timeout, interval=0.1, what=f"person {n} picked by a click on the photo")
-    return time.perf_counter() - t0
-
-
-AXES_JS = """
-([meta, pts]) => {
+TO_SCREEN_JS = """
+([meta, pts, trace, i]) => {
   const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.meta === meta);
   if (!gd || !gd._fullLayout) return null;
+  if (trace) {                                     // point i of the named trace instead of `pts`
+    const t = gd._fullData.find(d => d.name === trace);
+    if (!t) return null;
+    pts = [[t.x[i], t.y[i]]];
+  }
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
   return pts.map(([x, y]) => [r.left + xa._offset + xa.l2p(x), r.top + ya._offset + ya.l2p(y)]);
 }
 """
 
 
+def to_screen(page, meta: str, pts=(), trace: str | None = None, i: int = 0) -> list | None:
+    """Page pixels of data points `pts` [(x, y), ...] of the chart `meta`, or of point i of its
+    trace named `trace`; None when the chart (or trace) is not there."""
+    return page.evaluate(TO_SCREEN_JS, [meta, [list(p) for p in pts], trace, i])
+
+
+def click_person(page, n: int, timeout: float = 120.0) -> float:
+    """Click person n's (1-based) numbered marker on the Try it page's photo, as a learner
+    would; seconds until the Person list shows that person and the skeletons are redrawn."""
+    before = skeleton_signature(page)
+    xy = to_screen(page, "photo_box", trace="people", i=n - 1)
+    assert xy is not None, "no numbered people on the photo"
+    t0 = time.perf_counter()
+    page.mouse.click(*xy[0])
+    wait_picked(page, n, before, timeout, f"person {n} picked by a click on the photo")
+    return time.perf_counter() - t0
+
+
 def drag_box(page, box: tuple[float, float, float, float], timeout: float = 120.0) -> float:
     """On the Try it page's photo, pick the toolbar's Box Select and drag a box from (x0, y0)
     to (x1, y1) photo px, as a learner would; seconds until the framing says the box is theirs."""
-    pts = page.evaluate(AXES_JS, ["photo_box", [[box[0], box[1]], [box[2], box[3]]]])
+    pts = to_screen(page, "photo_box", [(box[0], box[1]), (box[2], box[3])])
     assert pts is not None, "no photo chart"
     page.mouse.move(*pts[0])                                    # the toolbar shows on hover
     page.locator('[data-title="Box Select"]').first.click()
