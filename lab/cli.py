@@ -191,13 +191,14 @@ def cmd_app(a) -> None:
 
 
 def cmd_classroom(a) -> None:
-    from lab.app.classroom import run
+    from lab.app.classroom import Pace, run
     extra = []
     if a.workers:
         extra += ["--workers", str(a.workers)]
     if a.torch_threads:
         extra += ["--torch-threads", str(a.torch_threads)]
-    res = run(a.learners, timeout=a.timeout, rounds_single=a.rounds, server_args=extra, url=a.url)
+    res = run(a.learners, timeout=a.timeout, rounds_single=a.rounds, server_args=extra, url=a.url,
+              pace=Pace(a.arrive, a.think))
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(res, indent=1))
@@ -328,6 +329,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, help="passed to pose-lab app")
     s.add_argument("--torch-threads", type=int, help="passed to pose-lab app")
     s.add_argument("--url", help="measure a running app instead of starting one")
+    s.add_argument("--arrive", type=float, default=0.0,
+                   help="learners arrive spread over this many seconds (default 0: all at once)")
+    s.add_argument("--think", type=float, default=0.0,
+                   help="seconds a learner looks at each page before the next step, times 0.5-1.5 "
+                        "(default 0: at once)")
     s.add_argument("--json", help="write every figure here")
     s.add_argument("--check", action="store_true", help="exit 1 unless the classroom goal is met")
     s.set_defaults(fn=cmd_classroom)

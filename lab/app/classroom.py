@@ -27,6 +27,7 @@ import asyncio
 import json
 import math
 import os
+import random
 import signal
 import socket
 import statistics
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lab.errors import LabError
@@ -220,8 +222,35 @@ async def _nav(page, title: str) -> None:
     await page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
 
 
-async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout: float) -> dict:
-    """One learner's walk; returns {"times": {step: s}, "problems": [...]}."""
+@dataclass(frozen=True)
+class Pace:
+    """How the learners of one phase move. The default, a burst, starts everyone at the same
+    moment and moves on the instant a step is drawn: the worst case. A class: learners
+    arrive over `arrive_s` seconds (learner i of n at i * arrive_s / n) and look at each
+    page for `think_s` seconds (times 0.5-1.5, drawn from `seed`) before the next step.
+    The waits are not part of any step's time."""
+    arrive_s: float = 0.0
+    think_s: float = 0.0
+    seed: int = 0
+
+    def arrival(self, i: int, n: int) -> float:
+        return self.arrive_s * i / max(n, 1)
+
+    def thinks(self, i: int) -> list[float]:
+        rng = random.Random(self.seed * 1000 + i)
+        return [self.think_s * rng.uniform(0.5, 1.5) for _ in STEPS]
+
+    def describe(self) -> str:
+        if not self.arrive_s and not self.think_s:
+            return "burst: every learner starts at the same moment and moves on at once"
+        return (f"class: learners arrive over {self.arrive_s:g} s and look at each page for "
+                f"{0.5 * self.think_s:g}-{1.5 * self.think_s:g} s before the next step")
+
+
+async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout: float,
+                  arrive: float = 0.0, thinks=(0.0,) * len(STEPS)) -> dict:
+    """One learner's walk; returns {"times": {step: s}, "problems": [...]}. `arrive` and
+    `thinks` (seconds, see Pace) are waited before the walk and after each step."""
     times: dict[str, float] = {}
     problems: list[str] = []
     ctx = await browser.new_context(viewport=VIEWPORT)
@@ -231,24 +260,28 @@ async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout:
     step = "open"
     try:
         await start.wait()
+        await asyncio.sleep(arrive)
         t0 = time.perf_counter()
         await page.goto(url + "/", timeout=timeout * 1000)
         first = await _wait(page, SKELETONS_JS, [1, None, None], timeout)
         times["open"] = time.perf_counter() - t0
         n = first["n"]
 
+        await asyncio.sleep(thinks[0])
         step = "upload"
         t0 = time.perf_counter()
         await page.locator('[data-testid="stFileUploader"] input[type=file]').first.set_input_files(str(photo))
         await _wait(page, SKELETONS_JS, [n, first["sig"], f"Your photo: {photo.name}"], timeout)
         times["upload"] = time.perf_counter() - t0
 
+        await asyncio.sleep(thinks[1])
         step = "detector"
         t0 = time.perf_counter()
         await _nav(page, "Part detector")
         await _wait(page, DETECTOR_JS, None, timeout)
         times["detector"] = time.perf_counter() - t0
 
+        await asyncio.sleep(thinks[2])
         step = "back"
         t0 = time.perf_counter()
         await _nav(page, "Try it")
@@ -264,9 +297,11 @@ async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout:
     return {"times": times, "problems": problems}
 
 
-async def _phase(browser, url: str, photos: list[Path], timeout: float) -> list[dict]:
+async def _phase(browser, url: str, photos: list[Path], timeout: float, pace: Pace = Pace()) -> list[dict]:
     start = asyncio.Event()
-    tasks = [asyncio.create_task(learner(browser, url, p, start, timeout)) for p in photos]
+    n = len(photos)
+    tasks = [asyncio.create_task(learner(browser, url, p, start, timeout, pace.arrival(i, n), pace.thinks(i)))
+             for i, p in enumerate(photos)]
     await asyncio.sleep(0.5)                                # every context is open before anyone starts
     start.set()
     return await asyncio.gather(*tasks)
@@ -306,7 +341,7 @@ def table(phases: dict[int, dict], base: int) -> str:
 
 # ------------------------------------------------------------------ the command
 def run(learners: list[int], timeout: float = 240.0, rounds_single: int = 3, server_args: list[str] | None = None,
-        url: str | None = None, out=print) -> dict:
+        url: str | None = None, out=print, pace: Pace = Pace()) -> dict:
     """Measure and print; returns every figure."""
     if not Path(CHROMIUM).is_file():
         raise LabError(f"the classroom benchmark drives Debian's Chromium at {CHROMIUM}: "
@@ -324,7 +359,9 @@ def run(learners: list[int], timeout: float = 240.0, rounds_single: int = 3, ser
         tmp = Path(tmp)
         photos = learner_photos(1 + sum(rounds_single if n == 1 else n for n in learners), tmp)
         server = None
-        res: dict = {"machine": machine(), "learners": learners, "phases": {}}
+        res: dict = {"machine": machine(), "learners": learners, "phases": {}, "pace": asdict(pace),
+                     "pace_text": pace.describe()}
+        out(f"pace: {pace.describe()}")
         try:
             if url is None:
                 server = Server(tmp, server_args)
@@ -332,7 +369,8 @@ def run(learners: list[int], timeout: float = 240.0, rounds_single: int = 3, ser
                 url = server.url
                 out(f"pose-lab app started on {url} in {res['start_to_healthy_s']:.1f} s; "
                     f"log {server.log}")
-            res["phases"] = asyncio.run(_all(url, learners, photos, timeout, rounds_single, out, server, res))
+            res["phases"] = asyncio.run(_all(url, learners, photos, timeout, rounds_single, out, server, res,
+                                                 pace))
         finally:
             if server is not None:
                 res["server_exit_code_on_sigterm"] = server.stop()
@@ -354,12 +392,13 @@ def run(learners: list[int], timeout: float = 240.0, rounds_single: int = 3, ser
         ok = ratio <= GOAL_RATIO and not phases[top]["errors"]
         res["goal"] = {"learners": top, "step": GOAL_STEP, "p95_ratio": round(ratio, 2), "limit": GOAL_RATIO,
                        "errors": len(phases[top]["errors"]), "met": ok}
-        out(f"goal ({top} learners: p95 upload-to-skeleton <= {GOAL_RATIO:g}x one learner's, no errors): "
+        res["goal"]["pace"] = pace.describe()
+        out(f"goal ({top} learners, {pace.describe().split(':')[0]}: p95 upload-to-skeleton <= {GOAL_RATIO:g}x one learner's, no errors): "
             f"{ratio:.2f}x, {len(phases[top]['errors'])} errors -> {'met' if ok else 'NOT met'}")
     return res
 
 
-async def _all(url, learners, photos, timeout, rounds_single, out, server, res) -> dict:
+async def _all(url, learners, photos, timeout, rounds_single, out, server, res, pace: Pace = Pace()) -> dict:
     from playwright.async_api import async_playwright
     phases = {}
     async with async_playwright() as pw:
@@ -380,7 +419,7 @@ async def _all(url, learners, photos, timeout, rounds_single, out, server, res) 
                 t0 = time.perf_counter()
                 results = []
                 for r in range(rounds_single if n == 1 else 1):      # one learner: a few rounds, for a stabler figure
-                    results += await _phase(browser, url, take(n), timeout)
+                    results += await _phase(browser, url, take(n), timeout, pace)
                 ph = summarise(results)
                 ph["wall_s"] = round(time.perf_counter() - t0, 2)
                 busy1 = machine_cpu_s()

@@ -1,0 +1,31 @@
+"""The classroom benchmark's pacing and figures (the benchmark itself is `pose-lab classroom`)."""
+import pytest
+
+from lab.app.classroom import STEPS, Pace, percentile, summarise
+
+
+def test_a_burst_starts_everyone_at_once_and_never_waits():
+    pace = Pace()
+    assert [pace.arrival(i, 10) for i in range(10)] == [0.0] * 10
+    assert pace.thinks(3) == [0.0] * len(STEPS)
+    assert pace.describe().startswith("burst")
+
+
+def test_a_class_spreads_arrivals_and_think_times_reproducibly():
+    pace = Pace(arrive_s=20, think_s=4, seed=1)
+    assert [pace.arrival(i, 10) for i in range(10)] == pytest.approx([2.0 * i for i in range(10)])
+    t = pace.thinks(2)
+    assert len(t) == len(STEPS) and all(2.0 <= x <= 6.0 for x in t)
+    assert t == Pace(arrive_s=20, think_s=4, seed=1).thinks(2)            # same seed, same class
+    assert t != pace.thinks(3)                                             # learners differ
+    assert pace.describe().startswith("class") and "20 s" in pace.describe()
+
+
+def test_summary_reports_percentiles_and_every_problem():
+    runs = [{"times": {s: float(i + 1) for s in STEPS}, "problems": []} for i in range(10)]
+    runs[4]["problems"] = ["upload: TimeoutError"]
+    out = summarise(runs)
+    assert out["errors"] == ["upload: TimeoutError"]
+    assert out["steps"]["upload"]["p50"] == pytest.approx(5.5)
+    assert out["steps"]["upload"]["p95"] == pytest.approx(percentile([float(i + 1) for i in range(10)], 95))
+    assert out["steps"]["upload"]["p95"] == pytest.approx(9.55)
