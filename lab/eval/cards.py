@@ -100,14 +100,28 @@ def prior_table(model_path: Path) -> list[str]:
     return lines
 
 
+def loss_terms(stage: str, train: dict) -> str:
+    """What a stage's loss scored: the marginal, the unary (with its weight in the joint stage)
+    and the prior penalty's weight."""
+    if stage in ("detector", "regressor"):
+        return {"detector": "unary", "regressor": "coordinates"}[stage]
+    terms = ["marginal"]
+    if stage == "joint":
+        terms.append(f"unary x {train.get('unary_weight')}")
+    if train.get("prior_decay"):
+        terms.append(f"prior penalty x {train.get('prior_decay')}")
+    return " + ".join(terms)
+
+
 def training_table(meta: dict) -> list[str]:
-    lines = ["| stage | epochs | images/epoch | lr | seed | wall time | hardware | torch | commit | "
+    lines = ["| stage | epochs | images/epoch | lr | loss terms | seed | wall time | hardware | torch | commit | "
              "val PCK@0.2 after the stage |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |"]
+             "| --- | ---: | ---: | ---: | --- | ---: | ---: | --- | --- | --- | --- |"]
     for s in io.stages(meta):
         t, p = s.get("train") or {}, s.get("provenance") or {}
         val = ", ".join(f"{k} {100 * v:.1f}" for k, v in (s.get("final_val_pck") or {}).items())
         lines.append(f"| {s['stage']} | {s['epochs']} | {s.get('train_images') or 'n/a'} | {t.get('lr')} | "
+                     f"{loss_terms(s['stage'], t)} | "
                      f"{t.get('seed')} | {s['wall_seconds'] / 60:.1f} min | {p.get('hardware', 'not recorded')} | "
                      f"{p.get('torch', 'n/a')} | `{str(p.get('commit', 'not recorded'))[:10]}` | {val} |")
     lines += ["", "Validation PCK@0.2 (%) after each epoch, per stage (epoch counts were chosen on these, "

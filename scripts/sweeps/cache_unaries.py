@@ -6,7 +6,7 @@ Validation crops are cached as they are; training crops with the training augmen
 $POSE (default pretrained/pose.safetensors). Used to pick the spatial stage's pair bias and
 prior penalty in scripts/train_pretrained.sh. Never touches the test split.
 
-    POSE=runs/pretrained/joint2/model.safetensors .venv/bin/python scripts/sweeps/cache_unaries.py /tmp/u.pt aug
+    POSE=runs/pretrained/joint5/model.safetensors .venv/bin/python scripts/sweeps/cache_unaries.py /tmp/u.pt aug
 usage: cache_unaries.py OUT.pt MODE(clean|aug|occ) [NTRAIN]"""
 import os, sys, time
 
