@@ -29,3 +29,19 @@ def test_summary_reports_percentiles_and_every_problem():
     assert out["steps"]["upload"]["p50"] == pytest.approx(5.5)
     assert out["steps"]["upload"]["p95"] == pytest.approx(percentile([float(i + 1) for i in range(10)], 95))
     assert out["steps"]["upload"]["p95"] == pytest.approx(9.55)
+
+
+def test_received_is_the_last_frame_carrying_the_steps_figures():
+    from lab.app.classroom import RECEIVED, Frames
+    f = Frames()
+    f.seen = [(10.1, b'{"layout": {"meta": "skeleton_unary"}}'),      # the step's figures, in two frames
+              (10.3, b'{"layout":{"meta":"skeleton_marginal"}}'),
+              (10.4, b'$$ID-skeleton_view radio'),                     # a widget key is not a figure
+              (10.9, b'{"layout": {"meta": "skeleton_unary"}}')]       # after the step was drawn
+    times = {"upload": 0.6}
+    f.note(times, "upload", 10.0)
+    assert times["upload" + RECEIVED] == pytest.approx(0.3)
+    assert [t for t, _ in f.seen] == [10.9]                             # later frames kept for the next step
+    times = {"detector": 0.5}
+    f.note(times, "detector", 11.0)
+    assert "detector" + RECEIVED not in times                           # none of its figures arrived
