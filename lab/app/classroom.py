@@ -225,8 +225,8 @@ async def _nav(page, title: str) -> None:
 
 
 # What the server sends for each step's figures: their Plotly specs carry layout.meta
-MARKERS = {"open": re.compile(rb'"meta":\s*"skeleton_'), "upload": re.compile(rb'"meta":\s*"skeleton_'),
-           "detector": re.compile(rb'"meta":\s*"unary_grid"'), "back": re.compile(rb'"meta":\s*"skeleton_')}
+FIGURES = {"skeletons": re.compile(rb'"meta":\s*"skeleton_'), "unary_grid": re.compile(rb'"meta":\s*"unary_grid"')}
+STEP_FIGURES = {"open": "skeletons", "upload": "skeletons", "detector": "unary_grid", "back": "skeletons"}
 
 
 class Frames:
@@ -238,21 +238,23 @@ class Frames:
     server's cores; in a class every learner draws on their own computer."""
 
     def __init__(self):
-        self.seen: list[tuple[float, bytes]] = []
+        self.seen: list[tuple[float, str]] = []        # (arrival, which FIGURES it carries)
 
     def watch(self, ws) -> None:
         ws.on("framereceived", self._got)
 
     def _got(self, payload) -> None:
         data = payload if isinstance(payload, bytes) else str(payload).encode()
-        self.seen.append((time.perf_counter(), data))
+        t = time.perf_counter()
+        self.seen += [(t, name) for name, pattern in FIGURES.items() if pattern.search(data)]
 
     def note(self, times: dict, step: str, t0: float) -> None:
+        """times[step + RECEIVED] from the frames that arrived during the step (t0 .. t0 + times[step])."""
         t1 = t0 + times[step]
-        hits = [t for t, data in self.seen if t0 <= t <= t1 and MARKERS[step].search(data)]
+        hits = [t for t, name in self.seen if t0 <= t <= t1 and name == STEP_FIGURES[step]]
         if hits:
             times[step + RECEIVED] = max(hits) - t0
-        self.seen = [(t, d) for t, d in self.seen if t > t1]
+        self.seen = [(t, name) for t, name in self.seen if t > t1]
 
 
 @dataclass(frozen=True)
@@ -273,8 +275,12 @@ class Pace:
         rng = random.Random(self.seed * 1000 + i)
         return [self.think_s * rng.uniform(0.5, 1.5) for _ in STEPS]
 
+    @property
+    def kind(self) -> str:
+        return "class" if self.arrive_s or self.think_s else "burst"
+
     def describe(self) -> str:
-        if not self.arrive_s and not self.think_s:
+        if self.kind == "burst":
             return "burst: every learner starts at the same moment and moves on at once"
         return (f"class: learners arrive over {self.arrive_s:g} s and look at each page for "
                 f"{0.5 * self.think_s:g}-{1.5 * self.think_s:g} s before the next step")
@@ -292,6 +298,10 @@ async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout:
     frames = Frames()
     page.on("websocket", frames.watch)
     page.set_default_timeout(timeout * 1000)
+
+    def done(step: str, t0: float) -> None:
+        times[step] = time.perf_counter() - t0
+        frames.note(times, step, t0)
     step = "open"
     try:
         await start.wait()
@@ -299,8 +309,7 @@ async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout:
         t0 = time.perf_counter()
         await page.goto(url + "/", timeout=timeout * 1000)
         first = await _wait(page, SKELETONS_JS, [1, None, None], timeout)
-        times["open"] = time.perf_counter() - t0
-        frames.note(times, "open", t0)
+        done("open", t0)
         n = first["n"]
 
         await asyncio.sleep(thinks[0])
@@ -308,24 +317,21 @@ async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout:
         t0 = time.perf_counter()
         await page.locator('[data-testid="stFileUploader"] input[type=file]').first.set_input_files(str(photo))
         await _wait(page, SKELETONS_JS, [n, first["sig"], f"Your photo: {photo.name}"], timeout)
-        times["upload"] = time.perf_counter() - t0
-        frames.note(times, "upload", t0)
+        done("upload", t0)
 
         await asyncio.sleep(thinks[1])
         step = "detector"
         t0 = time.perf_counter()
         await _nav(page, "Part detector")
         await _wait(page, DETECTOR_JS, None, timeout)
-        times["detector"] = time.perf_counter() - t0
-        frames.note(times, "detector", t0)
+        done("detector", t0)
 
         await asyncio.sleep(thinks[2])
         step = "back"
         t0 = time.perf_counter()
         await _nav(page, "Try it")
         await _wait(page, SKELETONS_JS, [n, None, f"Your photo: {photo.name}"], timeout)
-        times["back"] = time.perf_counter() - t0
-        frames.note(times, "back", t0)
+        done("back", t0)
     except Exception as e:                                  # a timeout or a closed page: reported, not raised
         problems.append(f"{step}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
     try:
@@ -358,8 +364,8 @@ def percentile(xs: list[float], q: float) -> float:
 
 
 def summarise(results: list[dict]) -> dict:
-    out = {"learners": len(results), "errors": [p for r in results for p in r["problems"]], "steps": {}}
-    out["received"] = {}
+    out = {"learners": len(results), "errors": [p for r in results for p in r["problems"]], "steps": {},
+           "received": {}}
     for s in STEPS:
         out["steps"][s] = _stats([r["times"][s] for r in results if s in r["times"]])
         out["received"][s] = _stats([r["times"][s + RECEIVED] for r in results if s + RECEIVED in r["times"]])
@@ -442,12 +448,11 @@ def run(learners: list[int], timeout: float = 240.0, rounds_single: int = 3, ser
         ratio = phases[top]["steps"][GOAL_STEP]["p95"] / phases[base]["steps"][GOAL_STEP]["p95"]
         ok = ratio <= GOAL_RATIO and not phases[top]["errors"]
         res["goal"] = {"learners": top, "step": GOAL_STEP, "p95_ratio": round(ratio, 2), "limit": GOAL_RATIO,
-                       "errors": len(phases[top]["errors"]), "met": ok}
-        res["goal"]["pace"] = pace.describe()
+                       "errors": len(phases[top]["errors"]), "met": ok, "pace": pace.describe()}
         rec = [phases[n].get("received", {}).get(GOAL_STEP, {}) for n in (base, top)]
         if all(r.get("n") for r in rec):
             res["goal"]["p95_ratio_received"] = round(rec[1]["p95"] / rec[0]["p95"], 2)
-        out(f"goal ({top} learners, {pace.describe().split(':')[0]}: p95 upload-to-skeleton <= {GOAL_RATIO:g}x one learner's, no errors): "
+        out(f"goal ({top} learners, {pace.kind}: p95 upload-to-skeleton <= {GOAL_RATIO:g}x one learner's, no errors): "
             f"{ratio:.2f}x, {len(phases[top]['errors'])} errors -> {'met' if ok else 'NOT met'}"
             + (f" (until received: {res['goal']['p95_ratio_received']:.2f}x)"
                if "p95_ratio_received" in res["goal"] else ""))

@@ -31,13 +31,17 @@ def test_summary_reports_percentiles_and_every_problem():
     assert out["steps"]["upload"]["p95"] == pytest.approx(9.55)
 
 
-def test_received_is_the_last_frame_carrying_the_steps_figures():
+def test_received_is_the_last_frame_carrying_the_steps_figures(monkeypatch):
+    from lab.app import classroom
     from lab.app.classroom import RECEIVED, Frames
     f = Frames()
-    f.seen = [(10.1, b'{"layout": {"meta": "skeleton_unary"}}'),      # the step's figures, in two frames
-              (10.3, b'{"layout":{"meta":"skeleton_marginal"}}'),
-              (10.4, b'$$ID-skeleton_view radio'),                     # a widget key is not a figure
-              (10.9, b'{"layout": {"meta": "skeleton_unary"}}')]       # after the step was drawn
+    for t, payload in [(10.1, b'{"layout": {"meta": "skeleton_unary"}}'),   # the step's figures, in two frames
+                       (10.3, '{"layout":{"meta":"skeleton_marginal"}}'),
+                       (10.4, b'$$ID-skeleton_view radio'),                 # a widget key is not a figure
+                       (10.9, b'{"layout": {"meta": "skeleton_unary"}}')]:  # after the step was drawn
+        monkeypatch.setattr(classroom.time, "perf_counter", lambda t=t: t)
+        f._got(payload)
+    monkeypatch.undo()
     times = {"upload": 0.6}
     f.note(times, "upload", 10.0)
     assert times["upload" + RECEIVED] == pytest.approx(0.3)
