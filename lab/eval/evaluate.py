@@ -6,6 +6,8 @@ crop's exact inverse affine; PCK is computed there.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import time
 from pathlib import Path
@@ -39,7 +41,8 @@ def load_split(split: str, cache: str | None, data: str | None, model_data) -> d
         return {"ids": ids, "images": images, "gt": gt, "labelled": lab, "affine": affine,
                 "source": f"cache {cache}"}
     recs = split_records(data_root(data), split, model_data.val_fraction, model_data.seed)
-    samples = [make_sample(r, model_data) for r in track(recs, f"eval crops {split}", unit="images")]
+    crop_only = dataclasses.replace(model_data, context=1.0)    # the crop alone, no surroundings
+    samples = [make_sample(r, crop_only) for r in track(recs, f"eval crops {split}", unit="images")]
     return {"ids": [s.id for s in samples],
             "images": torch.from_numpy(np.stack([s.image for s in samples])).permute(0, 3, 1, 2).contiguous(),
             "gt": np.stack([r.coords for r in recs]), "labelled": np.stack([r.labelled for r in recs]),

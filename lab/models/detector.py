@@ -59,16 +59,18 @@ class TrunkBank(nn.Module):
 
     Top-down decoder: y16 = L16(f16); y8 = up(y16) + L8(f8); y4 = up(y8) + L4(f4), where
     f_s are the trunk's features at stride s and L_s are 1x1 convolutions; then a 3x3 conv.
+    With `trunk_stride` 32 the decoder starts one level deeper: y32 = L32(f32), y16 = up(y32) + ...
     """
 
     def __init__(self, cfg: DetectorConfig):
         super().__init__()
         w = cfg.width
-        self.lateral = nn.ModuleDict({str(s): nn.Conv2d(c, w, 1) for s, c in lite.CHANNELS.items()})
+        strides = lite.strides_of(lite.blocks_for(cfg.trunk_stride))
+        self.lateral = nn.ModuleDict({str(s): nn.Conv2d(lite.CHANNELS[s], w, 1) for s in strides})
         self.smooth = conv_block(w, w, norm=cfg.norm)
 
     def forward(self, x, trunk):
-        f = trunk(x)                                            # {4: (B,24,s/4,s/4), 8: .., 16: ..}
+        f = trunk(x)                                            # {4: (B,24,s/4,s/4), 8: .., 16: .. (, 32: ..)}
         y = None
         for s in sorted(f, reverse=True):                       # 16, 8, 4
             lat = self.lateral[str(s)](f[s])
@@ -83,7 +85,7 @@ class Banks(nn.Module):
         super().__init__()
         self.cfg = cfg
         if cfg.trunk == "lite0":
-            self.trunk = lite.Trunk()
+            self.trunk = lite.Trunk(lite.blocks_for(cfg.trunk_stride))
             self.trunk.freeze(cfg.freeze_blocks)
             bank, mean, std = TrunkBank, lite.MEAN, lite.STD
         elif cfg.trunk == "scratch":
@@ -123,7 +125,7 @@ class Banks(nn.Module):
         super().train(mode)
         if self.trunk is not None:
             for m in self.trunk.modules():
-                if isinstance(m, nn.BatchNorm2d):
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):    # SyncBatchNorm too
                     m.eval()
         return self
 

