@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lab import progress
 from lab.errors import LabError
-from lab.config import DataConfig, SpatialConfig
+from lab.config import DETECTOR_PRESETS, DataConfig, SpatialConfig
 
 DEFAULT_CACHE = Path("cache/lsp128.safetensors")
 
@@ -102,7 +102,8 @@ def cmd_train(a) -> None:
 def cmd_eval(a) -> None:
     from lab.eval.evaluate import evaluate, summary_table
     res = evaluate(Path(a.model), a.split, cache=a.cache, data=a.data, flip=a.flip, ablate_banks=a.ablate_banks,
-                   ablate_edges=a.ablate_edges)
+                   ablate_edges=a.ablate_edges, scales=tuple(a.scales or ()), upload_path=a.upload_path,
+                   robustness=a.robustness)
     print(summary_table(res))
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +137,7 @@ def cmd_bench(a) -> None:
                          threads=a.threads, reps=a.reps)
         return
     from lab.bench import run_bench
-    run_bench(device=a.device, threads=a.threads, configs=tuple(a.config or ("pretrained", "scratch", "small")))
+    run_bench(device=a.device, threads=a.threads, configs=tuple(a.config or DETECTOR_PRESETS))
 
 
 def has_display() -> bool:
@@ -239,7 +240,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train one stage")
     s.add_argument("--stage", choices=["detector", "spatial", "joint", "regressor"], required=True)
-    s.add_argument("--config", choices=["pretrained", "everyday", "scratch", "small"], default="pretrained",
+    s.add_argument("--config", choices=list(DETECTOR_PRESETS), default="pretrained",
                    help="detector preset: ImageNet trunk (shipped), the same with stride-32 context "
                         "(everyday photos), the paper's from-scratch banks, or the Retrain page's small model")
     s.add_argument("--augment", choices=["standard", "everyday"], default="standard",
@@ -291,6 +292,13 @@ def parser() -> argparse.ArgumentParser:
                    help="also report PCK with each resolution bank switched off")
     s.add_argument("--ablate-edges", action="store_true",
                    help="also report the marginal's PCK with each limb's messages left out")
+    s.add_argument("--scales", type=float, nargs="+",
+                   help="also report multi-scale + flip testing: the crop zoomed by each factor "
+                        "(e.g. 0.8 1.0 1.2) and mirrored, unaries averaged")
+    s.add_argument("--upload-path", action="store_true",
+                   help="also report the whole photos through the app's person detector and framing")
+    s.add_argument("--robustness", action="store_true",
+                   help="also report 1/2 and 1/4 resolution, JPEG 30, rotated 30 deg, a quarter hidden")
     s.add_argument("--json", help="write per-joint PCK, the curve and per-image predictions here")
     s.set_defaults(fn=cmd_eval)
 
@@ -306,8 +314,8 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_card)
 
     s = sub.add_parser("bench", help="latency and throughput on this machine")
-    s.add_argument("--config", choices=["pretrained", "scratch", "small"], action="append",
-                   help="repeat to pick configurations (default: all three)")
+    s.add_argument("--config", choices=list(DETECTOR_PRESETS), action="append",
+                   help="repeat to pick configurations (default: all)")
     s.add_argument("--threads", type=int, default=2, help="torch threads (default 2, the targets' setting)")
     s.add_argument("--device", default="auto")
     s.add_argument("--retrain", action="store_true",

@@ -55,6 +55,11 @@ class DataConfig:
         the crop (1.0 at 128 px -> 1.5), half a crop of surroundings kept on every side."""
         return cls(crop_size=192, sigma=1.5, context=1.5)
 
+    @classmethod
+    def preset(cls, detector: str) -> "DataConfig":
+        """The crops a detector preset (`DetectorConfig.preset`) is trained and run on."""
+        return cls.everyday() if detector == "everyday" else cls()
+
 
 @dataclass
 class AugmentConfig:
@@ -127,6 +132,9 @@ class DetectorConfig:
     def preset(cls, name: str) -> "DetectorConfig":
         return {"scratch": cls.scratch, "pretrained": cls.pretrained, "everyday": cls.everyday,
                 "small": cls.small}[name]()
+
+
+DETECTOR_PRESETS = ("pretrained", "everyday", "scratch", "small")     # DetectorConfig.preset's names
 
 
 @dataclass

@@ -16,6 +16,10 @@ R_ANKLE, R_KNEE, R_HIP, L_HIP, L_KNEE, L_ANKLE = 0, 1, 2, 3, 4, 5
 R_WRIST, R_ELBOW, R_SHOULDER, L_SHOULDER, L_ELBOW, L_WRIST = 6, 7, 8, 9, 10, 11
 NECK, HEAD = 12, 13
 
+# The 12 limb joints (all but neck and head top): the ones MediaPipe BlazePose also predicts,
+# so the lab and BlazePose can be compared joint for joint.
+LIMB_JOINTS = tuple(range(12))
+
 # Torso diameter for PCK: left shoulder to right hip of the ground truth.
 TORSO = (L_SHOULDER, R_HIP)
 

@@ -13,6 +13,8 @@ METHOD_LABELS = {
     "marginal": "Detector + spatial model (marginal)",
     "unary_flip": "Detector alone, flip test",
     "marginal_flip": "Detector + spatial model, flip test",
+    "unary_multiscale": "Detector alone, multi-scale + flip test",
+    "marginal_multiscale": "Detector + spatial model, multi-scale + flip test",
     "regressor": "Regressor (DeepPose-style)",
     "mean_pose": "Mean pose (baseline)",
 }

@@ -78,6 +78,19 @@ def warp(images: torch.Tensor, A: torch.Tensor, out_hw: tuple[int, int]) -> torc
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def zoom(images: torch.Tensor, factor: float) -> torch.Tensor:
+    """Images or maps (B, C, H, W) enlarged `factor` times about their centre, same size
+    (zeros where a zoom-out uncovers the border). The centre pixel (H - 1) / 2 stays put, for a
+    crop and for its stride-s heatmaps alike, so zoom(zoom(x, f), 1 / f) re-aligns a map
+    computed on a zoomed crop with the crop."""
+    if factor == 1:
+        return images
+    B = images.shape[0]
+    theta = images.new_tensor([[1 / factor, 0, 0], [0, 1 / factor, 0]]).expand(B, 2, 3)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
 def crop_image(rgb: np.ndarray, A: np.ndarray, size: int) -> np.ndarray:
     """Resample the crop defined by affine A (original -> crop). Returns uint8 (size, size, 3).
 

@@ -20,6 +20,7 @@ from lab.data.cache import PoseCache, make_sample
 from lab.data.codec import HeatmapCodec
 from lab.data.splits import split_records
 from lab.data.transforms import apply_affine, box_affine, invert_affine, person_box
+from lab.errors import LabError
 from lab.eval.pck import pck, pck_curve
 from lab.joints import NAMES, SHORT
 from lab.models import io
@@ -67,17 +68,21 @@ def mean_crop_pose(cache: str | None, data: str | None, model_data) -> np.ndarra
     return (xy * w).sum(0) / np.maximum(w.sum(0), 1)
 
 
-def predict_split(model, meta: dict, images: torch.Tensor, flip: bool) -> dict:
-    """Method name -> crop-pixel joints (N, K, 2)."""
+def predict_split(model, meta: dict, images: torch.Tensor, flip: bool,
+                  scales: tuple[float, ...] = ()) -> dict:
+    """Method name -> crop-pixel joints (N, K, 2): as is, with `flip` also "_flip", and with
+    `scales` also "_multiscale" (the crop at each zoom, each mirrored too, unaries averaged)."""
     if meta["kind"] == "regressor":
         return {"regressor": predict_regressor(model, images).numpy()}
     codec = HeatmapCodec.from_config(meta.get("data", {}))
+    runs = [("", False, (1.0,))] + ([("_flip", True, (1.0,))] if flip else []) + \
+        ([("_multiscale", True, tuple(scales))] if scales else [])
     res = {}
-    for f in ((False, True) if flip else (False,)):
-        out = predict_pose(model, images, codec, flip=f)
+    for suffix, f, sc in runs:
+        out = predict_pose(model, images, codec, flip=f, scales=sc)
         for name in ("unary", "marginal"):
             if name in out:
-                res[name + ("_flip" if f else "")] = out[name].numpy()
+                res[name + suffix] = out[name].numpy()
     return res
 
 
@@ -95,9 +100,38 @@ def pose_spread(crop_xy: np.ndarray, labelled: np.ndarray, size: int) -> float:
 def method_entry(orig: np.ndarray, d: dict, ids) -> dict:
     p = pck(orig, d["gt"], d["labelled"], 0.2)
     return {"pck@0.2": {"mean": p["mean"], "per_joint": dict(zip(SHORT, map(float, p["per_joint"]))),
-                        "groups": p["groups"]},
+                        "groups": p["groups"], "limbs": p["limbs"]},
             "curve": pck_curve(orig, d["gt"], d["labelled"]),
             "predictions": {i: np.round(q, 2).tolist() for i, q in zip(ids, orig)}}
+
+
+def score(crop_xy: dict, affine: np.ndarray, d: dict) -> dict:
+    """PCK@0.2 (mean, groups, the 12 limb joints) of each method's crop-pixel joints
+    {method: (N, K, 2)}, mapped to the original pixels through each crop's affine (N, 2, 3)."""
+    out = {}
+    for name, xy in crop_xy.items():
+        orig = np.stack([apply_affine(invert_affine(a), p) for a, p in zip(affine, xy)])
+        p = pck(orig, d["gt"], d["labelled"], 0.2)
+        out[name] = {"mean": p["mean"], "groups": p["groups"], "limbs": p["limbs"]}
+    return out
+
+
+def photo_measures(model, meta: dict, d: dict, records, mdata, upload_path: bool, robustness: bool) -> dict:
+    """The measures learners' photos depend on (`lab.eval.robustness`): the upload path
+    {"nobody_found", "methods"} and the robustness table {condition: methods}."""
+    from lab.eval import robustness as R
+    res = {}
+    if upload_path:
+        c = R.upload_path_crops(records, mdata.crop_size)
+        res["upload_path"] = {"nobody_found": c["nobody_found"],
+                              "methods": score(predict_split(model, meta, torch.from_numpy(c["images"]).permute(0, 3, 1, 2).contiguous(), False), c["affine"], d)}
+    if robustness:
+        res["robustness"] = {}
+        for cond in R.CONDITIONS:
+            c = R.condition_crops(records, cond, mdata.crop_size, mdata.margin)
+            images = torch.from_numpy(c["images"]).permute(0, 3, 1, 2).contiguous()
+            res["robustness"][cond] = score(predict_split(model, meta, images, False), c["affine"], d)
+    return res
 
 
 def bank_ablation(model, meta: dict, d: dict) -> dict:
@@ -144,18 +178,21 @@ def edge_ablation(model, meta: dict, d: dict, batch: int = 64) -> dict:
 
 
 def evaluate(model_path: Path, split: str = "test", cache: str | None = None, data: str | None = None,
-             flip: bool = False, ablate_banks: bool = False, ablate_edges: bool = False) -> dict:
-    """PCK of every method a checkpoint offers (and the mean-pose baseline) on a split."""
+             flip: bool = False, ablate_banks: bool = False, ablate_edges: bool = False,
+             scales: tuple[float, ...] = (), upload_path: bool = False, robustness: bool = False) -> dict:
+    """PCK of every method a checkpoint offers (and the mean-pose baseline) on a split; with
+    `upload_path` / `robustness` also the measures learners' photos depend on (these read the
+    original photos, so they need the dataset folders)."""
     model, meta = io.load(model_path)
     mdata = io.data_config(meta)
     d = load_split(split, cache, data, mdata)
     t0 = time.perf_counter()
-    crop_preds = predict_split(model, meta, d["images"], flip)
+    crop_preds = predict_split(model, meta, d["images"], flip, scales)
     seconds = time.perf_counter() - t0
     n = len(d["ids"])
     crop_preds["mean_pose"] = np.broadcast_to(mean_crop_pose(cache, data, mdata), (n, len(NAMES), 2))
     result = {"model": str(model_path), "sha256": sha256(model_path), "kind": meta["kind"],
-              "split": split, "images": n, "source": d["source"], "flip_test": flip,
+              "split": split, "images": n, "source": d["source"], "flip_test": flip, "scales": list(scales),
               "protocol": PROTOCOL, "joints": list(NAMES), "seconds": seconds, "methods": {},
               "pose_spread": {}}
     gt_crop = np.stack([apply_affine(a, g) for a, g in zip(d["affine"], d["gt"])])
@@ -168,6 +205,11 @@ def evaluate(model_path: Path, split: str = "test", cache: str | None = None, da
         result["ablations"] = {"banks": bank_ablation(model, meta, d)}
     if ablate_edges and meta["kind"] == "pose" and model.spatial is not None:
         result.setdefault("ablations", {})["edges"] = edge_ablation(model, meta, d)
+    if upload_path or robustness:
+        records = split_records(data_root(data), split, mdata.val_fraction, mdata.seed)
+        if [r.id for r in records] != list(d["ids"]):
+            raise LabError("the cache's photos are not the dataset's split: rebuild it with pose-lab prepare")
+        result.update(photo_measures(model, meta, d, records, mdata, upload_path, robustness))
     result["ground_truth"] = {i: np.round(g, 2).tolist() for i, g in zip(d["ids"], d["gt"])}
     result["labelled"] = {i: l.astype(int).tolist() for i, l in zip(d["ids"], d["labelled"])}
     return result
@@ -178,17 +220,20 @@ def sha256(path: Path) -> str:
 
 
 def summary_table(res: dict) -> str:
-    """Mean and grouped PCK@0.2 (in %) per method, as a plain-text table."""
+    """Mean and grouped PCK@0.2 (in %) per method, as a plain-text table; then the upload path,
+    the robustness conditions and the ablations, one row per method."""
     groups = ["head", "shoulder", "elbow", "wrist", "hip", "knee", "ankle"]
+
+    def row(label: str, p: dict, width: int) -> str:
+        return f"{label:<{width}}"[:width] + "".join(f"{100 * p['groups'][g]:9.1f}" for g in groups) \
+            + f"{100 * p['mean']:9.1f}"
+
     lines = [f"{res['kind']} on {res['split']} ({res['images']} images, {res['source']})",
              f"{'method':<14}" + "".join(f"{g:>9}" for g in groups) + f"{'mean':>9}"]
-    for name, m in res["methods"].items():
-        p = m["pck@0.2"]
-        lines.append(f"{name:<14}" + "".join(f"{100 * p['groups'][g]:9.1f}" for g in groups)
-                     + f"{100 * p['mean']:9.1f}")
+    lines += [row(name, m["pck@0.2"], 14) for name, m in res["methods"].items()]
+    extra = {"upload path": res["upload_path"]["methods"]} if res.get("upload_path") else {}
+    extra.update(res.get("robustness") or {})
     ablations = res.get("ablations") or {}
-    for ablation, rows in {**ablations.get("banks", {}), **ablations.get("edges", {})}.items():
-        for name, p in rows.items():
-            lines.append(f"{(name + ', ' + ablation):<24}"[:24] + "".join(f"{100 * p['groups'][g]:9.1f}" for g in groups)
-                         + f"{100 * p['mean']:9.1f}")
+    extra.update({**ablations.get("banks", {}), **ablations.get("edges", {})})
+    lines += [row(f"{name}, {label}", p, 24) for label, rows in extra.items() for name, p in rows.items()]
     return "\n".join(lines)

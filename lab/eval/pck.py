@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lab.joints import GROUPS, TORSO
+from lab.joints import GROUPS, LIMB_JOINTS, TORSO
 
 ALPHAS = np.round(np.linspace(0, 0.2, 21), 3)
 
@@ -22,14 +22,15 @@ def normalised_errors(pred: np.ndarray, gt: np.ndarray, labelled: np.ndarray) ->
 
 
 def pck(pred, gt, labelled, alpha: float = 0.2) -> dict:
-    """{"per_joint": (K,) in [0, 1], "mean": float, "groups": {name: float}, "counted": (K,)}."""
+    """{"per_joint": (K,) in [0, 1], "mean": float, "groups": {name: float}, "counted": (K,),
+    "limbs": the mean over the 12 limb joints (`LIMB_JOINTS`, BlazePose's)}."""
     err = normalised_errors(np.asarray(pred, float), np.asarray(gt, float), np.asarray(labelled, bool))
     counted = (~np.isnan(err)).sum(0)
     hits = (err <= alpha).sum(0)                                                 # NaN compares False
     per_joint = np.where(counted > 0, hits / np.maximum(counted, 1), np.nan)
     groups = {g: float(np.nanmean(per_joint[list(ix)])) for g, ix in GROUPS.items()}
     return {"per_joint": per_joint, "mean": float(np.nanmean(per_joint)), "groups": groups,
-            "counted": counted}
+            "counted": counted, "limbs": float(np.nanmean(per_joint[list(LIMB_JOINTS)]))}
 
 
 def pck_curve(pred, gt, labelled, alphas=ALPHAS) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from lab.data.codec import HeatmapCodec
+from lab.data.transforms import zoom
 from lab.joints import FLIP_PERM
 from lab.models.pose import PoseNet
 from lab.models.regressor import Regressor, denormalise
@@ -22,28 +23,38 @@ def flip_maps(maps: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def heatmaps(model: PoseNet, x: torch.Tensor, flip: bool = False, off: tuple[int, ...] = ()) -> dict:
+def heatmaps(model: PoseNet, x: torch.Tensor, flip: bool = False, off: tuple[int, ...] = (),
+             scales: tuple[float, ...] = (1.0,)) -> dict:
     """{"unary", "log_marginal", "marginal"} for a batch x (B, 3, S, S).
 
     With `flip`, the unary is averaged with the mirrored crop's unary once, and the
-    marginal is derived from that averaged unary, so the two stay consistent. Banks
+    marginal is derived from that averaged unary, so the two stay consistent. With several
+    `scales` (multi-scale testing) the crop is also seen zoomed by each factor about its
+    centre, each unary zoomed back, and all are averaged before the spatial model. Banks
     listed in `off` are switched off (their features zeroed).
     """
-    unary = model.detector.inspect(x, off)["unary"]                       # (B, K, H, W)
-    if flip:
-        unary = 0.5 * (unary + flip_maps(model.detector.inspect(x.flip(-1), off)["unary"]))
+    unaries = []
+    for s in scales:
+        xs = zoom(x, s)
+        u = model.detector.inspect(xs, off)["unary"]                      # (B, K, H, W)
+        if flip:
+            u = 0.5 * (u + flip_maps(model.detector.inspect(xs.flip(-1), off)["unary"]))
+        unaries.append(zoom(u, 1 / s))
+    unary = torch.stack(unaries).mean(0) if len(unaries) > 1 else unaries[0]
     return model.from_unary(unary.float())
 
 
 @torch.no_grad()
 def predict_pose(model: PoseNet, images_u8: torch.Tensor, codec: HeatmapCodec, batch: int = 64,
-                 flip: bool = False, device: str = "cpu", off: tuple[int, ...] = ()) -> dict:
+                 flip: bool = False, device: str = "cpu", off: tuple[int, ...] = (),
+                 scales: tuple[float, ...] = (1.0,)) -> dict:
     """Crop-pixel joints (N, K, 2) and peak confidences (N, K) from the unary
-    and, when the model has one, from the spatial model's marginal."""
+    and, when the model has one, from the spatial model's marginal (`heatmaps` for flip
+    and multi-scale testing)."""
     model.eval()
     res: dict[str, list] = {}
     for i in track(range(0, len(images_u8), batch), "predict", unit="batches"):
-        out = heatmaps(model, to_input(images_u8[i:i + batch].to(device)), flip, off)
+        out = heatmaps(model, to_input(images_u8[i:i + batch].to(device)), flip, off, scales)
         for name, key, log in (("unary", "unary", model.unary_is_log), ("marginal", "log_marginal", True)):
             if key not in out:
                 continue

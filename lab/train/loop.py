@@ -307,9 +307,8 @@ def run_epoch(loss_fn, opt, cfg: TrainConfig, codec: HeatmapCodec, tensors, epoc
             group["lr"] = lr * group["scale"]
         start = (s * dist.world + dist.rank) * bs
         idx = order[start:start + bs]
-        x, xy, m = augment(images[idx].float().div(255), coords[idx], lab[idx], cfg.augment, g,
-                           size=codec.crop_size)
-        x = x.to(device)
+        x, xy, m = augment(images[idx].to(device).float().div(255), coords[idx].to(device), lab[idx].to(device),
+                           cfg.augment, g, size=codec.crop_size)              # on the GPU when there is one
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(cfg, device):
