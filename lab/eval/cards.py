@@ -131,7 +131,22 @@ def training_table(meta: dict) -> list[str]:
         if hist:
             curve = "; ".join(", ".join(f"{k} {100 * v:.1f}" for k, v in h.items()) for h in hist)
             lines.append(f"- {s['stage']}: {curve}")
-    return lines
+    return lines + speed_lines(meta)
+
+
+def speed_lines(meta: dict) -> list[str]:
+    """Each epoch's training img/s, its share of the model-only img/s measured at the run's start
+    and the machine's load average (stages trained before these were logged are left out)."""
+    rows = []
+    for s in io.stages(meta):
+        hist = [h for h in (s.get("speed_history") or []) if h.get("vs_model_only")]
+        if hist:
+            rows.append(f"- {s['stage']}: " + "; ".join(
+                f"{h['images_per_s']:.1f} ({h['vs_model_only']:.2f}x, load {h['load_average']:.1f})" for h in hist))
+    if not rows:
+        return []
+    return ["", "Training speed per epoch: img/s (share of the model-only img/s on the same threads, "
+            "load average); a share well below 1 with a high load means other jobs shared the cores:", ""] + rows
 
 
 def choices_table(runs: list[Path]) -> list[str]:

@@ -81,7 +81,9 @@ def stage_summary(meta: dict) -> dict:
             "train_images": meta.get("train_images"), "provenance": meta.get("provenance"),
             "wall_seconds": sum(h.get("seconds", 0) for h in hist),
             "final_val_pck": hist[-1]["val_pck"] if hist else None,
-            "val_history": [h.get("val_pck") for h in hist]}
+            "val_history": [h.get("val_pck") for h in hist],
+            "speed_history": [{k: h.get(k) for k in ("images_per_s", "vs_model_only", "load_average")}
+                              for h in hist]}
 
 
 def stages(meta: dict) -> list[dict]:

@@ -21,3 +21,19 @@ def test_the_shipped_cards_training_table_follows_its_stages():
     assert f"unary x {last['train']['unary_weight']}" in rows[-1]
     for k, v in last["final_val_pck"].items():
         assert f"{k} {100 * v:.1f}" in rows[-1]
+
+
+def test_the_card_shows_each_epochs_speed_against_the_model_only_speed():
+    hist = [{"epoch": 1, "seconds": 600, "val_pck": {"unary": 0.5}, "images_per_s": 17.4,
+             "vs_model_only": 0.91, "load_average": 1.2},
+            {"epoch": 2, "seconds": 900, "val_pck": {"unary": 0.55}, "images_per_s": 9.0,
+             "vs_model_only": 0.47, "load_average": 5.8}]
+    meta = {"stage": "detector", "epoch": 2, "history": hist, "train": {"lr": 2e-3}}
+    text = "\n".join(training_table(meta))
+    assert "- detector: 17.4 (0.91x, load 1.2); 9.0 (0.47x, load 5.8)" in text
+
+
+def test_a_card_of_a_run_without_speed_figures_has_no_speed_section():
+    meta = {"stage": "detector", "epoch": 1, "history": [{"epoch": 1, "seconds": 60, "val_pck": {"unary": 0.5}}],
+            "train": {}}
+    assert "Training speed" not in "\n".join(training_table(meta))
