@@ -223,3 +223,37 @@ def test_mini_matches_the_current_crop_code(mini, by_id):
                 assert np.abs(decode_jpeg(cs.jpeg(i)).astype(int) - s.image).mean() < 4
                 checked += 1
     assert checked == 2
+
+
+# ------------------------------------------------------------------ context (the everyday recipe)
+CONTEXT = DataConfig(crop_size=96, sigma=0.75, context=1.5)        # 96-px crops inside 144-px images
+
+
+@pytest.fixture(scope="module")
+def built_context(split_records_, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cache") / "context.safetensors"
+    build(split_records_, CONTEXT, out, log=None)
+    return PoseCache(out)
+
+
+def test_a_context_cache_holds_the_crop_at_its_centre(built_context, split_records_):
+    """images / coords / affine are the crop (what eval and the app see), exactly; the stored
+    image around it is the same photo at the same scale."""
+    crop_only = DataConfig(crop_size=96, sigma=0.75)
+    assert CONTEXT.context_pad == 24 and CONTEXT.stored_size == 144
+    cs = built_context["val"]
+    for i, rec in enumerate(split_records_["val"]):
+        s = make_sample(rec, crop_only)
+        np.testing.assert_allclose(cs.coords[i], s.coords, atol=1e-4)
+        np.testing.assert_allclose(cs.affine[i], s.affine, atol=1e-9)
+        assert cs.images[i].shape == (96, 96, 3)
+        assert np.abs(cs.images[i].astype(int) - s.image.astype(int)).mean() < 4
+    images, coords, _ = cs.context_tensors()
+    assert tuple(images.shape[-2:]) == (144, 144)
+    np.testing.assert_allclose(coords.numpy() - 24, cs.coords, atol=1e-5)
+
+
+def test_a_context_subset_keeps_its_frame(built_context):
+    sub = built_context["train"].subset(2)
+    assert sub.pad == 24 and sub.images.shape == (2, 96, 96, 3)
+    assert sub.context_tensors()[0].shape[-1] == 144

@@ -5,6 +5,7 @@ Convention under test: pixel centres at integers, an image of width W spans
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -391,3 +392,55 @@ def test_color_jitter_does_not_move_joints(rng):
 def test_color_jitter_zero_strength_is_identity():
     x = torch.rand(2, 3, 8, 8)
     assert color_jitter(x, 0.0, gen()) is x
+
+
+def test_augment_from_stored_images_with_context_to_the_crop(rng):
+    """From a 96-px stored image to a 64-px crop about the same centre (the context cache):
+    each joint's blob still sits at the returned coordinate, cut-off shifts included."""
+    S_in, S, B = 96, 64, 10
+    cfg = AugmentConfig(scale=0.25, rotation=40, translate=0.08, flip=0.5, color=0, cut=0.5)
+    coords_np = rng.uniform(30, S_in - 31, (B, K, 2))
+    coords = torch.from_numpy(coords_np).float()
+    lab = torch.ones(B, K, dtype=torch.bool)
+    _, flip = random_affines(B, S, cfg, gen(9), in_size=S_in)
+    checked = 0
+    for t, images in enumerate(blob_batch(coords_np, S_in)):
+        out, xy, ol = augment(images, coords, lab, cfg, gen(9), size=S)
+        assert tuple(out.shape[-2:]) == (S, S)
+        for b in range(B):
+            for c in range(3):
+                k = 3 * t + c
+                if k >= K:
+                    continue
+                j = FLIP_PERM[k] if flip[b] else k
+                p = xy[b, j].numpy()
+                if not ((p > 5) & (p < S - 6)).all():
+                    assert not ol[b, j] or ((p > -0.5) & (p < S - 0.5)).all()
+                    continue
+                assert np.abs(centroid(out[b, c].numpy()) - p).max() < 1.0
+                checked += 1
+    assert checked > 0.3 * B * K
+
+
+def test_everyday_degradations_keep_range_shape_and_joints(rng):
+    """Light, blur, downscale, occluders and JPEG change pixels only: same shape, values in
+    [0, 1], joints and labels exactly as the geometry alone gives them."""
+    from lab.data.degrade import degrade
+    B, S = 8, 64
+    images = torch.from_numpy(rng.uniform(0, 1, (B, 3, S, S))).float()
+    everyday = AugmentConfig(light=0.4, blur=1, downscale=1, jpeg=1, occlude=1)
+    out = degrade(images, everyday, gen(3))
+    assert out.shape == images.shape and out.min() >= 0 and out.max() <= 1
+    assert (out - images).abs().mean() > 0.05                       # every image was changed
+    coords = torch.from_numpy(rng.uniform(10, S - 11, (B, K, 2))).float()
+    lab = torch.ones(B, K, dtype=torch.bool)
+    plain = augment(images, coords, lab, GEOMETRY, gen(4))
+    degraded = augment(images, coords, lab, dataclasses.replace(GEOMETRY, light=0.4, blur=1, downscale=1,
+                                                                 jpeg=1, occlude=1), gen(4))
+    assert torch.equal(plain[1], degraded[1]) and torch.equal(plain[2], degraded[2])
+
+
+def test_no_degradation_is_the_identity():
+    from lab.data.degrade import degrade
+    images = torch.rand(4, 3, 32, 32, generator=gen(1))
+    assert torch.equal(degrade(images, AugmentConfig(), gen(2)), images)
