@@ -55,6 +55,21 @@ class Prediction:
         return apply_affine(invert_affine(self.affine), np.asarray(xy, np.float64))
 
 
+def frame(rgb: np.ndarray):
+    """The box (cx, cy, side) an upload is framed with, and the person it frames (None when
+    nobody was found): the most prominent person the person detector finds
+    (`lab.people.find_people`), refined by the pose landmarks (`refine`) and squared as the
+    models were trained (`square_box`); the whole photo when nobody is found. The app takes
+    the same steps (`lab.app.photos.auto_box`, cached per photo and picked person)."""
+    from lab import people
+    found = people.find_people(rgb)
+    if not found:
+        h, w = rgb.shape[:2]
+        return tuple(float(v) for v in image_box(w, h)), None
+    person = people.refine(rgb, people.most_prominent(found))
+    return tuple(float(v) for v in people.square_box(person)), person
+
+
 class PoseLab:
     """The detector + spatial model and the regressor, loaded once."""
 
@@ -90,8 +105,8 @@ class PoseLab:
 
     @torch.no_grad()
     def predict(self, rgb: np.ndarray, box=None, flip: bool = False) -> Prediction:
-        """Run all predictors on the crop `box` (default: framed automatically)."""
-        box = box or self.auto_box(rgb)
+        """Run all predictors on the crop `box` (default: `frame(rgb)`, as the app frames an upload)."""
+        box = box or frame(rgb)[0]
         crop, A = self.crop(rgb, box)
         x = self.tensor(crop)
         out = heatmaps(self.pose, x, flip)
@@ -106,26 +121,6 @@ class PoseLab:
             pred.joints["regressor"] = apply_affine(invert_affine(A), y)
             pred.confidence["regressor"] = np.full(len(y), np.nan)
         return pred
-
-    def auto_box(self, rgb: np.ndarray, margin: float | None = None) -> tuple[float, float, float]:
-        """Frame the person without annotation, in two passes.
-
-        Pass 1 runs on the whole photo padded to a square; the box is then fitted
-        around the joints it finds with the training margin, and kept only if it
-        is plausible (not tiny, mostly inside the photo). The model assumes one
-        person roughly centred, as the paper did.
-        """
-        h, w = rgb.shape[:2]
-        whole = image_box(w, h)
-        first = self.predict(rgb, whole)
-        pts = first.joints["marginal" if "marginal" in first.joints else "unary"]
-        margin = self.data.margin if margin is None else margin
-        lo, hi = pts.min(0), pts.max(0)
-        side = float((hi - lo).max()) * (1 + margin)
-        if side < 0.25 * whole[2]:
-            return whole
-        cx, cy = (lo + hi) / 2
-        return float(cx), float(cy), min(side, whole[2] * 1.2)
 
     # ------------------------------------------------------------------ looking inside (the app)
     @torch.no_grad()

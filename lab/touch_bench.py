@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from lab import touch
+from lab.infer import frame
 from lab.joints import NAMES, R_ELBOW, R_WRIST
 
 TARGET_MS = 300.0
@@ -84,7 +85,7 @@ def interactions(lab, crop: np.ndarray) -> dict[str, tuple[Callable, Callable]]:
 
 def sample_crop(lab) -> np.ndarray:
     """One person-centred crop: the first validation crop of the bundled mini set (the first
-    sample photo, framed automatically, without it)."""
+    sample photo, framed as the app frames it, without it)."""
     from lab.data.cache import load_mini
     mini = load_mini()
     if mini is not None and "val" in mini.splits:
@@ -92,7 +93,7 @@ def sample_crop(lab) -> np.ndarray:
     from lab.data.images import load_image
     from lab.resources import ASSETS
     rgb = load_image(ASSETS / "samples" / "lsp_im1007.jpg")
-    return lab.crop(rgb, lab.auto_box(rgb))[0]
+    return lab.crop(rgb, frame(rgb)[0])[0]
 
 
 def run_interactions(weights: list[Path], threads: int = 2, reps: int = 5,

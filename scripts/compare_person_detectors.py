@@ -252,17 +252,34 @@ def cand_haar(long_side: int = 640):
 
 
 def _load_lab():
-    from lab.infer import load_lab
-    return load_lab()
+    from lab.infer import PoseLab
+    return PoseLab()
 
 
 def cand_lab_auto():
     lab = _load_lab()
 
     def run(rgb):
-        cx, cy, side = lab.auto_box(rgb)
+        cx, cy, side = old_self_framing(lab, rgb)
         return [(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2, 1.0)]
     return run
+
+
+def old_self_framing(lab, rgb, margin: float = 0.3):
+    """The lab's framing before the person detector (PoseLab.auto_box, removed from the
+    library; kept here as the comparison's baseline): the model run on the whole photo,
+    the box fitted around the joints it finds, kept if plausible."""
+    from lab.data.transforms import image_box
+    h, w = rgb.shape[:2]
+    whole = image_box(w, h)
+    first = lab.predict(rgb, whole)
+    pts = first.joints["marginal" if "marginal" in first.joints else "unary"]
+    lo, hi = pts.min(0), pts.max(0)
+    side = float((hi - lo).max()) * (1 + margin)
+    if side < 0.25 * whole[2]:
+        return whole
+    cx, cy = (lo + hi) / 2
+    return float(cx), float(cy), min(side, whole[2] * 1.2)
 
 
 def cand_lab_search(levels=(256, 448, 768), min_score: float = 0.0):

@@ -18,7 +18,7 @@ once per process) sets this instead:
     arguments (arrays by content): the same photo drawn again, on a rerun, a page switch or
     for another learner, costs a copy of a dict instead of a second construction.
 
-A call made from inside a worker (PoseLab.auto_box calls predict) runs directly there.
+A call made from inside a worker runs directly there.
 Results are the same as without the pool and the memo; only where, when and how often
 they are computed changes.
 
@@ -44,7 +44,7 @@ import numpy as np
 from lab.app.settings import ENV, SETTINGS
 
 # PoseLab methods that run a network (the rest are cheap helpers)
-HEAVY = ("predict", "auto_box", "inspect", "crop_heatmaps")
+HEAVY = ("predict", "inspect", "crop_heatmaps")
 # lab.app.plots helpers whose result depends on their arguments only
 MEMO = ("photo_figure", "overlay_figure", "heatmap_grid", "kernel_figure", "annotated_png")
 MEMO_ENTRIES = 128

@@ -3,9 +3,9 @@
 The standard protocol crops every person with the annotation's box, from a sharp photo.
 A learner's upload has neither. Two measures close the gap:
 
-  upload path   the whole original photo through the app's own framing: the person
-                detector (`lab.people.find_people`), the most prominent person, the landmark
-                refinement and `square_box`, exactly as the app does on an upload
+  upload path   the whole original photo through the app's own framing (`lab.infer.frame`:
+                the person detector, the most prominent person, the landmark refinement and
+                `square_box`), exactly as the app does on an upload
   robustness    the annotation's box, but the photo made harder: the person at 1/2 and 1/4
                 resolution, JPEG at quality 30, the crop rotated 30 degrees, and a quarter of
                 the crop hidden under a grey square
@@ -21,7 +21,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from lab.data.transforms import box_affine, compose, crop_image, image_box, person_box
+from lab.data.transforms import box_affine, compose, crop_image, person_box
 from lab.progress import track
 
 GREY = 128                      # the hiding square's colour (as lab.touch's occluder)
@@ -31,16 +31,12 @@ CONDITIONS = ("half resolution", "quarter resolution", "jpeg 30", "rotated 30", 
 def upload_path_crops(records, size: int) -> dict:
     """Crops (N, S, S, 3) uint8 and affines (N, 2, 3) framed as the app frames an upload,
     and how many photos had nobody found (those use the whole photo, as the app does)."""
-    from lab import people as P
+    from lab.infer import frame
     crops, affines, missed = [], [], 0
     for rec in track(records, "upload path", unit="photos"):
         rgb = rec.image()
-        found = P.find_people(rgb)
-        if found:
-            box = P.square_box(P.refine(rgb, P.most_prominent(found)))
-        else:
-            missed += 1
-            box = image_box(rgb.shape[1], rgb.shape[0])
+        box, person = frame(rgb)
+        missed += person is None
         A = box_affine(box, size)
         crops.append(crop_image(rgb, A, size))
         affines.append(A)

@@ -101,6 +101,16 @@ def test_group_photo_numbered_boxes_and_each_pick_its_own_crop(group, models):
     assert len(set(map(str, crops))) == len(hits)
 
 
+def test_the_library_frames_an_upload_as_the_app_does(group, models):
+    """PoseLab.predict without a box (lab.infer.frame) gives the app's default crop."""
+    rgb, _ = group
+    at = upload(start(), "group.png", rgb)
+    rect = crop_rect(figure(at, "photo_box"))
+    cx, cy, side = models.predict(rgb).box
+    assert (rect["x0"], rect["y0"], rect["x1"], rect["y1"]) == pytest.approx(
+        (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2))
+
+
 def test_reset_returns_to_the_detected_box_after_the_sliders(group):
     rgb, _ = group
     at = upload(start(), "group.png", rgb)
