@@ -126,17 +126,17 @@ def cmd_card(a) -> None:
 def cmd_bench(a) -> None:
     import torch
     if a.retrain:
-        from lab.bench import retrain_table
+        from lab.bench.latency import retrain_table
         torch.set_num_threads(a.threads)
         retrain_table(presets=tuple(a.preset or ()))
         return
     if a.interactions:
         from lab.infer import POSE_WEIGHTS, SCRATCH_WEIGHTS
-        from lab.touch_bench import run_interactions
+        from lab.bench.interactions import run_interactions
         run_interactions([Path(m) for m in a.model] if a.model else [POSE_WEIGHTS, SCRATCH_WEIGHTS],
                          threads=a.threads, reps=a.reps)
         return
-    from lab.bench import run_bench
+    from lab.bench.latency import run_bench
     run_bench(device=a.device, threads=a.threads, configs=tuple(a.config or DETECTOR_PRESETS))
 
 
