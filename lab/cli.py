@@ -65,7 +65,7 @@ def cmd_train(a) -> None:
                       detector_lr=a.detector_lr, prior_lr=a.prior_lr, warmup=a.warmup,
                       precision=a.precision, channels_last=a.channels_last,
                       train_limit=a.train_limit, seed=a.seed, device=a.device, threads=a.threads,
-                      augment=AugmentConfig.preset(a.augment))
+                      augment=AugmentConfig.preset(a.augment), speed_probe=a.speed_probe)
     det = DetectorConfig.preset(a.config)
     if a.loss:
         det = dataclasses.replace(det, loss=a.loss)
@@ -280,6 +280,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto")
     s.add_argument("--threads", type=int, default=0)
+    s.add_argument("--speed-probe", type=int, default=4,
+                   help="steps of a model-only speed probe at the start; every epoch logs its img/s "
+                        "against it, with the load average (0: no probe)")
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("eval", help="PCK of a model on a split")

@@ -197,6 +197,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0            # torch threads on CPU (0 = torch default)
+    speed_probe: int = 0        # steps of a model-only speed probe at the start (0 = none; the
+                                # CLI's default 4): every epoch logs its img/s against it
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
