@@ -30,23 +30,19 @@ import os
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lab.errors import LabError
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
-                 "--disable-backgrounding-occluded-windows"]
+from lab.app.browser import CHROMIUM, CHROMIUM_ARGS, UNTHROTTLED, free_port, wait_healthy
+
+CHROMIUM_ARGS = [*CHROMIUM_ARGS, *UNTHROTTLED]
 VIEWPORT = {"width": 1440, "height": 900}          # a laptop screen
 STEPS = ("open", "upload", "detector", "back")
 RECEIVED = "_received"      # suffix: the same step, until its figures reached the browser (see Frames)
@@ -104,12 +100,6 @@ PROBLEMS_JS = r"""
 
 
 # ------------------------------------------------------------------ the server
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """`pose-lab app --headless` as a subprocess (the same Python), stopped with SIGTERM."""
 
@@ -142,18 +132,9 @@ class Server:
                     "max": round(max(xs), 3)} for p, xs in sorted(per.items())}
 
     def wait_healthy(self, timeout: float = 180.0) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise LabError(f"the app exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=5) as r:
-                    if r.read().strip() == b"ok":
-                        return time.perf_counter() - self.t0
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise LabError(f"the app was not healthy after {timeout:.0f} s:\n{self.tail()}")
+        """Seconds from the start until the health check answers."""
+        wait_healthy(self.url, self.proc, timeout, self.tail)
+        return time.perf_counter() - self.t0
 
     def tail(self, n: int = 3000) -> str:
         try:
