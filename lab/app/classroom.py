@@ -386,16 +386,18 @@ class Pace:
 
 
 async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout: float,
-                  arrive: float = 0.0, thinks=(0.0,) * len(STEPS), cpu=None) -> dict:
+                  arrive: float = 0.0, thinks=(0.0,) * len(STEPS), cpu=None, context_args: dict | None = None,
+                  opened: asyncio.Event | None = None) -> dict:
     """One learner's walk; returns {"times": {step: s}, "problems": [...]}, and with `cpu` (a
     function: the server's CPU-s so far) "cpu": {step: server CPU-s during it}, meaningful
     when the learner walks alone. `arrive` and `thinks` (seconds, see Pace) are waited
-    before the walk and after each step."""
+    before the walk and after each step. `context_args`: more options of the learner's
+    browser context (its user_agent, say); `opened` is set once the app is open."""
     times: dict[str, float] = {}
     used: dict[str, float] = {}
     c0 = None
     problems: list[str] = []
-    ctx = await browser.new_context(viewport=VIEWPORT)
+    ctx = await browser.new_context(viewport=VIEWPORT, **(context_args or {}))
     page = await ctx.new_page()
     page.on("pageerror", lambda e: problems.append(f"javascript: {str(e)[:200]}"))
     frames = Frames()
@@ -422,6 +424,8 @@ async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout:
         first = await _wait(page, SKELETONS_JS, [1, None, None], timeout)
         done("open", t0)
         n = first["n"]
+        if opened is not None:
+            opened.set()
 
         await asyncio.sleep(thinks[0])
         step = "upload"
