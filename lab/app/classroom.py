@@ -57,6 +57,7 @@ STEP_NAMES = {"open": "open Try it -> skeletons", "upload": "upload -> skeletons
 PHOTOS = ("lsp_im1041.jpg", "lsp_im1051.jpg", "lsp_im1091.jpg", "lsp_im1007.jpg", "astronaut.jpg",
           "wide_lsp_im1033.jpg")
 GOAL_STEP, GOAL_RATIO = "upload", 3.0
+SETTLE_S, IDLE_CPU_S = 15.0, 0.015    # a step's server CPU: until it used under 15 ms in 0.3 s (idle)
 
 # ------------------------------------------------------------------ reading the page (in the browser)
 # Skeleton figures are the Try it page's Plotly charts whose layout.meta starts with "skeleton_"
@@ -412,9 +413,22 @@ async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout:
     def done(step: str, t0: float) -> None:
         times[step] = time.perf_counter() - t0
         frames.note(times, step, t0)
+
+    async def settled(step: str) -> None:
+        """used[step]: the server's CPU from the step's start until it is idle again (the rest
+        of the page's script may run after the figures were drawn), so no step's work is
+        counted in the next one. Waits at most SETTLE_S; not part of any step's time."""
         c1 = cpu() if cpu else None
-        if c0 is not None and c1 is not None:
-            used[step] = round(c1 - c0, 3)
+        if c0 is None or c1 is None:
+            return
+        deadline = time.perf_counter() + SETTLE_S
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(0.3)
+            now = cpu()
+            if now is None or now - c1 < IDLE_CPU_S:
+                break
+            c1 = now
+        used[step] = round(c1 - c0, 3)
     step = "open"
     try:
         await start.wait()
@@ -423,6 +437,7 @@ async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout:
         await page.goto(url + "/", timeout=timeout * 1000)
         first = await _wait(page, SKELETONS_JS, [1, None, None], timeout)
         done("open", t0)
+        await settled("open")
         n = first["n"]
         if opened is not None:
             opened.set()
@@ -433,6 +448,7 @@ async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout:
         await page.locator('[data-testid="stFileUploader"] input[type=file]').first.set_input_files(str(photo))
         await _wait(page, SKELETONS_JS, [n, first["sig"], f"Your photo: {photo.name}"], timeout)
         done("upload", t0)
+        await settled("upload")
 
         await asyncio.sleep(thinks[1])
         step = "detector"
@@ -440,6 +456,7 @@ async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout:
         await _nav(page, "Part detector")
         await _wait(page, DETECTOR_JS, None, timeout)
         done("detector", t0)
+        await settled("detector")
 
         await asyncio.sleep(thinks[2])
         step = "back"
@@ -447,6 +464,7 @@ async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout:
         await _nav(page, "Try it")
         await _wait(page, SKELETONS_JS, [n, None, f"Your photo: {photo.name}"], timeout)
         done("back", t0)
+        await settled("back")
     except Exception as e:                                  # a timeout or a closed page: reported, not raised
         problems.append(f"{step}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
     try:

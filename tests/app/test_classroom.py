@@ -52,36 +52,38 @@ def test_received_is_the_last_frame_carrying_the_steps_figures(monkeypatch):
 
 
 # ------------------------------------------------------------------ server cost per learner
-# Recorded on this 2-core machine: one learner alone, three rounds (server CPU-s per step).
-RECORDED = [{"times": {}, "problems": [], "cpu": {"open": 1.21, "upload": 0.42, "detector": 0.31, "back": 0.19}},
-            {"times": {}, "problems": [], "cpu": {"open": 1.05, "upload": 0.38, "detector": 0.29, "back": 0.21}},
-            {"times": {}, "problems": [], "cpu": {"open": 1.10, "upload": 0.40, "detector": 0.33, "back": 0.23}},
+# Recorded on this 2-core machine (2026-12-07, load average about 7 from a training run):
+# `pose-lab classroom --learners 1 --rounds 3`, server CPU-s per step of the learner alone.
+RECORDED = [{"times": {}, "problems": [], "cpu": {"open": 0.56, "upload": 0.48, "detector": 1.49, "back": 0.32}},
+            {"times": {}, "problems": [], "cpu": {"open": 0.59, "upload": 0.44, "detector": 1.22, "back": 0.25}},
+            {"times": {}, "problems": [], "cpu": {"open": 0.52, "upload": 0.48, "detector": 1.18, "back": 0.24}},
             {"times": {}, "problems": []}]                    # a learner of a crowded phase: not counted
 
 
 def test_server_cpu_per_step_is_the_median_of_learners_alone():
     from lab.app.classroom import step_cpu
     per = step_cpu(RECORDED)
-    assert per["upload"] == {"n": 3, "p50": 0.40, "mean": 0.40}
-    assert per["open"]["p50"] == pytest.approx(1.10) and per["back"]["p50"] == pytest.approx(0.21)
+    assert per["upload"] == {"n": 3, "p50": 0.48, "mean": 0.467}
+    assert per["open"]["p50"] == pytest.approx(0.56) and per["detector"]["p50"] == pytest.approx(1.22)
+    assert per["back"]["p50"] == pytest.approx(0.25)
     assert step_cpu([{"times": {}, "problems": []}]) == {}
 
 
 def test_capacity_of_one_core_at_a_stated_pace():
     from lab.app.classroom import Capacity, cost_report, step_cpu
-    p50 = {s: r["p50"] for s, r in step_cpu(RECORDED).items()}     # upload 0.40, detector 0.31, back 0.21
+    p50 = {s: r["p50"] for s, r in step_cpu(RECORDED).items()}     # upload 0.48, detector 1.22, back 0.25
     c = Capacity(uploads=1, switches=2).of(p50)
-    assert c["switch_cpu_s"] == pytest.approx(0.26)
-    assert c["cpu_s_per_learner_minute"] == pytest.approx(0.40 + 2 * 0.26)          # 0.92 CPU-s a minute
-    assert c["learners_per_core"] == pytest.approx(65.2, abs=0.05)                    # 60 / 0.92
-    assert c["learners_per_core_70pct"] == pytest.approx(45.7, abs=0.05)
-    assert c["open_cpu_s"] == pytest.approx(1.10)
+    assert c["switch_cpu_s"] == pytest.approx(0.735)
+    assert c["cpu_s_per_learner_minute"] == pytest.approx(0.48 + 2 * 0.735)          # 1.95 CPU-s a minute
+    assert c["learners_per_core"] == pytest.approx(30.8)                              # 60 / 1.95
+    assert c["learners_per_core_70pct"] == pytest.approx(21.5)
+    assert c["open_cpu_s"] == pytest.approx(0.56)
     slow = Capacity(uploads=1, switches=2, minutes=2).of(p50)                        # half the pace, twice the class
-    assert slow["learners_per_core"] == pytest.approx(2 * c["learners_per_core"], abs=0.1)
-    lines = cost_report(step_cpu(RECORDED), Capacity(), {1: {"server_cpu_s": 4.3, "learners": 3}})
+    assert slow["learners_per_core"] == pytest.approx(2 * 60 / 1.95, abs=0.05)
+    lines = cost_report(step_cpu(RECORDED), Capacity(), {1: {"server_cpu_s": 7.8, "learners": 3}})
     text = "\n".join(lines)
-    assert "upload -> skeletons" in text and "0.40" in text and "65.2 learners" in text
-    assert "1.43 per learner's walk" in text
+    assert "upload -> skeletons" in text and "0.48" in text and "30.8 learners" in text
+    assert "2.60 per learner's walk" in text
 
 
 def test_capacity_needs_the_steps_it_counts():
