@@ -199,6 +199,13 @@ def cmd_app(a) -> None:
 
 
 def cmd_classroom(a) -> None:
+    if a.page_weight:
+        from lab.app import pageweight
+        res = pageweight.run(a.url, timeout=a.timeout)
+        if a.json:
+            pageweight.dump(res, a.json)
+            print(f"wrote {a.json}")
+        return
     from lab.app.classroom import Capacity, Pace, run
     uploads, switches = a.per_minute
     if uploads < 0 or switches < 0 or uploads + switches <= 0:
@@ -361,6 +368,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--think", type=float, default=0.0,
                    help="seconds a learner looks at each page before the next step, times 0.5-1.5 "
                         "(default 0: at once)")
+    s.add_argument("--page-weight", action="store_true",
+                   help="instead: one learner's browser opening every page and uploading a photo: CPU-s to "
+                        "draw (CDP), bytes received, Plotly figures and traces per step")
     s.add_argument("--json", help="write every figure here")
     s.add_argument("--check", action="store_true", help="exit 1 unless the classroom goal is met")
     s.set_defaults(fn=cmd_classroom)
