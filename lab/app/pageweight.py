@@ -1,13 +1,18 @@
 """`pose-lab classroom --page-weight`: what each page of the lab costs a learner's browser.
 
 One Chromium context, one tab, as one learner: it opens Try it, uploads a photo of its own,
-then opens every other page from the sidebar in order, and comes back to Try it. After each
+then opens every other page from the sidebar in order, and comes back to Try it; then it
+loads every page afresh by its address (a link a learner opens: the whole app starts in
+the tab again, its scripts from the browser's cache). After each
 step (once the page's title is shown, no script run is in progress, nothing is stale, every
 Plotly figure is drawn, and all that stayed so for SETTLE_S) it records:
 
-  task CPU-s     the renderer's main-thread busy time during the step (CDP
-                 Performance.getMetrics, TaskDuration): JavaScript, style, layout, paint
-  script / layout / style   the parts of it (ScriptDuration, LayoutDuration, RecalcStyleDuration)
+  CPU-s          the page's renderer process's CPU time during the step, every thread
+                 (CDP Performance.getMetrics, ProcessTime): what drawing the step cost
+  main           its main thread's busy time (TaskDuration, in thread time): JavaScript,
+                 style, layout, paint; script / layout / style are parts of it
+                 (ScriptDuration, LayoutDuration, RecalcStyleDuration); after a page
+                 load, the new document's from its start
   received KB    bytes that reached the browser: HTTP bodies as sent (CDP
                  Network.loadingFinished encodedDataLength) plus websocket frames
   figures, traces   Plotly figures on the page and their traces (gd.data)
@@ -29,8 +34,8 @@ from lab.app.browser import CHROMIUM_ARGS, UNTHROTTLED, chromium_missing, launch
 from lab.errors import LabError
 
 SETTLE_S = 1.0              # the page must stay drawn and idle this long
-METRICS = {"task_s": "TaskDuration", "script_s": "ScriptDuration", "layout_s": "LayoutDuration",
-           "style_s": "RecalcStyleDuration"}
+METRICS = {"cpu_s": "ProcessTime", "task_s": "TaskDuration", "script_s": "ScriptDuration",
+           "layout_s": "LayoutDuration", "style_s": "RecalcStyleDuration"}
 VIEWPORT = {"width": 1440, "height": 900}
 
 # Drawn and idle: no script run, nothing stale, every Plotly figure drawn; its figures and traces.
@@ -60,27 +65,36 @@ def parse_metrics(result: dict) -> dict[str, float]:
     return {ours: got.get(theirs, 0.0) for ours, theirs in METRICS.items()}
 
 
-def step_row(name: str, before: dict, after: dict, received: int, drawn: dict, wall_s: float) -> dict:
-    """One line of the table from the metrics before and after a step."""
+def step_row(name: str, before: dict, after: dict, received: int, drawn: dict, wall_s: float,
+             new_document: bool = False) -> dict:
+    """One line of the table from the metrics before and after a step. `new_document`: the
+    step loaded a new document, whose main-thread counters start at 0 (ProcessTime, the
+    renderer process's, goes on)."""
+    if new_document:
+        before = {**before, **{k: 0.0 for k in METRICS if k != "cpu_s"}}
     row = {"step": name, "wall_s": round(wall_s, 2), "received_kb": round(received / 1024, 1),
            "figures": int(drawn.get("figures", 0)), "traces": int(drawn.get("traces", 0)),
            "heatmaps": int(drawn.get("heatmaps", 0))}
     row.update({k: round(after[k] - before[k], 3) for k in METRICS})
+    if row["cpu_s"] < 0:              # a navigation moved the tab to a new renderer: its counters began at 0
+        row.update({k: round(after[k], 3) for k in METRICS})
+        row["note"] = "new renderer process: counted from its start"
     return row
 
 
 def table(rows: list[dict]) -> str:
-    lines = [f"{'step':<34}{'task CPU-s':>11}{'script':>8}{'layout':>8}{'style':>8}{'recv KB':>10}"
+    lines = [f"{'step':<38}{'CPU-s':>7}{'main':>7}{'script':>8}{'layout':>8}{'style':>7}{'recv KB':>10}"
              f"{'figures':>9}{'traces':>8}{'wall s':>8}"]
     for r in rows:
-        lines.append(f"{r['step']:<34}{r['task_s']:>11.2f}{r['script_s']:>8.2f}{r['layout_s']:>8.2f}"
-                     f"{r['style_s']:>8.2f}{r['received_kb']:>10.1f}{r['figures']:>9}{r['traces']:>8}"
+        lines.append(f"{r['step']:<38}{r['cpu_s']:>7.2f}{r['task_s']:>7.2f}{r['script_s']:>8.2f}{r['layout_s']:>8.2f}"
+                     f"{r['style_s']:>7.2f}{r['received_kb']:>10.1f}{r['figures']:>9}{r['traces']:>8}"
                      f"{r['wall_s']:>8.1f}")
-    pages = [r for r in rows if r["step"].startswith("open ")]
-    if pages:
-        worst = max(pages, key=lambda r: r["task_s"])
-        lines.append(f"heaviest page to open: {worst['step'][5:]}, {worst['task_s']:.2f} task CPU-s, "
-                     f"{worst['figures']} figures / {worst['traces']} traces")
+    for kind in ("open ", "load "):
+        pages = [r for r in rows if r["step"].startswith(kind)]
+        if pages:
+            worst = max(pages, key=lambda r: r["cpu_s"])
+            lines.append(f"heaviest page to {kind.strip()}: {worst['step'][5:].split(' (')[0]}, {worst['cpu_s']:.2f} CPU-s, "
+                         f"{worst['figures']} figures / {worst['traces']} traces")
     return "\n".join(lines)
 
 
@@ -123,7 +137,7 @@ def measure(url: str, timeout: float = 240.0, out=print) -> list[dict]:
             page.on("websocket", lambda ws: ws.on("framereceived", lambda p: received.__setitem__(
                 0, received[0] + len(p if isinstance(p, (bytes, str)) else b""))))
 
-            def step(name: str, title: str, act, extra_wait=None) -> None:
+            def step(name: str, title: str, act, extra_wait=None, new_document: bool = False) -> None:
                 before = parse_metrics(cdp.send("Performance.getMetrics"))
                 received[0] = 0
                 t0 = time.perf_counter()
@@ -133,12 +147,12 @@ def measure(url: str, timeout: float = 240.0, out=print) -> list[dict]:
                 drawn = _wait_drawn(page, title, timeout)
                 wall = time.perf_counter() - t0 - SETTLE_S
                 after = parse_metrics(cdp.send("Performance.getMetrics"))
-                rows.append(step_row(name, before, after, received[0], drawn, wall))
+                rows.append(step_row(name, before, after, received[0], drawn, wall, new_document))
                 out(table(rows[-1:]).splitlines()[1])
 
             nav = lambda title: page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
-            step("open Try it", "Try it", lambda: page.goto(url + "/"),
-                 lambda: page.wait_for_function(SKELETONS_JS, arg=[1, None, None], polling=200))
+            skeletons = lambda: page.wait_for_function(SKELETONS_JS, arg=[1, None, None], polling=200)
+            step("open Try it", "Try it", lambda: page.goto(url + "/"), skeletons, new_document=True)
             first = page.evaluate(SKELETONS_JS, [1, None, None])
             step("upload a photo (Try it)", "Try it",
                  lambda: page.locator('[data-testid="stFileUploader"] input[type=file]').first.set_input_files(str(photo)),
@@ -147,6 +161,9 @@ def measure(url: str, timeout: float = 240.0, out=print) -> list[dict]:
             for _, title, _ in PAGES[1:]:
                 step(f"open {title}", title, lambda t=title: nav(t))
             step("back to Try it", "Try it", lambda: nav("Try it"))
+            for _, title, path in PAGES:                      # a link opened: the app starts afresh
+                step(f"load {title} (address)", title, lambda p=path: page.goto(f"{url}/{p}"),
+                     skeletons if path == "try-it" else None, new_document=True)
         finally:
             browser.close()
     return rows
