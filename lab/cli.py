@@ -200,14 +200,27 @@ def cmd_app(a) -> None:
 
 
 def cmd_classroom(a) -> None:
-    from lab.app.classroom import Pace, run
+    if a.page_weight:
+        from lab.app import pageweight
+        res = pageweight.run(a.url, timeout=a.timeout)
+        if a.json:
+            pageweight.dump(res, a.json)
+            print(f"wrote {a.json}")
+        return
+    from lab.app.classroom import Capacity, Pace, run
+    uploads, switches = a.per_minute
+    if uploads < 0 or switches < 0 or uploads + switches <= 0:
+        raise LabError(f"--per-minute {uploads:g} {switches:g}: give uploads and page changes a minute per "
+                       "learner, neither negative and not both 0 (for example 1 2).")
+    if a.server_pid is not None and a.server_pid <= 0:
+        raise LabError(f"--server-pid {a.server_pid}: a process id is a positive number.")
     extra = []
     if a.workers:
         extra += ["--workers", str(a.workers)]
     if a.torch_threads:
         extra += ["--torch-threads", str(a.torch_threads)]
     res = run(a.learners, timeout=a.timeout, rounds_single=a.rounds, server_args=extra, url=a.url,
-              pace=Pace(a.arrive, a.think))
+              pace=Pace(a.arrive, a.think), server_pid=a.server_pid, capacity=Capacity(uploads, switches))
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(res, indent=1))
@@ -356,11 +369,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, help="passed to pose-lab app")
     s.add_argument("--torch-threads", type=int, help="passed to pose-lab app")
     s.add_argument("--url", help="measure a running app instead of starting one")
+    s.add_argument("--server-pid", type=int,
+                   help="with --url: that server's process id, to read its CPU (and its children's) from /proc")
+    s.add_argument("--per-minute", type=float, nargs=2, default=[1.0, 2.0], metavar=("UPLOADS", "SWITCHES"),
+                   help="the pace a learner keeps, for the capacity of one server core: uploads and page "
+                        "changes a minute (default 1 2)")
     s.add_argument("--arrive", type=float, default=0.0,
                    help="learners arrive spread over this many seconds (default 0: all at once)")
     s.add_argument("--think", type=float, default=0.0,
                    help="seconds a learner looks at each page before the next step, times 0.5-1.5 "
                         "(default 0: at once)")
+    s.add_argument("--page-weight", action="store_true",
+                   help="instead: one learner's browser opening every page and uploading a photo: CPU-s to "
+                        "draw (CDP), bytes received, Plotly figures and traces per step")
     s.add_argument("--json", help="write every figure here")
     s.add_argument("--check", action="store_true", help="exit 1 unless the classroom goal is met")
     s.set_defaults(fn=cmd_classroom)

@@ -16,9 +16,10 @@ people and then maps each detection to that square framing:
 The detector is MediaPipe's BlazePose *person detector* (`pose_detection.tflite`,
 Apache-2.0), the first stage of MediaPipe Pose, and `refine` runs its second
 stage, the pose landmark model, on the chosen person; both run on the LiteRT
-interpreter (`ai-edge-litert`). Their weights ship inside the `mediapipe==0.10.21`
-wheel on PyPI; setup unpacks those two files into the environment
-(`fetch_weights`), and at run time nothing is downloaded. For each person the
+interpreter (`ai-edge-litert`). Their weights (two `.tflite` files, unchanged from the
+`mediapipe==0.10.21` wheel, Apache-2.0) ship inside pose-lab itself, in
+`lab/assets/mediapipe/` with their licence: installed or in a checkout, nothing is
+downloaded, at setup or at run time. For each person the
 detector predicts the mid-hip and mid-shoulder points and a whole-body circle
 around the hips (a loose framing); the landmarks give the joints (a tight one). scripts/compare_person_detectors.py measured it against
 OpenCV's HOG and Haar people detectors, MediaPipe Pose and the lab's own pose
@@ -273,11 +274,10 @@ def crop_person(rgb: np.ndarray, person: Person, size: int = 128,
 
 
 # ------------------------------------------------------------------ the detector
-# The weights: MediaPipe's person detector and pose landmark model (Apache-2.0), taken from
-# the mediapipe wheel below. Installing mediapipe itself would pin protobuf < 5 and numpy < 2
-# (downgrading streamlit) and pull in jax; so setup (scripts/lab.sh) downloads that one wheel
-# with pip, unpacks the two models (9 MB) into the environment and checks their hashes:
-# `python -m lab.people fetch`.
+# The weights: MediaPipe's person detector and pose landmark model (Apache-2.0), unchanged
+# copies of two files of the mediapipe wheel below, shipped in lab/assets/mediapipe/ with
+# their licence (README.md there). Installing mediapipe itself would pin protobuf < 5 and
+# numpy < 2 (downgrading streamlit) and pull in jax, so pose-lab carries the two files.
 WEIGHTS_WHEEL = "mediapipe==0.10.21"
 MODELS = {   # name -> (member of the wheel, SHA-256)
     "pose_detection": ("mediapipe/modules/pose_detection/pose_detection.tflite",
@@ -285,40 +285,59 @@ MODELS = {   # name -> (member of the wheel, SHA-256)
     "pose_landmark_full": ("mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
                            "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f"),
 }
-WEIGHTS_ENV = "POSE_LAB_MEDIAPIPE_MODELS"          # optional: a folder holding the .tflite files
+WEIGHTS_ENV = "POSE_LAB_MEDIAPIPE_MODELS"          # optional: a folder holding other .tflite files
+
+
+def shipped_dir() -> Path:
+    """lab/assets/mediapipe: the models as the package ships them (lab.resources)."""
+    from lab.resources import MEDIAPIPE
+    return MEDIAPIPE
 
 
 def weights_dir() -> Path:
-    """Where `fetch_weights` puts the models: inside the Python environment (the venv)."""
+    """Where `fetch_weights` puts the models when the package lacks them (older setups):
+    inside the Python environment (the venv)."""
     return Path(sys.prefix) / "share" / "pose-lab"
 
 
 def model_path(name: str = "pose_detection") -> Path:
-    """A model's .tflite: in $POSE_LAB_MEDIAPIPE_MODELS, else where `fetch_weights` put it, else
-    in an installed mediapipe (<= 0.10.21) package. Never downloads anything."""
+    """A model's .tflite: in $POSE_LAB_MEDIAPIPE_MODELS, else the copy the package ships, else
+    where an older `fetch_weights` put it, else in an installed mediapipe (<= 0.10.21).
+    Never downloads anything."""
     member = MODELS[name][0]
     tried = []
     if os.environ.get(WEIGHTS_ENV):
         tried.append(Path(os.environ[WEIGHTS_ENV]) / f"{name}.tflite")
-    tried.append(weights_dir() / f"{name}.tflite")
+    tried += [shipped_dir() / f"{name}.tflite", weights_dir() / f"{name}.tflite"]
     spec = importlib.util.find_spec("mediapipe")            # located, not imported
     if spec is not None and spec.submodule_search_locations:
         tried.append(Path(list(spec.submodule_search_locations)[0]).parent / member)
     for p in tried:
         if p.is_file():
             return p
-    raise LabError(f"The person detector's weights ({name}.tflite) are not installed (looked in "
-                   f"{', '.join(str(p) for p in tried)}). Run `bash scripts/lab.sh` or "
-                   f"`python -m lab.people fetch`: it takes them from the {WEIGHTS_WHEEL} wheel on PyPI.")
+    raise LabError(f"The person detector's weights ({name}.tflite) are missing (looked in "
+                   f"{', '.join(str(p) for p in tried)}). pose-lab ships them in lab/assets/mediapipe: "
+                   f"reinstall pose-lab, or run `python -m lab.people fetch` to take them from the "
+                   f"{WEIGHTS_WHEEL} wheel on PyPI.")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def fetch_weights(dest: Path | None = None) -> Path:
-    """Download the pinned mediapipe wheel with pip (no dependencies, nothing installed), unpack
-    the MODELS into `dest` (default `weights_dir()`) and check their SHA-256. Returns dest."""
+    """Make sure the MODELS are there. With the package's own copies intact (the normal case)
+    this only checks their SHA-256 and returns their folder; downloads nothing. Otherwise
+    (a package whose copies were removed): download the pinned mediapipe wheel with pip (no
+    dependencies, nothing installed), unpack the MODELS into `dest` (default `weights_dir()`)
+    and check their SHA-256. Returns the folder holding them."""
+    if dest is None:
+        ship = shipped_dir()
+        if all((ship / f"{n}.tflite").is_file() and _sha256(ship / f"{n}.tflite") == m[1] for n, m in MODELS.items()):
+            return ship
     dest = Path(dest or weights_dir())
-    sha = lambda b: hashlib.sha256(b).hexdigest()
     missing = {n: m for n, m in MODELS.items()
-               if not (dest / f"{n}.tflite").is_file() or sha((dest / f"{n}.tflite").read_bytes()) != m[1]}
+               if not (dest / f"{n}.tflite").is_file() or _sha256(dest / f"{n}.tflite") != m[1]}
     if not missing:
         return dest
     with tempfile.TemporaryDirectory() as tmp:
@@ -334,7 +353,7 @@ def fetch_weights(dest: Path | None = None) -> Path:
             data = {n: z.read(m[0]) for n, m in missing.items()}
     dest.mkdir(parents=True, exist_ok=True)
     for n, b in data.items():
-        if sha(b) != MODELS[n][1]:
+        if hashlib.sha256(b).hexdigest() != MODELS[n][1]:
             raise LabError(f"{MODELS[n][0]} in {wheels[0].name} is not the expected model (SHA-256 differs).")
         part = dest / f"{n}.tflite.part"
         part.write_bytes(b)
@@ -608,7 +627,8 @@ def _prominence(p: Person, W: int, H: int) -> float:
 
 
 def main(argv=None) -> None:
-    """`python -m lab.people fetch`: install the detector's weights; `... where`: print their path."""
+    """`python -m lab.people where`: print the detector's weights' paths; `... fetch`: check the
+    shipped copies (downloads only when they are missing)."""
     import argparse
     p = argparse.ArgumentParser(prog="python -m lab.people", description=main.__doc__)
     p.add_argument("action", choices=("fetch", "where"))

@@ -14,6 +14,7 @@ Names every module should use (paths; they need not exist):
   LESSONS      folder of the lessons (one Markdown file per stage, README.md the index)
   ASSETS       lab/assets: mini.safetensors, lite0_trunk.safetensors, samples/
   SAMPLES      lab/assets/samples: the Try it page's photos
+  MEDIAPIPE    lab/assets/mediapipe: the person detector's two .tflite models and their licence
   CHECKOUT     the repository root when running from a checkout (or an editable install), else None
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["PRETRAINED", "LESSONS", "ASSETS", "SAMPLES", "CHECKOUT", "package_folder"]
+__all__ = ["PRETRAINED", "LESSONS", "ASSETS", "SAMPLES", "MEDIAPIPE", "CHECKOUT", "package_folder"]
 
 
 def _package_root() -> Path:
@@ -54,3 +55,4 @@ PRETRAINED = package_folder("pretrained")
 LESSONS = package_folder("lessons")
 ASSETS = PACKAGE / "assets"
 SAMPLES = ASSETS / "samples"
+MEDIAPIPE = ASSETS / "mediapipe"

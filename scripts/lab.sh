@@ -21,10 +21,7 @@ if ! .venv/bin/python -c "import lab, lab.resources, streamlit, torch, playwrigh
       .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"; } 2>&1 |
         { grep -v "^WARNING: Location 'file://" || true; }
 fi
-if ! .venv/bin/python -m lab.people where >/dev/null 2>&1; then
-    echo "==> installing the person detector's weights (from the mediapipe==0.10.21 wheel)"
-    .venv/bin/python -m lab.people fetch
-fi
+# (the person detector's weights ship inside the package: lab/assets/mediapipe)
 
 case "$MODE" in
 app)

@@ -228,3 +228,24 @@ def test_box_warnings_for_a_hand_drawn_box():
     assert P.box_warnings((200, 150, 200), shape) == []
     assert any("small" in w for w in P.box_warnings((200, 150, 40), shape))
     assert any("past the photo's edge" in w for w in P.box_warnings((20, 150, 200), shape))
+
+
+def test_the_package_ships_the_detector_weights_with_their_licence(monkeypatch, tmp_path):
+    """The two MediaPipe models travel inside the package (lab/assets/mediapipe), unchanged
+    (SHA-256), with their Apache-2.0 licence: nothing is fetched, at setup or at run time."""
+    import hashlib
+    import subprocess
+
+    from lab.resources import MEDIAPIPE
+    monkeypatch.delenv(P.WEIGHTS_ENV, raising=False)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail(f"nothing may be downloaded: {a}"))
+    for name, (_, sha) in P.MODELS.items():
+        assert P.model_path(name) == MEDIAPIPE / f"{name}.tflite"
+        assert hashlib.sha256(P.model_path(name).read_bytes()).hexdigest() == sha
+    assert P.fetch_weights() == MEDIAPIPE                   # `python -m lab.people fetch`: a check, no download
+    assert "Apache License" in (MEDIAPIPE / "LICENSE").read_text()
+    assert "Apache" in (MEDIAPIPE / "README.md").read_text()
+    # an explicit folder still wins (a teacher's own copies)
+    (tmp_path / "pose_detection.tflite").write_bytes(b"x")
+    monkeypatch.setenv(P.WEIGHTS_ENV, str(tmp_path))
+    assert P.model_path() == tmp_path / "pose_detection.tflite"

@@ -14,7 +14,13 @@ its own Streamlit session, start at the same moment and each
 
 It prints p50 and p95 of every step for every N, the ratio of each to the first N's
 (normally 1), and the errors any learner saw (exception boxes, tracebacks, error
-messages, timeouts), and can write it all as JSON. The goal for a class: with 10
+messages, timeouts), and can write it all as JSON.
+
+Server cost per learner: the server's own CPU-s (its process and its children, read from
+/proc, so the browsers' share is left out) for each step of the single learner, and for
+each phase in all. From those, the capacity of one server core at a stated pace
+(`Capacity`: by default one upload and two page changes a minute per learner). Needs
+the server's PID: known when the benchmark starts the server, else `--server-pid`. The goal for a class: with 10
 learners, p95 of upload-to-skeleton at most 3x the single learner's, and no errors.
 
 Needs Playwright (`pip install pose-lab[test]`) and Debian's Chromium (/usr/bin/chromium).
@@ -30,23 +36,19 @@ import os
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lab.errors import LabError
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
-                 "--disable-backgrounding-occluded-windows"]
+from lab.app.browser import CHROMIUM, CHROMIUM_ARGS, UNTHROTTLED, free_port, wait_healthy
+
+CHROMIUM_ARGS = [*CHROMIUM_ARGS, *UNTHROTTLED]
 VIEWPORT = {"width": 1440, "height": 900}          # a laptop screen
 STEPS = ("open", "upload", "detector", "back")
 RECEIVED = "_received"      # suffix: the same step, until its figures reached the browser (see Frames)
@@ -55,6 +57,7 @@ STEP_NAMES = {"open": "open Try it -> skeletons", "upload": "upload -> skeletons
 PHOTOS = ("lsp_im1041.jpg", "lsp_im1051.jpg", "lsp_im1091.jpg", "lsp_im1007.jpg", "astronaut.jpg",
           "wide_lsp_im1033.jpg")
 GOAL_STEP, GOAL_RATIO = "upload", 3.0
+SETTLE_S, IDLE_CPU_S = 15.0, 0.015    # a step's server CPU: until it used under 15 ms in 0.3 s (idle)
 
 # ------------------------------------------------------------------ reading the page (in the browser)
 # Skeleton figures are the Try it page's Plotly charts whose layout.meta starts with "skeleton_"
@@ -104,12 +107,6 @@ PROBLEMS_JS = r"""
 
 
 # ------------------------------------------------------------------ the server
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """`pose-lab app --headless` as a subprocess (the same Python), stopped with SIGTERM."""
 
@@ -142,18 +139,9 @@ class Server:
                     "max": round(max(xs), 3)} for p, xs in sorted(per.items())}
 
     def wait_healthy(self, timeout: float = 180.0) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise LabError(f"the app exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=5) as r:
-                    if r.read().strip() == b"ok":
-                        return time.perf_counter() - self.t0
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise LabError(f"the app was not healthy after {timeout:.0f} s:\n{self.tail()}")
+        """Seconds from the start until the health check answers."""
+        wait_healthy(self.url, self.proc, timeout, self.tail)
+        return time.perf_counter() - self.t0
 
     def tail(self, n: int = 3000) -> str:
         try:
@@ -173,11 +161,8 @@ class Server:
         return out
 
     def cpu_s(self) -> float | None:
-        try:
-            f = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            return None
+        """CPU-s of the server process and its children so far (`tree_cpu_s`)."""
+        return tree_cpu_s(self.proc.pid)
 
     def stop(self) -> int | None:
         if self.proc.poll() is None:
@@ -189,6 +174,121 @@ class Server:
                 self.proc.wait(10)
         self._log.close()
         return self.proc.returncode
+
+
+class RunningServer:
+    """A server this benchmark did not start (`--url` with `--server-pid`): only its CPU."""
+
+    def __init__(self, pid: int):
+        if tree_cpu_s(pid) is None:
+            raise LabError(f"--server-pid {pid}: no such process on this machine (the server's CPU is read "
+                           f"from /proc/{pid}/stat; run the benchmark where the server runs).")
+        self.pid = pid
+
+    def cpu_s(self) -> float | None:
+        return tree_cpu_s(self.pid)
+
+    def memory_mib(self) -> dict:
+        return {}
+
+    def runs_between(self, t0: float, t1: float) -> dict:
+        return {}
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name (field 3 onwards), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def tree_cpu_s(pid: int) -> float | None:
+    """CPU-s (user + system) a process has used, with its children: the live ones (found by
+    their parent pid in /proc) and the exited ones it waited for (cutime, cstime). None when
+    there is no such process. Linux only."""
+    f = _stat(pid)
+    if f is None:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    own = lambda f: sum(int(v) for v in f[11:15])              # utime stime cutime cstime
+    parents: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            g = _stat(int(d.name))
+            if g is not None:
+                parents.setdefault(int(g[1]), []).append(int(d.name))
+    total, todo, seen = own(f), list(parents.get(pid, [])), {pid}
+    while todo:
+        c = todo.pop()
+        if c in seen:
+            continue
+        seen.add(c)
+        g = _stat(c)
+        if g is not None:
+            total += own(g)
+            todo += parents.get(c, [])
+    return total / ticks
+
+
+# ------------------------------------------------------------------ server cost per learner
+@dataclass(frozen=True)
+class Capacity:
+    """How busy a learner keeps the server: `uploads` photo uploads and `switches` page changes
+    per `minutes`. A page change costs the mean of the two switches the benchmark times
+    (to Part detector, back to Try it); opening the app is counted apart, once per learner."""
+    uploads: float = 1.0
+    switches: float = 2.0
+    minutes: float = 1.0
+
+    def describe(self) -> str:
+        return f"{self.uploads:g} upload(s) and {self.switches:g} page change(s) every {self.minutes:g} min"
+
+    def of(self, step_cpu: dict[str, float]) -> dict:
+        """Server CPU-s a minute per learner and learners per core, from CPU-s per step."""
+        if any(s not in step_cpu for s in ("upload", "detector", "back")):
+            raise LabError("the server's CPU per step needs the upload and both page changes measured.")
+        switch = (step_cpu["detector"] + step_cpu["back"]) / 2
+        per_min = (self.uploads * step_cpu["upload"] + self.switches * switch) / self.minutes
+        out = {"pace": self.describe(), "switch_cpu_s": round(switch, 3), "cpu_s_per_learner_minute": round(per_min, 3),
+               "learners_per_core": math.inf if per_min <= 0 else round(60.0 / per_min, 1),
+               "learners_per_core_70pct": math.inf if per_min <= 0 else round(0.7 * 60.0 / per_min, 1)}
+        if "open" in step_cpu:
+            out["open_cpu_s"] = round(step_cpu["open"], 3)
+        return out
+
+
+def step_cpu(results: list[dict]) -> dict[str, dict]:
+    """p50 and mean of the server's CPU-s for each step, over learners that walked alone
+    (results[i]["cpu"]: step -> CPU-s, recorded only then)."""
+    out = {}
+    for s in STEPS:
+        xs = [r["cpu"][s] for r in results if s in r.get("cpu", {})]
+        if xs:
+            out[s] = {"n": len(xs), "p50": round(percentile(xs, 50), 3), "mean": round(statistics.fmean(xs), 3)}
+    return out
+
+
+def cost_report(per_step: dict[str, dict], capacity: Capacity, phases: dict | None = None) -> list[str]:
+    """The lines `pose-lab classroom` prints about the server's CPU."""
+    if not per_step:
+        return ["server CPU per step: not measured (the server's PID is unknown: pass --server-pid with --url)"]
+    lines = ["server CPU-s per step (its process and children, /proc; one learner alone, p50 of "
+             f"{max(r['n'] for r in per_step.values())}):"]
+    lines += [f"  {STEP_NAMES[s]:<32}{r['p50']:>7.2f}" for s, r in per_step.items()]
+    try:
+        c = capacity.of({s: r["p50"] for s, r in per_step.items()})
+    except LabError as e:
+        return lines + [f"capacity: {e}"]
+    lines.append(f"capacity of one server core at {c['pace']} per learner: "
+                 f"{c['cpu_s_per_learner_minute']:.2f} CPU-s a minute each -> {c['learners_per_core']:g} learners "
+                 f"with the core 100 % busy, {c['learners_per_core_70pct']:g} at 70 % (short queues)"
+                 + (f"; opening the app costs {c['open_cpu_s']:.2f} CPU-s once per learner" if "open_cpu_s" in c else ""))
+    for n, ph in (phases or {}).items():
+        if ph.get("server_cpu_s") is not None and ph.get("learners"):
+            lines.append(f"  {n} learner(s): the server used {ph['server_cpu_s']:.2f} CPU-s for {ph['learners']} walk(s), "
+                         f"{ph['server_cpu_s'] / ph['learners']:.2f} per learner's walk (open, upload, 2 page changes)")
+    return lines
 
 
 # ------------------------------------------------------------------ photos
@@ -287,51 +387,84 @@ class Pace:
 
 
 async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout: float,
-                  arrive: float = 0.0, thinks=(0.0,) * len(STEPS)) -> dict:
-    """One learner's walk; returns {"times": {step: s}, "problems": [...]}. `arrive` and
-    `thinks` (seconds, see Pace) are waited before the walk and after each step."""
+                  arrive: float = 0.0, thinks=(0.0,) * len(STEPS), cpu=None, context_args: dict | None = None,
+                  opened: asyncio.Event | None = None) -> dict:
+    """One learner's walk; returns {"times": {step: s}, "problems": [...]}, and with `cpu` (a
+    function: the server's CPU-s so far) "cpu": {step: server CPU-s during it}, meaningful
+    when the learner walks alone. `arrive` and `thinks` (seconds, see Pace) are waited
+    before the walk and after each step. `context_args`: more options of the learner's
+    browser context (its user_agent, say); `opened` is set once the app is open."""
     times: dict[str, float] = {}
+    used: dict[str, float] = {}
+    c0 = None
     problems: list[str] = []
-    ctx = await browser.new_context(viewport=VIEWPORT)
+    ctx = await browser.new_context(viewport=VIEWPORT, **(context_args or {}))
     page = await ctx.new_page()
     page.on("pageerror", lambda e: problems.append(f"javascript: {str(e)[:200]}"))
     frames = Frames()
     page.on("websocket", frames.watch)
     page.set_default_timeout(timeout * 1000)
 
+    def begin() -> float:
+        nonlocal c0
+        c0 = cpu() if cpu else None
+        return time.perf_counter()
+
     def done(step: str, t0: float) -> None:
         times[step] = time.perf_counter() - t0
         frames.note(times, step, t0)
+
+    async def settled(step: str) -> None:
+        """used[step]: the server's CPU from the step's start until it is idle again (the rest
+        of the page's script may run after the figures were drawn), so no step's work is
+        counted in the next one. Waits at most SETTLE_S; not part of any step's time."""
+        c1 = cpu() if cpu else None
+        if c0 is None or c1 is None:
+            return
+        deadline = time.perf_counter() + SETTLE_S
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(0.3)
+            now = cpu()
+            if now is None or now - c1 < IDLE_CPU_S:
+                break
+            c1 = now
+        used[step] = round(c1 - c0, 3)
     step = "open"
     try:
         await start.wait()
         await asyncio.sleep(arrive)
-        t0 = time.perf_counter()
+        t0 = begin()
         await page.goto(url + "/", timeout=timeout * 1000)
         first = await _wait(page, SKELETONS_JS, [1, None, None], timeout)
         done("open", t0)
+        await settled("open")
         n = first["n"]
+        if opened is not None:
+            opened.set()
 
         await asyncio.sleep(thinks[0])
         step = "upload"
-        t0 = time.perf_counter()
+        t0 = begin()
         await page.locator('[data-testid="stFileUploader"] input[type=file]').first.set_input_files(str(photo))
         await _wait(page, SKELETONS_JS, [n, first["sig"], f"Your photo: {photo.name}"], timeout)
         done("upload", t0)
+        await settled("upload")
 
         await asyncio.sleep(thinks[1])
         step = "detector"
-        t0 = time.perf_counter()
+        t0 = begin()
         await _nav(page, "Part detector")
         await _wait(page, DETECTOR_JS, None, timeout)
         done("detector", t0)
+        await settled("detector")
 
         await asyncio.sleep(thinks[2])
         step = "back"
-        t0 = time.perf_counter()
+        t0 = begin()
         await _nav(page, "Try it")
         await _wait(page, SKELETONS_JS, [n, None, f"Your photo: {photo.name}"], timeout)
         done("back", t0)
+        await settled("back")
     except Exception as e:                                  # a timeout or a closed page: reported, not raised
         problems.append(f"{step}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
     try:
@@ -339,13 +472,16 @@ async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout:
     except Exception:
         pass
     await ctx.close()
-    return {"times": times, "problems": problems}
+    return {"times": times, "problems": problems, **({"cpu": used} if cpu else {})}
 
 
-async def _phase(browser, url: str, photos: list[Path], timeout: float, pace: Pace = Pace()) -> list[dict]:
+async def _phase(browser, url: str, photos: list[Path], timeout: float, pace: Pace = Pace(), cpu=None) -> list[dict]:
+    """The learners of `photos` at once; `cpu` (the server's CPU-s so far) is read around each
+    step of a learner that walks alone."""
     start = asyncio.Event()
     n = len(photos)
-    tasks = [asyncio.create_task(learner(browser, url, p, start, timeout, pace.arrival(i, n), pace.thinks(i)))
+    alone = cpu if n == 1 else None
+    tasks = [asyncio.create_task(learner(browser, url, p, start, timeout, pace.arrival(i, n), pace.thinks(i), alone))
              for i, p in enumerate(photos)]
     await asyncio.sleep(0.5)                                # every context is open before anyone starts
     start.set()
@@ -394,8 +530,13 @@ def table(phases: dict[int, dict], base: int, key: str = "steps") -> str:
 
 # ------------------------------------------------------------------ the command
 def run(learners: list[int], timeout: float = 240.0, rounds_single: int = 3, server_args: list[str] | None = None,
-        url: str | None = None, out=print, pace: Pace = Pace()) -> dict:
-    """Measure and print; returns every figure."""
+        url: str | None = None, out=print, pace: Pace = Pace(), server_pid: int | None = None,
+        capacity: Capacity = Capacity()) -> dict:
+    """Measure and print; returns every figure. `server_pid`: with `url`, the running server's
+    process, whose CPU is then read (/proc) as when the benchmark starts the server."""
+    if server_pid is not None and url is None:
+        raise LabError("--server-pid goes with --url (without --url the benchmark starts the server and knows it).")
+    watched = RunningServer(server_pid) if server_pid is not None else None
     if not Path(CHROMIUM).is_file():
         raise LabError(f"the classroom benchmark drives Debian's Chromium at {CHROMIUM}: "
                        "apt-get install chromium (it never downloads a browser).")
@@ -422,8 +563,8 @@ def run(learners: list[int], timeout: float = 240.0, rounds_single: int = 3, ser
                 url = server.url
                 out(f"pose-lab app started on {url} in {res['start_to_healthy_s']:.1f} s; "
                     f"log {server.log}")
-            res["phases"] = asyncio.run(_all(url, learners, photos, timeout, rounds_single, out, server, res,
-                                                 pace))
+            res["phases"] = asyncio.run(_all(url, learners, photos, timeout, rounds_single, out, server or watched,
+                                             res, pace))
         finally:
             if server is not None:
                 res["server_exit_code_on_sigterm"] = server.stop()
@@ -443,6 +584,16 @@ def run(learners: list[int], timeout: float = 240.0, rounds_single: int = 3, ser
                 f"{p} p50 {r['p50']:.2f} / p95 {r['p95']:.2f} s ({r['runs']} runs)" for p, r in ph["server_runs"].items())
                 + f"; CPU s: server {ph.get('server_cpu_s')}, whole machine {ph.get('machine_cpu_s')} "
                   f"in {ph['wall_s']:.0f} s")
+    per_step = step_cpu([r for ph in phases.values() for r in ph.get("per_learner", [])])
+    res["server_cpu_per_step"] = per_step
+    if per_step and all(s in per_step for s in ("upload", "detector", "back")):
+        res["capacity"] = capacity.of({s: r["p50"] for s, r in per_step.items()})
+    res["load_average_at_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    for line in cost_report(per_step, capacity, {n: {"server_cpu_s": ph.get("server_cpu_s"), "learners": ph["learners"]}
+                                                  for n, ph in phases.items()}):
+        out(line)
+    out(f"load average (1 min): {res['machine']['load_average_at_start']} at the start, "
+        f"{res['load_average_at_end']} at the end")
     if len(phases) > 1:
         top = max(phases)
         ratio = phases[top]["steps"][GOAL_STEP]["p95"] / phases[base]["steps"][GOAL_STEP]["p95"]
@@ -480,7 +631,7 @@ async def _all(url, learners, photos, timeout, rounds_single, out, server, res, 
                 t0 = time.perf_counter()
                 results = []
                 for r in range(rounds_single if n == 1 else 1):      # one learner: a few rounds, for a stabler figure
-                    results += await _phase(browser, url, take(n), timeout, pace)
+                    results += await _phase(browser, url, take(n), timeout, pace, server.cpu_s if server else None)
                 ph = summarise(results)
                 ph["wall_s"] = round(time.perf_counter() - t0, 2)
                 busy1 = machine_cpu_s()

@@ -35,8 +35,21 @@ A server must survive its learners' trainings:
     the pages stay responsive while a run trains;
   - finished runs can be deleted; `disk_usage` says what the runs take and what is free.
 
-Concurrency: each run has its own folder, thread and model; the shared mutable state is
-`_REGISTRY` (run id -> BrowserRun) and the queue, guarded by `_LOCK` / the queue's
+Several servers, one runs directory (replicas behind a load balancer, README "A class
+larger than one machine"): the queue is kept in the runs directory itself, so every
+replica sees the same one. Each run's status.json says its state, when it was created,
+and which process (host, pid) owns it; a run is taken as alive while that process lives
+(same host) or its status was written in the last STALE_S seconds (another host; waiting
+runs rewrite theirs every HEARTBEAT_S). A run starts training only when it is first in
+line over the whole directory (by creation time) and fewer than K runs of the directory
+train, a check made and claimed (status "running" written) under an exclusive lock on
+the runs directory (fcntl.flock), so two replicas never both take the last place. K and
+the queue length are each server's settings: give every replica the same
+`--max-trainings`. Cancel works from any replica (a `cancel.request` file the owner sees
+at its next batch); a run another process owns is never deleted while it is alive.
+
+Concurrency inside one server: each run has its own folder, thread and model; the shared
+mutable state is `_REGISTRY` (run id -> BrowserRun) and the queue, guarded by `_LOCK` / the queue's
 condition. Caveats, accepted and documented: `torch.set_num_threads` is process-wide, so a
 run started with `threads` > 0 changes the thread count of the whole server; and
 `lab.train.loop.train` reseeds torch's global generator each epoch, so two runs training
@@ -45,6 +58,7 @@ other's files).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -52,6 +66,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import threading
 import time
 import traceback
@@ -72,6 +87,9 @@ LIVE = "live.png"
 ACTIVE = ("queued", "running")
 TERMINAL = ("done", "cancelled", "failed", "interrupted")
 STALE_S = 300.0             # a running status not updated for this long, by no thread of ours
+HEARTBEAT_S = 60.0          # a waiting run rewrites its status this often (other hosts see it alive)
+QUEUE_LOCK = ".queue.lock"  # where the runs directory itself cannot be locked: the lock file
+CANCEL = "cancel.request"   # in a run folder: another server asks the owner to cancel
 MAX_STEP_POINTS = 2000      # batch losses kept for the live chart (thinned evenly beyond that)
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 MAX_LABEL = 60
@@ -130,39 +148,102 @@ def configure(max_running: int | None = None, max_queued: int | None = None) -> 
     return LIMITS
 
 
+@contextlib.contextmanager
+def _dir_lock(runs_dir: Path):
+    """Exclusive lock on the runs directory itself, across every process sharing it
+    (fcntl.flock on the folder; where a folder cannot be locked, on <runs_dir>/.queue.lock;
+    where there is no fcntl, only this process's threads are serialised)."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:                              # not POSIX: one server per runs directory
+        yield
+        return
+    fd = os.open(runs_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:                              # a file system that locks only files
+            os.close(fd)
+            fd = os.open(runs_dir / QUEUE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)                                 # closing releases the lock
+
+
+def _others(runs_dir: Path) -> list[dict]:
+    """Active, alive runs of `runs_dir` that other processes own (or this one, from a
+    BrowserRun no longer in the registry): status dicts."""
+    out = []
+    for st in _statuses(Path(runs_dir)):
+        rid = st.get("id")
+        if not isinstance(rid, str) or get_run(rid) is not None:
+            continue
+        if st.get("state") in ACTIVE and _alive(st):
+            out.append(st)
+    return out
+
+
 class _Queue:
-    """First come, first served: a run trains when it is first in line and fewer than
-    LIMITS.max_running are training."""
+    """First come, first served over the whole runs directory: a run trains when it is first
+    in line (by creation time) among every waiting run of its directory, this server's and
+    the other replicas', and fewer than LIMITS.max_running of the directory's runs train."""
 
     def __init__(self):
         self.cond = threading.Condition()
         self.waiting: list[str] = []
         self.running: set[str] = set()
 
-    def admit(self, run_id: str) -> None:
+    def _line(self, runs_dir: Path) -> tuple[int, list[str]]:
+        """(runs training, ids waiting in order) over runs_dir: this server's and the others'.
+        Called with self.cond held."""
+        runs_dir = Path(runs_dir).resolve()
+        others = _others(runs_dir)
+        mine = [r for r in (get_run(i) for i in [*self.waiting, *self.running]) if r is not None
+                and r.runs_dir.resolve() == runs_dir]
+        running = sum(1 for r in mine if r.id in self.running) + sum(1 for o in others if o["state"] == "running")
+        queued = [(r.status["created"], r.id) for r in mine if r.id in self.waiting]
+        queued += [(float(o.get("created", 0)), o["id"]) for o in others if o["state"] == "queued"]
+        return running, [i for _, i in sorted(queued)]
+
+    def admit(self, run: "BrowserRun") -> None:
         with self.cond:
             if LIMITS.max_running <= 0:
                 raise LabError("training from the browser is turned off on this server "
                                "(pose-lab app --max-trainings 0).")
-            if len(self.running) >= LIMITS.max_running and len(self.waiting) >= LIMITS.max_queued:
-                raise LabError(f"{len(self.running)} run(s) are training and {len(self.waiting)} are waiting, "
-                               f"the most this server allows; try again when one has finished.")
-            self.waiting.append(run_id)
+            with _dir_lock(run.runs_dir):
+                running, queued = self._line(run.runs_dir)
+                queued = [i for i in queued if i != run.id]
+                if running >= LIMITS.max_running and len(queued) >= LIMITS.max_queued:
+                    raise LabError(f"{running} run(s) are training and {len(queued)} are waiting, "
+                                   f"the most this server allows; try again when one has finished.")
+                self.waiting.append(run.id)
 
-    def wait_turn(self, run_id: str, stop: threading.Event) -> bool:
-        """Block until this run may train (True) or it was cancelled while waiting (False)."""
+    def wait_turn(self, run: "BrowserRun", stop: threading.Event) -> bool:
+        """Block until this run may train (True; its status already says "running") or it was
+        cancelled while waiting (False)."""
+        beat = time.monotonic()
         with self.cond:
             while True:
-                if stop.is_set():
-                    if run_id in self.waiting:
-                        self.waiting.remove(run_id)
+                if stop.is_set() or run.cancel_requested_elsewhere():
+                    if run.id in self.waiting:
+                        self.waiting.remove(run.id)
                     self.cond.notify_all()
                     return False
-                if self.waiting and self.waiting[0] == run_id and len(self.running) < LIMITS.max_running:
-                    self.waiting.pop(0)
-                    self.running.add(run_id)
-                    self.cond.notify_all()
-                    return True
+                if len(self.running) < LIMITS.max_running:
+                    with _dir_lock(run.runs_dir):
+                        running, queued = self._line(run.runs_dir)
+                        if queued and queued[0] == run.id and running < LIMITS.max_running:
+                            run._update(state="running")         # claimed while the folder is locked
+                            self.waiting.remove(run.id)
+                            self.running.add(run.id)
+                            self.cond.notify_all()
+                            return True
+                if time.monotonic() - beat > HEARTBEAT_S:        # still alive, for other hosts
+                    run._update()
+                    beat = time.monotonic()
                 self.cond.wait(0.5)
 
     def done(self, run_id: str) -> None:
@@ -176,23 +257,31 @@ class _Queue:
         with self.cond:
             self.cond.notify_all()
 
-    def position(self, run_id: str) -> int | None:
-        """1 for the next to train, None when not waiting."""
+    def position(self, run_id: str, runs_dir: Path) -> int | None:
+        """1 for the next to train in runs_dir, None when not waiting."""
         with self.cond:
-            return self.waiting.index(run_id) + 1 if run_id in self.waiting else None
+            queued = self._line(runs_dir)[1]
+            return queued.index(run_id) + 1 if run_id in queued else None
 
-    def counts(self) -> dict:
+    def counts(self, runs_dir: Path | None = None) -> dict:
+        """Runs training and waiting: over runs_dir (every server sharing it), else this server's."""
         with self.cond:
-            return {"running": len(self.running), "waiting": len(self.waiting),
+            if runs_dir is None:
+                running, waiting = len(self.running), len(self.waiting)
+            else:
+                running, queued = self._line(runs_dir)
+                waiting = len(queued)
+            return {"running": running, "waiting": waiting,
                     "max_running": LIMITS.max_running, "max_queued": LIMITS.max_queued}
 
 
 _QUEUE = _Queue()
 
 
-def queue_counts() -> dict:
-    """Runs training and waiting in this server, and the limits."""
-    return _QUEUE.counts()
+def queue_counts(runs_dir: Path | None = None) -> dict:
+    """Runs training and waiting, and the limits: over `runs_dir`, shared by every server
+    using it; without it, this server's own runs."""
+    return _QUEUE.counts(runs_dir)
 
 
 def _lower_priority() -> None:
@@ -365,17 +454,42 @@ def read_status(run_dir: Path) -> dict | None:
         st["error"] = st["error"] or ("the server stopped while this run was waiting its turn; it never trained."
                                       if waiting else "the server stopped while this run was training; "
                                       "its last good checkpoint is kept.")
+    elif st.get("state") == "queued":               # another replica's run: its place in the shared line
+        st["queue_position"] = _QUEUE.position(st["id"], Path(run_dir).parent)
     return st
 
 
 def _alive(st: dict) -> bool:
+    """Whether the process owning an active run still runs it: a thread of ours; else, on this
+    host, its process exists and wrote within STALE_S; on another host (a replica sharing the
+    folder), it wrote within STALE_S."""
     with _LOCK:
         run = _REGISTRY.get(st.get("id", ""))
     if run is not None and run.thread is not None:
         return run.thread.is_alive()
-    if st.get("pid") != os.getpid():
+    fresh = time.time() - float(st.get("updated", 0)) < STALE_S
+    if st.get("host", HOST) != HOST:
+        return fresh
+    return fresh and _pid_alive(st.get("pid"))
+
+
+HOST = socket.gethostname()
+
+
+def _pid_alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
         return False
-    return time.time() - float(st.get("updated", 0)) < STALE_S
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:                         # someone else's process: it exists
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def status_of(runs_dir: Path, run_id: str) -> dict | None:
@@ -480,7 +594,7 @@ class BrowserRun:
         self.status = {
             "id": self.id, "label": label, "state": "queued", "error": None, "cancel_requested": False,
             "settings": dataclasses.asdict(settings), "plan": self.plan,
-            "created": time.time(), "updated": time.time(), "pid": os.getpid(),
+            "created": time.time(), "updated": time.time(), "pid": os.getpid(), "host": HOST,
             "progress": {"fraction": 0.0, "stage": None, "epoch": 0, "epochs": self.total_epochs,
                          "step": 0, "steps": 0},
             "history": [], "steps": [], "best": None, "live": None, "images_per_s": None}
@@ -500,7 +614,7 @@ class BrowserRun:
     def start(self) -> "BrowserRun":
         """Join the queue (LabError when it is full or training is off) and start the thread,
         which waits for its turn."""
-        _QUEUE.admit(self.id)
+        _QUEUE.admit(self)
         with _LOCK:
             _REGISTRY[self.id] = self
         self.thread = threading.Thread(target=self._main, name=f"pose-lab-run-{self.id}", daemon=True)
@@ -525,7 +639,7 @@ class BrowserRun:
     def snapshot(self) -> dict:
         with self._lock:
             st = json.loads(json.dumps(self.status, default=_jsonable))
-        st["queue_position"] = _QUEUE.position(self.id) if st["state"] == "queued" else None
+        st["queue_position"] = _QUEUE.position(self.id, self.runs_dir) if st["state"] == "queued" else None
         return st
 
     def _update(self, write: bool = True, **kw) -> None:
@@ -543,8 +657,8 @@ class BrowserRun:
     # -------------------------------------------------------------- the thread
     def _main(self) -> None:
         _lower_priority()
-        if not _QUEUE.wait_turn(self.id, self._stop):
-            self._update(state="cancelled")
+        if not _QUEUE.wait_turn(self, self._stop):
+            self._update(state="cancelled", cancel_requested=True)
             return
         try:
             self._update(state="running")
@@ -590,7 +704,14 @@ class BrowserRun:
         self._update(state="done")
 
     def _should_stop(self) -> bool:
+        if self.cancel_requested_elsewhere():
+            self._stop.set()
+            self._update(write=False, cancel_requested=True)
         return self._stop.is_set() or self._nan
+
+    def cancel_requested_elsewhere(self) -> bool:
+        """Another server sharing the runs directory asked this run to stop (`cancel_run`)."""
+        return (self.path / CANCEL).exists()
 
     def _progress(self, **kw) -> None:
         with self._lock:
@@ -700,12 +821,24 @@ def get_run(run_id: str) -> BrowserRun | None:
         return _REGISTRY.get(run_id)
 
 
-def cancel_run(run_id: str) -> bool:
-    """Ask a run of this server to stop; False if no such run is training here."""
+def cancel_run(run_id: str, runs_dir: Path | None = None) -> bool:
+    """Ask a run to stop: this server's at once; with `runs_dir`, also an alive run another
+    server sharing that folder owns (it stops at its next batch, or leaves the queue within a
+    second). False if no such run waits or trains."""
     run = get_run(run_id)
-    if run is None or run.state not in ACTIVE:
+    if run is not None:
+        if run.state not in ACTIVE:
+            return False
+        run.cancel()
+        return True
+    if runs_dir is None:
         return False
-    run.cancel()
+    st = read_status(run_folder(runs_dir, run_id))
+    if st is None or st.get("state") not in ACTIVE:
+        return False
+    part = run_folder(runs_dir, run_id) / (CANCEL + ".part")
+    part.write_text(str(time.time()))
+    part.replace(run_folder(runs_dir, run_id) / CANCEL)
     return True
 
 
@@ -719,6 +852,8 @@ def delete_run(runs_dir: Path, run_id: str) -> None:
     run = get_run(run_id)
     if run is not None and run.thread is not None and run.thread.is_alive():
         raise LabError("this run is still waiting or training: cancel it first.")
+    if run is None and (read_status(path) or {}).get("state") in ACTIVE:   # another replica's, alive
+        raise LabError("this run is still waiting or training on another server: cancel it first.")
     shutil.rmtree(path)
     with _LOCK:
         _REGISTRY.pop(run_id, None)

@@ -15,32 +15,23 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
+
+from lab.app.browser import CHROMIUM, CHROMIUM_ARGS, free_port, launch, wait_healthy  # noqa: F401 (shared)
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = ROOT / "lab" / "app" / "main.py"
 SAMPLES = ROOT / "lab" / "assets" / "samples"
 ARTIFACTS = ROOT / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1400, "height": 2600}      # Streamlit scrolls inside its own container: be tall
 TRACEBACK = "Traceback (most recent call last)"
 
 
 # ------------------------------------------------------------------ the app
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class AppServer:
     """The real app as a subprocess in its own session (process group)."""
 
@@ -70,18 +61,8 @@ class AppServer:
 
     def wait_healthy(self, timeout: float = 120.0) -> float:
         """Seconds from start() until /_stcore/health answers "ok"."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=5) as r:
-                    if r.status == 200 and r.read().strip() == b"ok":
-                        return time.perf_counter() - self.started_at
-            except OSError:
-                pass
-            time.sleep(0.25)
-        raise TimeoutError(f"streamlit not healthy after {timeout:.0f} s:\n{self.log_tail()}")
+        wait_healthy(self.url, self.proc, timeout, self.log_tail, what="streamlit")
+        return time.perf_counter() - self.started_at
 
     def log_tail(self, n: int = 4000) -> str:
         try:
@@ -107,7 +88,7 @@ class AppServer:
 
 
 def launch_chromium(playwright):
-    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    return launch(playwright)
 
 
 def new_page(browser, timeout_ms: int = 120_000):

