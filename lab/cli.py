@@ -207,7 +207,7 @@ def cmd_classroom(a) -> None:
             pageweight.dump(res, a.json)
             print(f"wrote {a.json}")
         return
-    from lab.app.classroom import Capacity, Pace, run
+    from lab.bench.classroom import Capacity, Pace, run
     uploads, switches = a.per_minute
     if uploads < 0 or switches < 0 or uploads + switches <= 0:
         raise LabError(f"--per-minute {uploads:g} {switches:g}: give uploads and page changes a minute per "

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from lab.app.browser import CHROMIUM, CHROMIUM_ARGS, free_port, launch, wait_healthy  # noqa: F401 (shared)
+from lab.bench.browser import CHROMIUM, CHROMIUM_ARGS, free_port, launch, wait_healthy  # noqa: F401 (shared)
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = ROOT / "lab" / "app" / "main.py"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.app.browser import CHROMIUM, chromium_missing, free_port, launch, port_open, wait_healthy
+from lab.bench.browser import CHROMIUM, chromium_missing, free_port, launch, port_open, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 TORCH = "torch==2.13.0"          # the exact CPU wheel (a range would fetch CUDA builds)
@@ -131,7 +131,7 @@ def test_a_fresh_install_serves_the_lab(wheel, tmp_path, record_property):
         text = (tmp_path / "app.log").read_text()
         assert f"http://127.0.0.1:{port}" in text and "Email" not in text
 
-        from lab.app.classroom import SKELETONS_JS
+        from lab.bench.classroom import SKELETONS_JS
         photo = group_photo(tmp_path / "my_class.jpg")
         with sync_api.sync_playwright() as pw:
             browser = launch(pw)

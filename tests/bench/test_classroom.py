@@ -1,7 +1,7 @@
 """The classroom benchmark's pacing and figures (the benchmark itself is `pose-lab classroom`)."""
 import pytest
 
-from lab.app.classroom import STEPS, Pace, percentile, summarise
+from lab.bench.classroom import STEPS, Pace, percentile, summarise
 
 
 def test_a_burst_starts_everyone_at_once_and_never_waits():
@@ -32,8 +32,8 @@ def test_summary_reports_percentiles_and_every_problem():
 
 
 def test_received_is_the_last_frame_carrying_the_steps_figures(monkeypatch):
-    from lab.app import classroom
-    from lab.app.classroom import RECEIVED, Frames
+    from lab.bench import classroom
+    from lab.bench.classroom import RECEIVED, Frames
     f = Frames()
     for t, payload in [(10.1, b'{"layout": {"meta": "skeleton_unary"}}'),   # the step's figures, in two frames
                        (10.3, '{"layout":{"meta":"skeleton_marginal"}}'),
@@ -61,7 +61,7 @@ RECORDED = [{"times": {}, "problems": [], "cpu": {"open": 0.56, "upload": 0.48, 
 
 
 def test_server_cpu_per_step_is_the_median_of_learners_alone():
-    from lab.app.classroom import step_cpu
+    from lab.bench.classroom import step_cpu
     per = step_cpu(RECORDED)
     assert per["upload"] == {"n": 3, "p50": 0.48, "mean": 0.467}
     assert per["open"]["p50"] == pytest.approx(0.56) and per["detector"]["p50"] == pytest.approx(1.22)
@@ -70,7 +70,7 @@ def test_server_cpu_per_step_is_the_median_of_learners_alone():
 
 
 def test_capacity_of_one_core_at_a_stated_pace():
-    from lab.app.classroom import Capacity, cost_report, step_cpu
+    from lab.bench.classroom import Capacity, cost_report, step_cpu
     p50 = {s: r["p50"] for s, r in step_cpu(RECORDED).items()}     # upload 0.48, detector 1.22, back 0.25
     c = Capacity(uploads=1, switches=2).of(p50)
     assert c["switch_cpu_s"] == pytest.approx(0.735)
@@ -87,7 +87,7 @@ def test_capacity_of_one_core_at_a_stated_pace():
 
 
 def test_capacity_needs_the_steps_it_counts():
-    from lab.app.classroom import Capacity, cost_report
+    from lab.bench.classroom import Capacity, cost_report
     from lab.errors import LabError
     with pytest.raises(LabError, match="upload and both page changes"):
         Capacity().of({"open": 1.0, "upload": 0.4})
@@ -98,7 +98,7 @@ def test_server_cpu_is_read_from_proc_with_the_children(tmp_path):
     import os
     import subprocess
     import sys
-    from lab.app.classroom import tree_cpu_s
+    from lab.bench.classroom import tree_cpu_s
     # a parent that starts a busy child: the child's CPU counts while it runs
     code = ("import subprocess, sys, time; c = subprocess.Popen([sys.executable, '-c', "
             "'import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.6: pass\\ntime.sleep(30)']);"

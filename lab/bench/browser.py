@@ -2,7 +2,7 @@
 started, a free port, and waiting for a `pose-lab app` (or a balancer in front of several)
 to answer its health check.
 
-Used by the classroom benchmark (`lab/app/classroom.py`), the browser tests
+Used by the classroom benchmark (`lab/bench/classroom.py`), the browser tests
 (`tests/app/browser_util.py`), the wheel test (`tests/packaging/test_wheel.py`) and the
 replica test (`tests/deploy/test_replicas.py`). Nothing here imports Playwright or the app.
 """

@@ -1,7 +1,7 @@
 """The page-weight benchmark's figures (the benchmark itself: `pose-lab classroom --page-weight`)."""
 import pytest
 
-from lab.app.pageweight import parse_metrics, step_row, table
+from lab.bench.pageweight import parse_metrics, step_row, table
 from lab.errors import LabError
 
 # Chromium's answer to CDP Performance.getMetrics (timeDomain threadTicks), recorded on this

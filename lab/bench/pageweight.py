@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lab.app.browser import CHROMIUM_ARGS, UNTHROTTLED, chromium_missing, launch
+from lab.bench.browser import CHROMIUM_ARGS, UNTHROTTLED, chromium_missing, launch
 from lab.errors import LabError
 
 SETTLE_S = 1.0              # the page must stay drawn and idle this long
@@ -119,7 +119,7 @@ def measure(url: str, timeout: float = 240.0, out=print) -> list[dict]:
     """Walk the pages in one Chromium context; one row per step."""
     from playwright.sync_api import sync_playwright
 
-    from lab.app.classroom import SKELETONS_JS, learner_photos
+    from lab.bench.classroom import SKELETONS_JS, learner_photos
     from lab.app.common import PAGES
     rows = []
     received = [0]
@@ -178,7 +178,7 @@ def run(url: str | None = None, timeout: float = 240.0, out=print) -> dict:
         import playwright  # noqa: F401
     except ImportError:
         raise LabError("the page-weight benchmark needs Playwright: pip install 'pose-lab[test]'.")
-    from lab.app.classroom import Server, machine
+    from lab.bench.classroom import Server, machine
     res = {"machine": machine(), "chromium_args": CHROMIUM_ARGS + UNTHROTTLED}
     with tempfile.TemporaryDirectory(prefix="pose-lab-pageweight-server-") as tmp:
         server = None

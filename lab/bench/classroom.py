@@ -46,7 +46,7 @@ from pathlib import Path
 
 from lab.errors import LabError
 
-from lab.app.browser import CHROMIUM, CHROMIUM_ARGS, UNTHROTTLED, free_port, wait_healthy
+from lab.bench.browser import CHROMIUM, CHROMIUM_ARGS, UNTHROTTLED, free_port, wait_healthy
 
 CHROMIUM_ARGS = [*CHROMIUM_ARGS, *UNTHROTTLED]
 VIEWPORT = {"width": 1440, "height": 900}          # a laptop screen
