@@ -102,3 +102,34 @@ def hide_quarter(crop: np.ndarray, quadrant: int) -> np.ndarray:
     y, x = (quadrant // 2) * h, (quadrant % 2) * h
     out[y:y + h, x:x + h] = GREY
     return out
+
+
+# ------------------------------------------------------------------ the table the lab shows
+ROW_LABELS = {"standard": "Standard protocol (annotation's box, sharp photo)",
+              "upload path": "Upload path (whole photo, the app's person detector and framing)",
+              "half resolution": "Person at 1/2 resolution", "quarter resolution": "Person at 1/4 resolution",
+              "jpeg 30": "JPEG quality 30", "rotated 30": "Rotated 30°", "quarter hidden": "A quarter of the crop hidden"}
+
+
+def photo_rows(ev: dict, method: str = "marginal") -> list[dict]:
+    """Rows of PCK@0.2 (%, one decimal) for the standard protocol, the upload path and each
+    robustness condition of an eval JSON: {"condition", "mean", "limbs", "change"}, where
+    "change" is the difference of the displayed (rounded) means, so it adds up on screen.
+    Empty when the JSON has neither measure."""
+    std = ev["methods"][method]["pck@0.2"]
+    measured = {"upload path": ev["upload_path"]["methods"]} if ev.get("upload_path") else {}
+    measured.update(ev.get("robustness") or {})
+    if not measured:
+        return []
+    base = round(100 * std["mean"], 1)
+    rows = [{"condition": ROW_LABELS["standard"], "mean": base, "limbs": _pct(std.get("limbs")), "change": None}]
+    for name, methods in measured.items():
+        p = methods[method]
+        mean = round(100 * p["mean"], 1)
+        rows.append({"condition": ROW_LABELS.get(name, name), "mean": mean, "limbs": _pct(p.get("limbs")),
+                     "change": round(mean - base, 1)})
+    return rows
+
+
+def _pct(v) -> float | None:
+    return None if v is None else round(100 * v, 1)

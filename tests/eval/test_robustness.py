@@ -84,3 +84,14 @@ def test_upload_path_frames_the_person_as_the_app_does(fixture_records):
         xy = apply_affine(A, rec.coords[rec.labelled])
         inside.append(((xy >= 0) & (xy <= SIZE - 1)).all(-1).mean())
     assert np.mean(inside) >= 0.8, inside
+
+
+def test_photo_rows_differences_add_up_on_screen():
+    ev = {"methods": {"marginal": {"pck@0.2": {"mean": 0.74094, "limbs": 0.7081}}},
+          "upload_path": {"nobody_found": 3, "methods": {"marginal": {"mean": 0.70149, "limbs": 0.68}}},
+          "robustness": {"quarter resolution": {"marginal": {"mean": 0.40351, "limbs": 0.35}}}}
+    rows = R.photo_rows(ev)
+    assert [r["mean"] for r in rows] == [74.1, 70.1, 40.4]
+    assert [r["change"] for r in rows] == [None, -4.0, -33.7]        # 70.1 - 74.1, 40.4 - 74.1
+    assert rows[0]["limbs"] == 70.8 and rows[1]["condition"].startswith("Upload path")
+    assert R.photo_rows({"methods": ev["methods"]}) == []
