@@ -104,12 +104,15 @@ class PoseLab:
         return to_input((t[None] if t.dim() == 3 else t).permute(0, 3, 1, 2))
 
     @torch.no_grad()
-    def predict(self, rgb: np.ndarray, box=None, flip: bool = False) -> Prediction:
-        """Run all predictors on the crop `box` (default: `frame(rgb)`, as the app frames an upload)."""
+    def predict(self, rgb: np.ndarray, box=None, flip: bool = False,
+                scales: tuple[float, ...] = (1.0,)) -> Prediction:
+        """Run all predictors on the crop `box` (default: `frame(rgb)`, as the app frames an
+        upload); `flip` and several `scales` average the unary over mirrored and zoomed crops
+        (test-time augmentation, `lab.models.predict.heatmaps`)."""
         box = box or frame(rgb)[0]
         crop, A = self.crop(rgb, box)
         x = self.tensor(crop)
-        out = heatmaps(self.pose, x, flip)
+        out = heatmaps(self.pose, x, flip, scales=scales)
         pred = Prediction(box, A, crop, out["unary"][0], out.get("log_marginal", [None])[0])
         for method, key, log in (("unary", "unary", self.unary_is_log), ("marginal", "log_marginal", True)):
             if key in out:

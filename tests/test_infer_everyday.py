@@ -36,3 +36,10 @@ def test_the_everyday_trunk_reaches_stride_32(everyday_model):
     trunk = everyday_model.pose.detector.features.trunk
     feats = trunk(torch.rand(1, 3, 192, 192))
     assert sorted(feats) == [4, 8, 16, 32] and tuple(feats[32].shape) == (1, 320, 6, 6)
+
+
+def test_multiscale_flip_prediction_runs_through_the_predictor(everyday_model):
+    rgb = skdata.astronaut()
+    one = everyday_model.predict(rgb, box=(256.0, 200.0, 300.0))
+    many = everyday_model.predict(rgb, box=(256.0, 200.0, 300.0), flip=True, scales=(0.8, 1.0, 1.2))
+    assert many.unary.shape == one.unary.shape and not torch.equal(many.unary, one.unary)

@@ -34,6 +34,7 @@ from lab.errors import LabError
 from lab.models.detector import BELIEF_OF_LOSS
 from lab.models.fuse import fold_batchnorm
 from lab.models.pose import PoseNet
+from lab.models.predict import heatmaps
 from lab.models.regressor import Regressor
 from lab.models.spatial import SpatialModel
 from lab.progress import track
@@ -207,6 +208,10 @@ def latency_table(configs, device: str, cuda: bool, out) -> dict:
         rows.append((f"{config} ({data.crop_size} px): detector + spatial", r["detector_spatial"],
                      LATENCY_TARGETS.get(config, "")))
         if config in ("pretrained", "everyday"):
+            r["multiscale_flip"] = time_ms(lambda: heatmaps(pose, x, flip=True, scales=TEST_SCALES), device,
+                                           warmup=1, reps=5, budget_s=3.0)
+            rows.append((f"{config} ({data.crop_size} px): + flip, scales {TEST_SCALES}", r["multiscale_flip"],
+                         "the app's optional test-time augmentation"))
             r["regressor"] = latency(Regressor(RegressorConfig(features=det_cfg)).to(device), x, device, cuda)
             rows.append((f"{config} ({data.crop_size} px): regressor", r["regressor"], ""))
     for size in sorted({DataConfig.preset(c).heatmap_size for c in configs}):
@@ -230,6 +235,7 @@ def latency_table(configs, device: str, cuda: bool, out) -> dict:
     return res
 
 
+TEST_SCALES = (0.8, 1.0, 1.2)       # multi-scale testing, as `pose-lab eval --scales`
 LATENCY_TARGETS = {"pretrained": "target <= 15 ms on 2 threads", "everyday": "target <= 25 ms on 2 threads"}
 
 
