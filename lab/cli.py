@@ -65,7 +65,8 @@ def cmd_train(a) -> None:
                       detector_lr=a.detector_lr, prior_lr=a.prior_lr, warmup=a.warmup,
                       precision=a.precision, channels_last=a.channels_last,
                       train_limit=a.train_limit, seed=a.seed, device=a.device, threads=a.threads,
-                      augment=AugmentConfig.preset(a.augment), speed_probe=a.speed_probe)
+                      augment=AugmentConfig.preset(a.augment), speed_probe=a.speed_probe,
+                      model_only_ips=a.model_only_ips)
     det = DetectorConfig.preset(a.config)
     if a.loss:
         det = dataclasses.replace(det, loss=a.loss)
@@ -296,6 +297,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--speed-probe", type=int, default=4,
                    help="steps of a model-only speed probe at the start; every epoch logs its img/s "
                         "against it, with the load average (0: no probe)")
+    s.add_argument("--model-only-ips", type=float, default=0.0,
+                   help="instead of the probe: the model-only img/s `pose-lab bench` printed on a quiet "
+                        "machine for this configuration and thread count")
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("eval", help="PCK of a model on a split")

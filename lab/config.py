@@ -199,6 +199,8 @@ class TrainConfig:
     threads: int = 0            # torch threads on CPU (0 = torch default)
     speed_probe: int = 0        # steps of a model-only speed probe at the start (0 = none; the
                                 # CLI's default 4): every epoch logs its img/s against it
+    model_only_ips: float = 0.0 # or the model-only img/s `pose-lab bench` measured on a quiet
+                                # machine (used instead of the probe when given)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 

@@ -257,8 +257,8 @@ def train(cfg: TrainConfig, data: DataConfig, train_split: CachedSplit, val_spli
     start = resume(run, model, opt, cfg.stage, device)
     loss_fn = dist.wrap(StageLoss(model, cfg, codec))
     images, coords, lab = train_split.context_tensors()
-    speed = model_only_speed(model, cfg, codec, images, device, cfg.speed_probe) \
-        if cfg.speed_probe and start < cfg.epochs else 0.0
+    speed = cfg.model_only_ips or (model_only_speed(model, cfg, codec, images, device, cfg.speed_probe)
+                                   if cfg.speed_probe and start < cfg.epochs else 0.0)
     steps = max(len(images) // (cfg.batch_size * dist.world), 1)
     for epoch in range(start, cfg.epochs):
         seconds, loss = run_epoch(loss_fn, opt, cfg, codec, (images, coords, lab), epoch, steps, device,

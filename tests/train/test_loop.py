@@ -260,3 +260,15 @@ def test_stage_mismatch_raises(splits, det_run, tmp_path):
     with pytest.raises(LabError, match="holds a 'detector' run"):
         go(splits, "spatial", out, init=det_run.path / "model.safetensors")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_every_epoch_logs_its_speed_against_the_model_only_speed(splits, tmp_path):
+    """Given the bench's model-only img/s, each epoch's row carries it, the loop's share of it
+    and the load average; with the probe instead, a measured model-only figure."""
+    run = go(splits, "detector", tmp_path / "given", epochs=1, model_only_ips=50.0)
+    row = run.history[0]
+    assert row["model_only_images_per_s"] == 50.0
+    assert row["vs_model_only"] == pytest.approx(row["images_per_s"] / 50.0)
+    assert row["load_average"] >= 0
+    probed = go(splits, "detector", tmp_path / "probed", epochs=1, speed_probe=2).history[0]
+    assert probed["model_only_images_per_s"] > 0 and probed["vs_model_only"] > 0
