@@ -230,11 +230,8 @@ def cmd_classroom(a) -> None:
         sys.exit(1)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pose-lab", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-
+def prepare_args(sub) -> None:
+    """`pose-lab prepare`'s arguments."""
     s = sub.add_parser("prepare", help="build the compact crop cache")
     s.add_argument("--data", help="dataset root holding lsp/ and lspet/ (default ../shared/datasets or $POSE_LAB_DATA)")
     s.add_argument("--out", help=f"output file (default {DEFAULT_CACHE}; with --mini the bundled mini set)")
@@ -252,6 +249,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=cmd_prepare)
 
+def train_args(sub) -> None:
+    """`pose-lab train`'s arguments."""
     s = sub.add_parser("train", help="train one stage")
     s.add_argument("--stage", choices=["detector", "spatial", "joint", "regressor"], required=True)
     s.add_argument("--config", choices=list(DETECTOR_PRESETS), default="pretrained",
@@ -302,6 +301,8 @@ def parser() -> argparse.ArgumentParser:
                         "machine for this configuration and thread count")
     s.set_defaults(fn=cmd_train)
 
+def eval_args(sub) -> None:
+    """`pose-lab eval`'s arguments."""
     s = sub.add_parser("eval", help="PCK of a model on a split")
     s.add_argument("--model", required=True, help="a .safetensors from pretrained/ or a run")
     s.add_argument("--split", default="test", choices=["train", "val", "test"])
@@ -322,6 +323,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", help="write per-joint PCK, the curve and per-image predictions here")
     s.set_defaults(fn=cmd_eval)
 
+def card_args(sub) -> None:
+    """`pose-lab card`'s arguments."""
     s = sub.add_parser("card", help="write a model card from a checkpoint and its eval JSON")
     s.add_argument("--model", help="weights the card describes")
     s.add_argument("--eval", action="append", required=True,
@@ -333,6 +336,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_card)
 
+def bench_args(sub) -> None:
+    """`pose-lab bench`'s arguments."""
     s = sub.add_parser("bench", help="latency and throughput on this machine")
     s.add_argument("--config", choices=list(DETECTOR_PRESETS), action="append",
                    help="repeat to pick configurations (default: all)")
@@ -347,6 +352,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--reps", type=int, default=5, help="with --interactions: timed runs per figure (default 5)")
     s.set_defaults(fn=cmd_bench)
 
+def app_args(sub) -> None:
+    """`pose-lab app`'s arguments."""
     s = sub.add_parser("app", help="serve the Streamlit lab",
                        description="Serve the lab: no prompts, usage statistics off, a browser tab only "
                                    "where there is a display. Ctrl-C or SIGTERM stops the server.")
@@ -364,6 +371,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
     s.set_defaults(fn=cmd_app)
 
+def classroom_args(sub) -> None:
+    """`pose-lab classroom`'s arguments."""
     s = sub.add_parser("classroom", help="N learners against one app: p50 / p95 of each step",
                        description="Start `pose-lab app`, then for each N simulate N learners in one "
                                    "Chromium (needs Playwright and /usr/bin/chromium).")
@@ -389,6 +398,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", help="write every figure here")
     s.add_argument("--check", action="store_true", help="exit 1 unless the classroom goal is met")
     s.set_defaults(fn=cmd_classroom)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pose-lab", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for add in (prepare_args, train_args, eval_args, card_args, bench_args, app_args, classroom_args):
+        add(sub)
     return p
 
 
