@@ -227,21 +227,30 @@ def heatmap_grid(maps: np.ndarray, titles: Sequence[str], cols: int = 7, colorsc
 
     maps (N, H, W); markers[i]: points for panel i in the maps' pixel coordinates.
     shared: one colour scale for all panels (compare heights), else each panel spans its
-    own min..max (see every map's shape; hover still gives the true values).
+    own min..max (see every map's shape): the panels then share one colour bar from 0 (the
+    map's own minimum) to 1 (its own maximum), and hover still gives the true values.
     """
     maps = np.asarray(maps, np.float32)
     n = len(maps)
     rows = (n + cols - 1) // cols
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles),
                         horizontal_spacing=0.012, vertical_spacing=0.08 / max(rows - 1, 1) + 0.02)
-    zmin = float(maps.min()) if zmin is None else zmin
-    zmax = float(maps.max()) if zmax is None else zmax
+    if shared:
+        zmin = float(maps.min()) if zmin is None else zmin
+        zmax = float(maps.max()) if zmax is None else zmax
+    else:
+        zmin, zmax = 0.0, 1.0
+        colorbar_title = "share of the map's own range (0 = its min, 1 = its max)"
     for i in range(n):
         r, c = i // cols + 1, i % cols + 1
-        own = {} if shared else dict(coloraxis=None, colorscale=colorscale, showscale=False,
-                                     zmin=float(maps[i].min()), zmax=float(maps[i].max()))
-        fig.add_trace(_heat_trace(maps[i], hover=hover, **({"coloraxis": "coloraxis"} if shared else own)),
-                      row=r, col=c)
+        if shared:
+            t = _heat_trace(maps[i], hover=hover)
+        else:                                        # z: the map on its own range; hover: the true value
+            lo, hi = float(maps[i].min()), float(maps[i].max())
+            t = _heat_trace((maps[i] - lo) / (hi - lo if hi > lo else 1.0), hover=hover)
+            t.update(customdata=maps[i],
+                     hovertemplate=f"x %{{x}}, y %{{y}}<br>{hover} %{{customdata:.3f}}<extra></extra>")
+        fig.add_trace(t, row=r, col=c)
     if markers:
         for i, pts in enumerate(markers):
             add_points(fig, pts, row=i // cols + 1, col=i % cols + 1)
@@ -255,7 +264,7 @@ def heatmap_grid(maps: np.ndarray, titles: Sequence[str], cols: int = 7, colorsc
     fig.update_layout(coloraxis=dict(colorscale=colorscale, cmin=zmin, cmax=zmax,
                                      colorbar=dict(title=colorbar_title, thickness=12, len=0.9)))
     _no_axes(fig, rows * cell_px + 50, meta)
-    fig.update_layout(coloraxis_showscale=shared, margin=dict(l=0, r=0, t=30, b=0))
+    fig.update_layout(margin=dict(l=0, r=0, t=30, b=0))
     return fig
 
 

@@ -31,7 +31,7 @@ from lab.eval.evaluate import evaluate
 from lab.infer import POSE_WEIGHTS
 from lab.models import io
 from lab.models.regressor import Regressor
-from lab.names import METHOD_LABELS
+from lab.names import METHOD_LABELS, METHOD_SHORT
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +75,14 @@ def test_compare_page_shows_the_evaluations(shipped, monkeypatch):
     for trace, m in zip(curves, ("unary", "marginal", "regressor", "mean_pose")):
         assert trace["x"] == pytest.approx(methods[m]["curve"]["alpha"])
         assert trace["y"] == pytest.approx([100 * v for v in methods[m]["curve"]["mean"]])
-    # the PCK@0.2 table: a column per method and the spatial model's gain
+    # the PCK@0.2 table: a short column header per method (all fit on screen) and the spatial model's gain
     table = at.dataframe[0].value
-    assert list(table.columns) == [METHOD_LABELS[m] for m in ("unary", "marginal", "regressor", "mean_pose")] + \
-        ["Spatial model gain (marginal − unary)"]
-    assert table.loc["mean", METHOD_LABELS["mean_pose"]] == pytest.approx(100 * methods["mean_pose"]["pck@0.2"]["mean"])
+    assert list(table.columns) == [METHOD_SHORT[m] for m in ("unary", "marginal", "regressor", "mean_pose")] + ["Gain"]
+    assert all(len(c) <= 12 for c in table.columns)
+    assert table.loc["mean", METHOD_SHORT["mean_pose"]] == pytest.approx(100 * methods["mean_pose"]["pck@0.2"]["mean"])
+    # round once, then subtract: every gain shown equals marginal shown - unary shown
+    for part, row in table.iterrows():
+        assert f"{row['Gain']:+.1f}" == f"{float(f'{row.Marginal:.1f}') - float(f'{row.Unary:.1f}'):+.1f}", part
     # pose spreads next to the ground truth's, and the collapsed regressor named
     spreads = cmp.pose_spreads(*results)
     bars = figure(at, "pose_spread")["data"][0]
