@@ -377,6 +377,23 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+def wrap_title(title: str, font, width: float) -> list[str]:
+    """A panel title broken into lines at spaces, each at most `width` px wide in `font`
+    (a single word longer than that is cut with an ellipsis)."""
+    lines: list[str] = []
+    for word in title.split():
+        if lines and font.getlength(lines[-1] + " " + word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    out = []
+    for line in lines or [""]:
+        while font.getlength(line) > width and len(line) > 1:
+            line = line[:-2] + "…"
+        out.append(line)
+    return out
+
+
 def annotated_png(rgb: np.ndarray, panels: Sequence[tuple[str, np.ndarray]], box=None,
                   min_height: int = 480) -> bytes:
     """The photo once per (title, joints (K, 2) original px) panel, skeleton drawn on it,
@@ -388,8 +405,9 @@ def annotated_png(rgb: np.ndarray, panels: Sequence[tuple[str, np.ndarray]], box
     base = Image.fromarray(rgb).resize((w * f, h * f), Image.LANCZOS) if f > 1 else Image.fromarray(rgb)
     lw = max(2, round(min(base.size) / 120))
     r = lw + 2
-    band = 34
     font = _font(18)
+    titles = [wrap_title(title, font, base.width - 12) for title, _ in panels]   # each within its own panel
+    band = 12 + 22 * max((len(t) for t in titles), default=1)
     out = Image.new("RGB", (base.width * len(panels) + 8 * (len(panels) - 1), base.height + band), "white")
     for i, (title, xy) in enumerate(panels):
         im = base.copy()
@@ -406,7 +424,8 @@ def annotated_png(rgb: np.ndarray, panels: Sequence[tuple[str, np.ndarray]], box
             d.ellipse([x - r, y - r, x + r, y + r], fill=joint_colour(k), outline="white", width=1)
         x0 = i * (base.width + 8)
         out.paste(im, (x0, band))
-        ImageDraw.Draw(out).text((x0 + 6, 7), title, fill="black", font=font)
+        for j, line in enumerate(titles[i]):
+            ImageDraw.Draw(out).text((x0 + 6, 7 + 22 * j), line, fill="black", font=font)
     buf = io.BytesIO()
     out.save(buf, format="PNG", optimize=True)
     return buf.getvalue()

@@ -193,6 +193,24 @@ def test_result_json_and_png_hold_the_prediction(pred, models):
     assert im.format == "PNG" and im.width > 2 * rgb.shape[1]
 
 
+def test_annotated_png_titles_stay_inside_their_panels():
+    """The three methods' long labels over a narrow photo: each title is wrapped to its own
+    panel's width, so no two run into each other."""
+    font = plots._font(18)
+    narrow = np.full((600, 160, 3), 90, np.uint8)
+    for m in METHOD_LABELS:
+        lines = plots.wrap_title(METHOD_LABELS[m], font, 160 - 12)
+        assert all(font.getlength(line) <= 160 - 12 for line in lines)
+        assert " ".join(lines) == METHOD_LABELS[m]                  # nothing lost when the words fit
+    panels = [(METHOD_LABELS[m], np.full((14, 2), 80.0)) for m in ("unary", "marginal", "regressor")]
+    im = np.asarray(Image.open(io.BytesIO(plots.annotated_png(narrow, panels))).convert("L"))
+    band = im.shape[0] - 600
+    assert band > 34                                                # room for the wrapped lines
+    for i in range(1, 3):                                           # the 8-px gutters hold no title ink
+        gutter = im[:band, i * 160 + (i - 1) * 8: i * (160 + 8)]
+        assert gutter.min() == 255
+
+
 # ------------------------------------------------------------------ Part detector
 def test_detector_page_draws_the_unary_as_the_spatial_model_reads_it(app, pred, models):
     at = go(app, "detector")
