@@ -63,8 +63,9 @@ import torch
 
 from lab.config import DetectorConfig, SpatialConfig, TrainConfig, to_dict
 from lab.data.cache import MINI_PATH, PoseCache
+from lab.data.codec import HeatmapCodec
 from lab.errors import LabError
-from lab.train.loop import train
+from lab.train.loop import step_loss, train
 
 STATUS = "status.json"
 POSE = "pose.safetensors"
@@ -445,6 +446,38 @@ def live_heatmap(model, image: np.ndarray) -> dict:
     return {"kind": key, "maps": maps.numpy(), "top": top, "overlay": blend}
 
 
+def live_caption(live: dict) -> str:
+    """What the validation image next to the curves shows, and how to read its brightness."""
+    if live["kind"] == "marginal":
+        return (f"One validation image after epoch {live['epoch']}: the marginal (detector + spatial model) of "
+                f"every joint, scaled so that its brightest pixel is white (value {live['top']:.3g}). A marginal "
+                "is a product of messages: its height is not on the unary's scale, so read its shape, not "
+                "its value.")
+    return (f"One validation image after epoch {live['epoch']}: the detector's unary of every joint, scaled so "
+            f"that its brightest pixel is white (value {live['top']:.2f}; the unary is trained towards 1 at a "
+            "joint, so this says how sure the detector is).")
+
+
+@torch.no_grad()
+def validation_loss(model, cfg: TrainConfig, codec, split, batch: int = 50) -> float:
+    """The stage's training loss (`lab.train.loop.step_loss`, same terms and weights) on the
+    validation crops: no augmentation, the model in eval mode. Next to the training loss it
+    shows overfitting: the training loss keeps falling while this one stops or rises."""
+    images, coords, lab = split.tensors()          # (N, 3, S, S) uint8, (N, K, 2), (N, K)
+    was = model.training
+    model.eval()
+    try:
+        total, n = 0.0, 0
+        for i in range(0, len(images), batch):
+            x = images[i:i + batch].float().div(255)
+            loss = step_loss(model, cfg.stage, x, coords[i:i + batch], lab[i:i + batch], codec,
+                             cfg.unary_weight, cfg.marginal_loss, cfg.prior_decay)
+            total, n = total + float(loss) * len(x), n + len(x)
+    finally:
+        model.train(was)
+    return total / max(n, 1)
+
+
 def _save_png(path: Path, rgb: np.ndarray, scale: int = 2) -> None:
     from PIL import Image
     img = Image.fromarray(rgb).resize((rgb.shape[1] * scale, rgb.shape[0] * scale), Image.NEAREST)
@@ -574,6 +607,7 @@ class BrowserRun:
             cfg = TrainConfig(stage=stage, epochs=epochs, batch_size=s.batch_size, lr=s.lr, warmup=20,
                               train_limit=s.train_size, seed=s.seed, device=s.device, threads=s.threads)
             self._progress(stage=stage)
+            self._cfg, self._val, self._codec = cfg, va, HeatmapCodec.from_config(data)
             run = train(cfg, data, tr, va, self.path / stage, det=det, sp=sp, init=init,
                         callback=self._on_event, should_stop=self._should_stop)
             if self._nan:
@@ -620,6 +654,10 @@ class BrowserRun:
         row = {"stage": self._stage, "epoch": self._global_epoch(stage_epoch), "stage_epoch": stage_epoch,
                "loss": float(e["loss"]), "val_pck": val, "seconds": float(e["seconds"]),
                "images_per_s": float(e["images_per_s"])}
+        try:
+            row["val_loss"] = validation_loss(model, self._cfg, self._codec, self._val)
+        except Exception:                           # a curve must never stop training
+            row["val_loss"] = None
         good = math.isfinite(row["loss"]) and all(math.isfinite(v) for v in val.values())
         if not good:
             self._nan = True

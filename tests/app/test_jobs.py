@@ -64,6 +64,15 @@ def test_run_finishes_with_status_history_and_a_loadable_model(tmp_path, mini):
     assert st["best"]["stage"] == "spatial" and st["best"]["method"] == "marginal"
     assert st["settings"]["train_size"] == 48 and st["plan"] == [["detector", 1], ["spatial", 1]]
     assert (run.path / browser.LIVE).is_file() and st["live"]["kind"] == "marginal"
+    # every epoch has a validation loss next to its training loss, and it is the stage's own loss
+    assert all(h["val_loss"] is not None and h["val_loss"] > 0 for h in st["history"])
+    spatial = PoseLab(run.path / browser.POSE, None).pose
+    cfg = browser.TrainConfig(stage="spatial")
+    val = browser.open_cache("mini")["val"].subset(16)
+    got = browser.validation_loss(spatial, cfg, browser.HeatmapCodec.from_config(browser.open_cache("mini").data), val)
+    assert got == pytest.approx(st["history"][1]["val_loss"], rel=1e-4)
+    # the picture's caption does not compare a marginal with a target's peak of 1
+    assert "peak is 1" not in browser.live_caption(st["live"]) and "read its shape" in browser.live_caption(st["live"])
     # the kept model is the one every page can choose
     lab = PoseLab(run.path / browser.POSE, None)
     assert lab.spatial is not None

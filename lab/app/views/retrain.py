@@ -209,10 +209,16 @@ def loss_figure(st_: dict) -> go.Figure:
         rows = [h for h in st_.get("history", []) if h["stage"] == stage]
         if rows or pts:
             fig.add_trace(go.Scatter(x=[h["epoch"] for h in rows], y=[h["loss"] for h in rows],
-                                     mode="lines+markers", name=f"{stage} stage", legendgroup=stage,
+                                     mode="lines+markers", name=f"{stage}: training", legendgroup=stage,
                                      line=dict(color=colour, width=3),
-                                     hovertemplate="epoch %{x}: %{y:.5f}<extra>epoch mean</extra>"))
-    fig.update_layout(title="Training loss (MSE to the Gaussian targets)", xaxis_title="epoch",
+                                     hovertemplate="epoch %{x}: %{y:.5f}<extra>training, epoch mean</extra>"))
+        val = [h for h in rows if h.get("val_loss") is not None]
+        if val:
+            fig.add_trace(go.Scatter(x=[h["epoch"] for h in val], y=[h["val_loss"] for h in val],
+                                     mode="lines+markers", name=f"{stage}: validation", legendgroup=stage,
+                                     line=dict(color=colour, width=3, dash="dash"), marker=dict(symbol="diamond"),
+                                     hovertemplate="epoch %{x}: %{y:.5f}<extra>validation</extra>"))
+    fig.update_layout(title="Loss: training and validation", xaxis_title="epoch", meta="retrain_loss",
                       yaxis=dict(title="loss (log scale)", type="log"), height=380,
                       margin=dict(t=50, l=10, r=10, b=10),
                       legend=dict(orientation="h", y=-0.25, yanchor="top", x=0))
@@ -283,7 +289,9 @@ def run_panel(run_id: str) -> None:
     left, mid, right = st.columns([5, 5, 3])
     with left:
         st.plotly_chart(loss_figure(st_), width="stretch", key=f"rt_loss_{run_id}")
-        st.caption("Thin: every batch. Thick: the epoch's mean.")
+        st.caption("Thin: every batch. Thick: the epoch's mean on the training crops. Dashed: the same loss on "
+                   "the validation crops after each epoch. Training falling while validation stalls or rises "
+                   "is overfitting: the model learns its training crops, not poses.")
     with mid:
         st.plotly_chart(pck_figure(st_), width="stretch", key=f"rt_pck_{run_id}")
     with right:
@@ -291,9 +299,7 @@ def run_panel(run_id: str) -> None:
         png = runs_dir() / run_id / jobs.LIVE
         if live and png.is_file():
             st.image(png.read_bytes(), width="stretch")
-            what = "marginal (detector + spatial)" if live["kind"] == "marginal" else "detector's unary"
-            st.caption(f"One validation image after epoch {live['epoch']}: the {what} maps, all joints. "
-                       f"Brightest value {live['top']:.2f} (a target's peak is 1).")
+            st.caption(jobs.live_caption(live))
         else:
             st.caption("The heatmap of a validation image appears after the first epoch.")
     if len({h["stage"] for h in st_.get("history", [])}) > 1:

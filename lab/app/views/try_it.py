@@ -130,7 +130,6 @@ def confidence_table(models, pred, methods) -> None:
     help_of = confidence_help(models.pose.detector.cfg)
     with st.expander("Per-joint confidence", expanded=False):
         rows = {"joint": list(NAMES), "side": [side(k) for k in range(len(NAMES))]}
-        for m in methods:
         scored = [m for m in methods if np.isfinite(pred.confidence[m]).any()]    # the regressor has none
         for m in scored:
             rows[METHOD_LABELS[m]] = [None if not np.isfinite(v) else float(v) for v in pred.confidence[m]]
