@@ -23,6 +23,7 @@ CHOICE = "model_choice"
 
 # (view module in lab/app/views, title, url path)
 PAGES = [
+    ("start", "Start here", "start"),
     ("try_it", "Try it", "try-it"),
     ("detector", "Part detector", "detector"),
     ("priors", "Spatial priors", "priors"),

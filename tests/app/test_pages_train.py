@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from app_util import figure, go, joints_of, start, texts
+from app_util import figure, go, joints_of, rerun, start, texts
 from lab.app import common
 from lab.app import jobs as browser
 from lab.config import DataConfig, RegressorConfig, to_dict
@@ -132,6 +132,31 @@ def test_lessons_quote_the_evaluation(shipped, monkeypatch):
     for value in (cmp.pck_of(pose, "marginal"), cmp.pck_of(pose, "mean_pose"), cmp.pck_of(reg, "regressor")):
         assert f"{100 * value:.1f}%" in shown
     assert "{{" not in shown
+
+
+def test_self_check_answers_get_immediate_feedback_and_stay_in_the_session():
+    """Lesson 1's questions on the page: a wrong answer gets the right one and why, a right
+    one says so, with a sentence about the learner's current photo."""
+    from lab import selfcheck
+    at = go(start(), "lessons")
+    assert "Check yourself" in texts(at.subheader)
+    q = selfcheck.questions_for("01_heatmaps.md")[0]
+    radio = at.radio(key=f"sc_{q.id}")
+    assert radio.value is None and not at.success and not at.error          # nothing answered yet
+    radio.set_value((q.right() + 1) % len(q.options))
+    rerun(at)
+    assert any(q.options[q.right()] in e.value for e in at.error)
+    at.radio(key=f"sc_{q.id}").set_value(q.right())
+    rerun(at)
+    assert any(s.value.startswith("Right.") for s in at.success)
+    assert any(i.value.startswith("On your current photo") for i in at.info)
+    assert at.session_state[f"sc_{q.id}"] == q.right()
+
+
+def test_start_here_lists_every_page_in_order():
+    at = go(start(), "start")
+    assert at.title[0].value == "Start here"
+    assert "The order to go through it" in texts(at.subheader)
 
 
 # ------------------------------------------------------------------ retrain
