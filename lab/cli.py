@@ -336,6 +336,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
     s.set_defaults(fn=cmd_app)
 
+    s = sub.add_parser("handout", help="the lessons as one printable, self-contained HTML file",
+                       description="Write the six lessons, their numbers filled in from the eval JSONs, their "
+                                   "figures and self-check questions (answers at the end) as one HTML file that "
+                                   "prints well; links to app pages point at the lab at --url.")
+    s.add_argument("--url", required=True, help="the running lab's address, e.g. http://192.168.1.20:8501")
+    s.add_argument("--out", default="handout.html", help="the HTML file to write (default handout.html)")
+    s.set_defaults(fn=cmd_handout)
+
     s = sub.add_parser("classroom", help="N learners against one app: p50 / p95 of each step",
                        description="Start `pose-lab app`, then for each N simulate N learners in one "
                                    "Chromium (needs Playwright and /usr/bin/chromium).")
@@ -354,6 +362,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--check", action="store_true", help="exit 1 unless the classroom goal is met")
     s.set_defaults(fn=cmd_classroom)
     return p
+
+
+def cmd_handout(a) -> None:
+    from lab.handout import write
+    print(f"wrote {write(a.url, a.out)}")
 
 
 def main(argv=None) -> None:
