@@ -228,3 +228,26 @@ def test_box_warnings_for_a_hand_drawn_box():
     assert P.box_warnings((200, 150, 200), shape) == []
     assert any("small" in w for w in P.box_warnings((200, 150, 40), shape))
     assert any("past the photo's edge" in w for w in P.box_warnings((20, 150, 200), shape))
+
+
+def test_label_points_sit_inside_their_own_box_and_no_other():
+    """Three overlapping boxes, as a batter, catcher and umpire give: box 2's top-left corner
+    lies inside box 1, so a number there would label the wrong person."""
+    boxes = [(100, 100, 300, 500), (250, 80, 420, 460), (380, 60, 560, 520)]
+    for k, (x, y) in enumerate(P.label_points(boxes)):
+        x0, y0, x1, y1 = boxes[k]
+        assert x0 <= x <= x1 and y0 <= y <= y1
+        for j, (a0, b0, a1, b1) in enumerate(boxes):
+            if j != k:
+                assert not (a0 <= x <= a1 and b0 <= y <= b1), (k, j)
+
+
+def test_outline_is_tight_around_the_refined_joints_and_describe_tells_people_apart():
+    person = P.Person(box=(0, 0, 400, 400), score=0.9)
+    assert P.outline(person) == (0, 0, 400, 400)                 # not refined: the detector's square
+    joints = np.array([[150 + 10 * (k % 3), 100 + 20 * k] for k in range(14)], float)
+    x0, y0, x1, y1 = P.outline(P.Person(box=(0, 0, 400, 400), score=0.9, joints=joints))
+    assert x0 < 150 and x1 > 170 and y0 < 100 and y1 > 360 and (x1 - x0) < 120
+    words = P.describe([(0, 0, 100, 300), (400, 50, 520, 250), (800, 0, 900, 500)], (600, 1000, 3))
+    assert words[0].startswith("left, 300 px tall") and words[1].startswith("centre, 200 px")
+    assert words[2].startswith("right, 500 px tall (83% of the photo's height)")

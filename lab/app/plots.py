@@ -120,18 +120,20 @@ def add_box(fig: go.Figure, box, colour: str = "#FFFFFF", name: str = "crop",
 PERSON_COLOURS = {"picked": "#FFD700", "other": "#00E5FF"}
 
 
-def add_people(fig: go.Figure, boxes: Sequence[tuple[float, float, float, float]], picked: int | None) -> go.Figure:
+def add_people(fig: go.Figure, boxes: Sequence[tuple[float, float, float, float]], picked: int | None,
+               at: Sequence[tuple[float, float]] | None = None) -> go.Figure:
     """Numbered person boxes (x0, y0, x1, y1) photo px, the picked one in gold, and one
-    clickable marker per person at its box's top-left corner (customdata = index, so a
-    click on it selects that person)."""
+    clickable number per person at `at` (a point inside its own box, `lab.people.label_points`;
+    default the box's top-left corner), customdata = index, so a click on it selects that person."""
     for i, (x0, y0, x1, y1) in enumerate(boxes):
         c = PERSON_COLOURS["picked" if i == picked else "other"]
         fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=dict(color=c, width=3 if i == picked else 2),
                       name=f"person {i + 1}")
     if len(boxes):
         b = np.asarray(boxes, np.float64)
+        xy = np.asarray(at, np.float64) if at is not None else b[:, :2]
         fig.add_trace(go.Scatter(
-            x=b[:, 0], y=b[:, 1], mode="markers+text", name="people",
+            x=xy[:, 0], y=xy[:, 1], mode="markers+text", name="people",
             customdata=[[i] for i in range(len(b))],     # plain lists: a NumPy array reaches the browser as
                                                          # binary data and comes back in a selection as a dict
             text=[str(i + 1) for i in range(len(b))], textfont=dict(color="black", size=14),
