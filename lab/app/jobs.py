@@ -37,8 +37,10 @@ A server must survive its learners' trainings:
 
 Concurrency: each run has its own folder, thread and model; the shared mutable state is
 `_REGISTRY` (run id -> BrowserRun) and the queue, guarded by `_LOCK` / the queue's
-condition. Caveats, accepted and documented: `torch.set_num_threads` is process-wide, so a
-run started with `threads` > 0 changes the thread count of the whole server; and
+condition. Threads: each run trains on its fair share of the cores (`train_threads`: all of
+them when the server trains one run at a time). Under torch's OpenMP backend the thread count
+is a per-thread setting, so the run's own thread sets it and the pages' model calls keep
+theirs (`pose-lab app --torch-threads`); the run's lower priority keeps the pages first. And
 `lab.train.loop.train` reseeds torch's global generator each epoch, so two runs training
 at the same time are not bit-reproducible (they are still correct and never touch each
 other's files).
@@ -212,7 +214,7 @@ class RunSettings:
     """What the Retrain page lets you choose. `cache` is "mini" or a `pose-lab prepare` file."""
     label: str = ""
     cache: str = "mini"
-    epochs: int = 8             # total budget, shared by the stages (`stage_plan`)
+    epochs: int = 6             # total budget, shared by the stages (`stage_plan`): the default preset
     lr: float = 3e-3
     sigma: float = 1.0          # Gaussian target sigma, heatmap pixels
     spatial: bool = True
@@ -221,7 +223,7 @@ class RunSettings:
     batch_size: int = 16
     graph: str = "tree"
     seed: int = 0
-    threads: int = 0            # 0: leave torch's (process-wide) thread count alone
+    threads: int = 0            # 0: this run's fair share of the cores (`train_threads`)
     device: str = "cpu"
 
     def default_label(self) -> str:
@@ -243,11 +245,62 @@ class RunSettings:
 
 
 # The page's starting points, measured by `pose-lab bench --retrain` on 2 cores: the default
-# (about a minute, a model worth looking at) and a longer run of about five minutes.
+# (at most a minute on a quiet 2-core machine, a model worth looking at: 8 epochs took 64 s for
+# mini-val PCK 54.4, 3 epochs 20 s; 6 epochs keeps both goals) and a longer run of about five minutes.
 PRESETS = {
     "default (about 1 minute)": RunSettings(),
     "about 5 minutes": RunSettings(epochs=28),
 }
+
+
+def train_threads(settings: RunSettings, max_running: int | None = None) -> int:
+    """Torch threads for a run: `settings.threads`, else the cores shared evenly by the runs
+    that may train at once (all of them for a lone run, as on a 2-core class server)."""
+    if settings.threads:
+        return int(settings.threads)
+    k = LIMITS.max_running if max_running is None else max_running
+    return max(1, (os.cpu_count() or 1) // max(int(k), 1))
+
+
+def eta(status: dict) -> dict | None:
+    """Time left of a training run, measured from its own batches on this machine:
+    {"seconds", "rate" (images/s so far), "threads", "text" (what was measured)}; None before
+    its first batches."""
+    prog, t0 = status.get("progress") or {}, status.get("train_started")
+    frac = float(prog.get("fraction") or 0.0)
+    if status.get("state") != "running" or not t0 or frac < 0.02:
+        return None
+    spent = max(time.time() - float(t0), 1e-6)
+    left = spent * (1 - frac) / frac
+    rate = status.get("images_per_s")
+    return {"seconds": left, "rate": rate, "threads": status.get("threads"),
+            "text": f"about {fmt_seconds(left)} left: {frac:.0%} done in {fmt_seconds(spent)} on this machine"
+                    + (f" ({rate:.0f} images/s in the last epoch" if rate else " (")
+                    + f", {status.get('threads') or '?'} torch threads)"}
+
+
+def expected_seconds(settings: RunSettings, runs_dir: Path) -> dict | None:
+    """How long a run with these settings should take here, from the most recent finished run
+    on this server: its wall time per image trained (validation included) times this run's
+    images. {"seconds", "from" (its label), "images", "wall"}; None when no run has finished."""
+    done = [st for st in _statuses(Path(runs_dir)) if st.get("state") == "done" and st.get("train_started")
+            and st.get("finished") and st.get("train_images")]
+    if not done:
+        return None
+    last = max(done, key=lambda st: st["finished"])
+    per_image = (last["finished"] - last["train_started"]) / last["train_images"]
+    try:
+        n = min(settings.train_size or describe_cache(settings.cache)["counts"]["train"],
+                describe_cache(settings.cache)["counts"]["train"])
+    except LabError:
+        return None
+    return {"seconds": per_image * n * max(sum(e for _, e in stage_plan(settings.epochs, settings.spatial)), 1),
+            "from": last.get("label"), "images": last["train_images"], "wall": last["finished"] - last["train_started"]}
+
+
+def fmt_seconds(s: float) -> str:
+    s = max(0.0, float(s))
+    return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min"
 
 
 def stage_plan(epochs: int, spatial: bool) -> list[tuple[str, int]]:
@@ -580,7 +633,9 @@ class BrowserRun:
             self._update(state="cancelled")
             return
         try:
-            self._update(state="running")
+            threads = train_threads(self.settings)
+            self._threads = threads
+            self._update(state="running", train_started=time.time(), threads=threads)
             self._train()
         except LabError as e:
             self._update(state="failed", error=str(e))
@@ -605,7 +660,8 @@ class BrowserRun:
         for stage, epochs in self.plan:
             self._stage = stage
             cfg = TrainConfig(stage=stage, epochs=epochs, batch_size=s.batch_size, lr=s.lr, warmup=20,
-                              train_limit=s.train_size, seed=s.seed, device=s.device, threads=s.threads)
+                              train_limit=s.train_size, seed=s.seed, device=s.device,
+                              threads=getattr(self, "_threads", 0) or train_threads(s))
             self._progress(stage=stage)
             self._cfg, self._val, self._codec = cfg, va, HeatmapCodec.from_config(data)
             run = train(cfg, data, tr, va, self.path / stage, det=det, sp=sp, init=init,
@@ -621,7 +677,8 @@ class BrowserRun:
                 raise LabError(f"the {stage} stage produced no usable checkpoint.")
             init = best
         self._progress(fraction=1.0)
-        self._update(state="done")
+        n = min(s.train_size or len(tr), len(tr))
+        self._update(state="done", finished=time.time(), train_images=n * sum(e for _, e in self.plan))
 
     def _should_stop(self) -> bool:
         return self._stop.is_set() or self._nan

@@ -159,6 +159,35 @@ def test_start_here_lists_every_page_in_order():
     assert "The order to go through it" in texts(at.subheader)
 
 
+def test_a_link_keeps_a_retrained_model_while_it_exists(tmp_path, monkeypatch):
+    """A page's link names a retrained run's model (model=run-<id>); opened in a fresh session
+    it picks that model; once the run is deleted, the link says so and shows the shipped one."""
+    from streamlit.testing.v1 import AppTest
+    from app_util import MAIN, TIMEOUT
+    run_id = "20261207-000000-abcdef"
+    run = tmp_path / run_id
+    run.mkdir()
+    shutil.copy(POSE_WEIGHTS, run / "pose.safetensors")
+    (run / "status.json").write_text(json.dumps({"id": run_id, "label": "my run", "state": "done"}))
+    monkeypatch.setattr(common, "RUNS_DIR", tmp_path)
+    label = "Retrained: my run"
+    assert label in common.model_choices()
+
+    def fresh(**q):
+        at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+        for k, v in q.items():
+            at.query_params[k] = v
+        at.switch_page("views/detector.py")
+        return rerun(at)
+    at = fresh(model=f"run-{run_id}", photo="lsp_im1007")
+    assert at.session_state[common.CHOICE] == label
+    assert at.query_params["model"] == f"run-{run_id}"                 # the page's own link keeps it
+    shutil.rmtree(run)
+    at = fresh(model=f"run-{run_id}", photo="lsp_im1007")
+    assert at.session_state[common.CHOICE] == common.SHIPPED
+    assert any("no longer on this server" in w.value for w in at.sidebar.warning)
+
+
 # ------------------------------------------------------------------ retrain
 def wait_terminal(runs_dir: Path, run_id: str, timeout: float = 60.0) -> dict:
     deadline = time.time() + timeout

@@ -6,6 +6,7 @@ watches, cancels, compares and deletes them."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +28,7 @@ def preset_help() -> str:
     """The presets' settings, as `pose-lab bench --retrain` measures them."""
     return "Starting points: " + "; ".join(f"{name}: {p.epochs} epochs on all crops"
                                            for name, p in jobs.PRESETS.items()) + \
-        " (2 CPU cores; `pose-lab bench --retrain` prints their time and validation PCK)."
+        " (measured on 2 quiet CPU cores; `pose-lab bench --retrain` prints their time and validation PCK here)."
 
 
 def badge(state: str) -> str:
@@ -161,6 +162,16 @@ def new_run_form() -> None:
     st.caption(f"This server trains {q['max_running']} run{'s' if q['max_running'] > 1 else ''} at a time: "
                f"{q['running']} training now, {q['waiting']} waiting (at most {q['max_queued']})."
                + (" A new run waits its turn in the queue." if busy else ""))
+    guess = jobs.expected_seconds(jobs.RunSettings(epochs=int(epochs), spatial=bool(spatial), cache=cache,
+                                                   train_size=int(st.session_state.get("rt_train_size") or 0)),
+                                  runs_dir())
+    threads = jobs.train_threads(jobs.RunSettings())
+    st.caption(f"A run trains on {threads} torch thread{'s' if threads > 1 else ''} of this server's "
+               f"{os.cpu_count()} cores. "
+               + (f"Expected here: about {jobs.fmt_seconds(guess['seconds'])}, measured from the last finished run "
+                  f"on this server (“{md(guess['from'])}”: {guess['images']} images in "
+                  f"{jobs.fmt_seconds(guess['wall'])})." if guess else
+                  "No run has finished on this server yet: the time left is shown once training starts."))
     st.button("Start training" if not busy else "Queue this run", type="primary", key="rt_start", on_click=_start)
     if st.session_state.get("rt_start_error"):
         st.error(st.session_state["rt_start_error"])
@@ -263,9 +274,11 @@ def run_panel(run_id: str) -> None:
         bits = [f"{prog.get('stage') or 'starting'} stage", f"epoch {prog.get('epoch', 0)}/{prog.get('epochs')}"]
         if prog.get("steps"):
             bits.append(f"batch {prog.get('step')}/{prog.get('steps')}")
-        if st_.get("images_per_s"):
-            bits.append(f"{st_['images_per_s']:.0f} images/s")
+        left = jobs.eta(st_)
+        if left:
+            bits.append(f"about {jobs.fmt_seconds(left['seconds'])} left")
         st.progress(min(max(float(prog.get("fraction", 0.0)), 0.0), 1.0), text=" · ".join(bits))
+        st.caption("Time left: " + (left["text"] if left else "measured once the first batches have run") + ".")
         if st_.get("cancel_requested"):
             st.caption("Cancelling: it stops after the current batch and keeps its best checkpoint.")
         st.button("Cancel", key=f"rt_cancel_{run_id}", on_click=_cancel, args=(run_id,),
