@@ -19,6 +19,7 @@ from lab.resources import LESSONS, PRETRAINED
 
 ITEM = re.compile(r"^\s*\d+\.\s+\[(?P<title>[^\]]+)\]\((?P<file>[\w.-]+\.md)\):?\s*(?P<desc>.*)$")
 NUMBER = re.compile(r"\{\{pck:(?P<model>[\w-]+):(?P<method>\w+)\}\}")
+DEFAULT_PAGE = "try-it"         # the app's default page (lab/app/main.py), served at "/"
 COLOURS = {"unary": "#56B4E9", "marginal": "#0072B2", "regressor": "#D55E00", "mean_pose": "#8c8c8c"}
 
 
@@ -279,8 +280,11 @@ def build(url: str, folder: Path = LESSONS, value=shipped_value) -> str:
     files = {f for f, _ in items}
 
     def link(target: str) -> str | None:
-        if target.startswith("/"):
-            return base + target                         # an app page, with its state
+        if target.startswith("/"):                       # an app page, with its state
+            path, _, query = target[1:].partition("?")
+            if path == DEFAULT_PAGE:                     # Streamlit serves the default page at "/" only
+                path = ""
+            return f"{base}/{path}" + (f"?{query}" if query else "")
         if target in files:
             return "#" + anchor(target)
         return target if re.match(r"https?://", target) else None

@@ -181,20 +181,26 @@ def outline(person: Person, pad: float = 0.08) -> tuple[float, float, float, flo
     return float(x0 - m), float(y0 - m), float(x1 + m), float(y1 + m)
 
 
-def distinct(people: list[Person], overlap: float = 0.6) -> list[Person]:
-    """People in order, without the ones whose `outline` lies mostly (over `overlap` of the
-    smaller box's area) inside an earlier one's: after `refine`, two detections (say from two
-    tile levels) whose landmarks land on the same body are one person."""
+def distinct(people: list[Person], same: float = 0.1, overlap: float = 0.9) -> list[Person]:
+    """People in order, without repeats of someone already listed: after `refine`, two
+    detections (say from two tile levels) whose landmarks land on the same body (median joint
+    distance under `same` x that body's extent); unrefined, boxes that overlap almost entirely
+    (over `overlap` of the smaller one). Two people who overlap on the photo (a catcher behind
+    a batter) have different landmarks and both stay."""
     kept: list[Person] = []
     for p in people:
-        a = np.asarray(outline(p))
         dup = False
         for q in kept:
-            b = np.asarray(outline(q))
-            iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-            ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-            small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-            dup |= small > 0 and iw * ih / small > overlap
+            if p.joints is not None and q.joints is not None:
+                a, b = np.asarray(p.joints, np.float64), np.asarray(q.joints, np.float64)
+                size = max(np.ptp(b, 0).max(), 1.0)
+                dup |= float(np.median(np.linalg.norm(a - b, axis=1))) < same * size
+            else:
+                a, b = np.asarray(outline(p)), np.asarray(outline(q))
+                iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+                ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+                small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+                dup |= small > 0 and iw * ih / small > overlap
         if not dup:
             kept.append(p)
     return kept

@@ -34,6 +34,7 @@ def test_links_open_the_lab_given_and_nothing_is_fetched(page):
     app = [h for h in hrefs if not h.startswith("#")]
     assert app and all(h.startswith(URL + "/") or h == URL for h in app), app
     assert any("/detector?occ=" in h for h in app) and any("/messages?" in h for h in app)
+    assert URL + "/" in app and URL + "/try-it" not in app               # the default page lives at "/"
     assert not any(h.startswith("/") for h in hrefs)                       # no link a file viewer can't open
     anchors = {h[1:] for h in hrefs if h.startswith("#")}
     assert all(f'id="{a}"' in page for a in anchors)

@@ -251,3 +251,12 @@ def test_outline_is_tight_around_the_refined_joints_and_describe_tells_people_ap
     words = P.describe([(0, 0, 100, 300), (400, 50, 520, 250), (800, 0, 900, 500)], (600, 1000, 3))
     assert words[0].startswith("left, 300 px tall") and words[1].startswith("centre, 200 px")
     assert words[2].startswith("right, 500 px tall (83% of the photo's height)")
+
+
+def test_distinct_drops_a_second_detection_of_one_body_but_keeps_overlapping_people():
+    body = np.array([[100 + 5 * k, 50 + 30 * k] for k in range(14)], float)
+    batter = P.Person(box=(0, 0, 600, 600), score=0.9, joints=body)
+    again = P.Person(box=(40, 40, 500, 500), score=0.7, joints=body + 3.0)          # same body, another tile
+    crouched = body * [1.0, 0.5] + [60, 200]                                        # inside the batter's box
+    catcher = P.Person(box=(20, 150, 400, 500), score=0.8, joints=crouched)
+    assert P.distinct([batter, again, catcher]) == [batter, catcher]

@@ -37,8 +37,8 @@ A server must survive its learners' trainings:
 
 Concurrency: each run has its own folder, thread and model; the shared mutable state is
 `_REGISTRY` (run id -> BrowserRun) and the queue, guarded by `_LOCK` / the queue's
-condition. Threads: each run trains on its fair share of the cores (`train_threads`: all of
-them when the server trains one run at a time). Under torch's OpenMP backend the thread count
+condition. Threads: each run trains on its fair share of the free cores (`train_threads`: all
+of a quiet machine's when the server trains one run at a time). Under torch's OpenMP backend the thread count
 is a per-thread setting, so the run's own thread sets it and the pages' model calls keep
 theirs (`pose-lab app --torch-threads`); the run's lower priority keeps the pages first. And
 `lab.train.loop.train` reseeds torch's global generator each epoch, so two runs training
@@ -253,13 +253,24 @@ PRESETS = {
 }
 
 
-def train_threads(settings: RunSettings, max_running: int | None = None) -> int:
-    """Torch threads for a run: `settings.threads`, else the cores shared evenly by the runs
-    that may train at once (all of them for a lone run, as on a 2-core class server)."""
+def train_threads(settings: RunSettings, max_running: int | None = None, load: float | None = None) -> int:
+    """Torch threads for a run: `settings.threads`, else the free cores at its start, shared
+    evenly by the runs that may train at once: both cores of a quiet 2-core class server for a
+    lone run, one when the machine is busy. (A low-priority run with more threads than free
+    cores is far slower, not faster: its threads wait for each other. Measured here with the
+    load average at 8 on 2 cores: a tiny run took 17 s on 1 thread and had not finished its
+    first batch after 100 s on 2.)"""
     if settings.threads:
         return int(settings.threads)
+    cores = os.cpu_count() or 1
     k = LIMITS.max_running if max_running is None else max_running
-    return max(1, (os.cpu_count() or 1) // max(int(k), 1))
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            load = 0.0
+    free = max(1, int(cores - load + 0.5))
+    return max(1, min(cores // max(int(k), 1), free))
 
 
 def eta(status: dict) -> dict | None:
@@ -274,8 +285,8 @@ def eta(status: dict) -> dict | None:
     left = spent * (1 - frac) / frac
     rate = status.get("images_per_s")
     return {"seconds": left, "rate": rate, "threads": status.get("threads"),
-            "text": f"about {fmt_seconds(left)} left: {frac:.0%} done in {fmt_seconds(spent)} on this machine"
-                    + (f" ({rate:.0f} images/s in the last epoch" if rate else " (")
+            "text": f"about {fmt_seconds(left)} ({frac:.0%} done in {fmt_seconds(spent)} on this machine"
+                    + (f"; {rate:.0f} images/s in the last epoch" if rate else "")
                     + f", {status.get('threads') or '?'} torch threads)"}
 
 

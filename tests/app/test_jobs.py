@@ -241,8 +241,9 @@ def test_a_diverging_run_fails_clearly_and_keeps_its_last_good_epoch(tmp_path, m
 
 def test_a_lone_run_trains_on_every_core_and_two_runs_share_them():
     cores = os.cpu_count() or 1
-    assert browser.train_threads(RunSettings(), max_running=1) == cores
-    assert browser.train_threads(RunSettings(), max_running=2) == max(1, cores // 2)
+    assert browser.train_threads(RunSettings(), max_running=1, load=0.1) == cores       # a quiet machine
+    assert browser.train_threads(RunSettings(), max_running=2, load=0.1) == max(1, cores // 2)
+    assert browser.train_threads(RunSettings(), max_running=1, load=cores + 6.0) == 1   # a busy one
     assert browser.train_threads(RunSettings(threads=3), max_running=1) == 3
 
 
