@@ -266,7 +266,7 @@ def heatmap_grid(maps: np.ndarray, titles: Sequence[str], cols: int = 7, colorsc
     fig.update_layout(coloraxis=dict(colorscale=colorscale, cmin=zmin, cmax=zmax,
                                      colorbar=dict(title=colorbar_title, thickness=12, len=0.9)))
     _no_axes(fig, rows * cell_px + 50, meta)
-    fig.update_layout(margin=dict(l=0, r=0, t=30, b=0))
+    fig.update_layout(coloraxis_showscale=True, margin=dict(l=0, r=0, t=30, b=0))
     return fig
 
 

@@ -193,6 +193,21 @@ def test_result_json_and_png_hold_the_prediction(pred, models):
     assert im.format == "PNG" and im.width > 2 * rgb.shape[1]
 
 
+def test_per_map_colour_scale_has_a_colour_bar_and_true_values_on_hover():
+    """'Per map' scaling: each map drawn on its own range, one colour bar saying so (0 = the
+    map's min, 1 = its max), the true values kept for the hover."""
+    rng = np.random.default_rng(0)
+    maps = rng.random((3, 8, 8)).astype(np.float32) * np.array([1.0, 0.1, 0.01], np.float32)[:, None, None]
+    fig = plots.heatmap_grid(maps, ["a", "b", "c"], cols=3, shared=False)
+    axis = fig.layout.coloraxis
+    assert axis.cmin == 0 and axis.cmax == 1 and "own range" in axis.colorbar.title.text
+    assert fig.layout.coloraxis.showscale is not False
+    for i, t in enumerate(fig.data):
+        z, custom = np.asarray(t.z, np.float64), np.asarray(t.customdata, np.float64)
+        assert z.min() == pytest.approx(0) and z.max() == pytest.approx(1)
+        np.testing.assert_allclose(custom, maps[i], rtol=1e-6)
+
+
 def test_annotated_png_titles_stay_inside_their_panels():
     """The three methods' long labels over a narrow photo: each title is wrapped to its own
     panel's width, so no two run into each other."""
