@@ -156,3 +156,16 @@ def test_lessons_count_what_they_list():
             assert len(m[2].strip().splitlines()) == words[m[1].lower()], (f.name, m[1])
     l3 = (LESSONS / "03_spatial_priors.md").read_text()
     assert l3.index("**self edge**") < l3.index("196")
+
+
+def test_lesson_4_credits_joint_training_only_to_a_model_that_had_it():
+    """The from-scratch model never had a joint stage (its card lists detector and spatial
+    stages only), so lesson 4's sentence quoting its numbers must say so."""
+    from lab.infer import PRETRAINED
+    card = (PRETRAINED / "scratch.md").read_text()
+    stages = [line.split("|")[1].strip() for line in card.splitlines() if line.startswith("| ")
+              and line.split("|")[1].strip() in ("detector", "spatial", "joint")]
+    assert stages and "joint" not in stages
+    text = (LESSONS / "04_message_passing.md").read_text()
+    sentence = next(s for s in re.split(r"(?<=\.)\s", text) if "{{pck:scratch:" in s)
+    assert "without* joint training" in sentence or "no joint stage" in sentence, sentence
