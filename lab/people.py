@@ -181,10 +181,10 @@ def outline(person: Person, pad: float = 0.08) -> tuple[float, float, float, flo
     return float(x0 - m), float(y0 - m), float(x1 + m), float(y1 + m)
 
 
-def distinct(people: list[Person], same: float = 0.1, overlap: float = 0.9) -> list[Person]:
+def distinct(people: list[Person], same: float = 0.15, overlap: float = 0.9) -> list[Person]:
     """People in order, without repeats of someone already listed: after `refine`, two
     detections (say from two tile levels) whose landmarks land on the same body (median joint
-    distance under `same` x that body's extent); unrefined, boxes that overlap almost entirely
+    distance under `same` x that body's extent, left and right either way round); unrefined, boxes that overlap almost entirely
     (over `overlap` of the smaller one). Two people who overlap on the photo (a catcher behind
     a batter) have different landmarks and both stay."""
     kept: list[Person] = []
@@ -192,9 +192,12 @@ def distinct(people: list[Person], same: float = 0.1, overlap: float = 0.9) -> l
         dup = False
         for q in kept:
             if p.joints is not None and q.joints is not None:
+                from lab.joints import FLIP_PERM
                 a, b = np.asarray(p.joints, np.float64), np.asarray(q.joints, np.float64)
                 size = max(np.ptp(b, 0).max(), 1.0)
-                dup |= float(np.median(np.linalg.norm(a - b, axis=1))) < same * size
+                d = min(float(np.median(np.linalg.norm(a - b, axis=1))),          # as found, or with left
+                        float(np.median(np.linalg.norm(a[list(FLIP_PERM)] - b, axis=1))))   # and right swapped
+                dup |= d < same * size
             else:
                 a, b = np.asarray(outline(p)), np.asarray(outline(q))
                 iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -208,23 +211,22 @@ def distinct(people: list[Person], same: float = 0.1, overlap: float = 0.9) -> l
 
 def label_points(boxes) -> list[tuple[float, float]]:
     """Where to write each box's number: a point inside its own box (x0, y0, x1, y1) and, where
-    the box has one, outside every other box, so that a number never sits on someone else.
-    Candidates run from the top of the box down (a number near the head), centre first."""
+    the box has one, outside every other box, so that a number never sits on someone else; for
+    a box nested inside a larger one, a point in no box smaller than its own (it reads as the
+    inner box's). Candidates run from the top of the box down (a number near the head)."""
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    cands = [(fx, fy) for fy in (0.06, 0.15, 0.3, 0.5, 0.7, 0.9) for fx in (0.5, 0.3, 0.7, 0.12, 0.88)]
     out = []
     for i, (x0, y0, x1, y1) in enumerate(b):
-        others = np.delete(b, i, axis=0)
-        best = None
-        for fy in (0.06, 0.15, 0.3, 0.5, 0.7, 0.9):
-            for fx in (0.5, 0.3, 0.7, 0.12, 0.88):
-                x, y = x0 + fx * (x1 - x0), y0 + fy * (y1 - y0)
-                inside = ((others[:, 0] <= x) & (x <= others[:, 2]) & (others[:, 1] <= y) & (y <= others[:, 3]))
-                if not inside.any():
-                    best = (float(x), float(y))
-                    break
-            if best:
-                break
-        out.append(best or (float((x0 + x1) / 2), float(y0 + 0.06 * (y1 - y0))))
+        others = np.delete(np.arange(len(b)), i)
+        pts = [(x0 + fx * (x1 - x0), y0 + fy * (y1 - y0)) for fx, fy in cands]
+
+        def holders(x, y):
+            return [j for j in others if b[j, 0] <= x <= b[j, 2] and b[j, 1] <= y <= b[j, 3]]
+        best = next(((x, y) for x, y in pts if not holders(x, y)), None) or \
+            next(((x, y) for x, y in pts if all(area[j] > area[i] for j in holders(x, y))), None) or pts[0]
+        out.append((float(best[0]), float(best[1])))
     return out
 
 

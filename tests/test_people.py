@@ -260,3 +260,10 @@ def test_distinct_drops_a_second_detection_of_one_body_but_keeps_overlapping_peo
     crouched = body * [1.0, 0.5] + [60, 200]                                        # inside the batter's box
     catcher = P.Person(box=(20, 150, 400, 500), score=0.8, joints=crouched)
     assert P.distinct([batter, again, catcher]) == [batter, catcher]
+
+
+def test_a_box_nested_in_another_gets_its_number_in_no_smaller_box():
+    big, small = (0, 0, 400, 600), (100, 200, 220, 380)       # a child standing in front of an adult
+    (bx, by), (sx, sy) = P.label_points([big, small])
+    assert not (100 <= bx <= 220 and 200 <= by <= 380)         # the adult's number is not on the child
+    assert 100 <= sx <= 220 and 200 <= sy <= 380               # the child's is inside the child's box
