@@ -146,7 +146,7 @@ def test_the_handout_opens_and_its_link_opens_the_lab(app, page, tmp_path):
 @pytest.mark.skipif(os.environ.get("POSE_LAB_MEASURE_RETRAIN") != "1",
                     reason="minutes of training: set POSE_LAB_MEASURE_RETRAIN=1 to measure the default preset")
 def test_retrain_default_preset_through_the_page(app, page):
-    bu.nav(page, "Retrain")
+    page.goto(f"{app.url}/retrain")
     bu.wait_title(page, "Retrain", TIMEOUT)
     page.get_by_role("button", name="Start training").wait_for()
     bu.wait_idle(page, TIMEOUT)
