@@ -247,6 +247,8 @@ class RunSettings:
 # The page's starting points, measured by `pose-lab bench --retrain` on 2 cores: the default
 # (at most a minute on a quiet 2-core machine, a model worth looking at: 8 epochs took 64 s for
 # mini-val PCK 54.4, 3 epochs 20 s; 6 epochs keeps both goals) and a longer run of about five minutes.
+# Through the page in Chromium on a busy 2-core machine (load average 4.9, a training campaign
+# running, so 1 torch thread at low priority) the 6-epoch default took 364 s, mini-val PCK 53.6.
 PRESETS = {
     "default (about 1 minute)": RunSettings(),
     "about 5 minutes": RunSettings(epochs=28),
@@ -287,7 +289,7 @@ def eta(status: dict) -> dict | None:
     return {"seconds": left, "rate": rate, "threads": status.get("threads"),
             "text": f"about {fmt_seconds(left)} ({frac:.0%} done in {fmt_seconds(spent)} on this machine"
                     + (f"; {rate:.0f} images/s in the last epoch" if rate else "")
-                    + f", {status.get('threads') or '?'} torch threads)"}
+                    + f", {status.get('threads') or '?'} torch thread{'' if status.get('threads') == 1 else 's'})"}
 
 
 def expected_seconds(settings: RunSettings, runs_dir: Path) -> dict | None:
