@@ -153,6 +153,18 @@ def test_self_check_answers_get_immediate_feedback_and_stay_in_the_session():
     assert at.session_state[f"sc_{q.id}"] == q.right()
 
 
+def test_every_lesson_renders_with_its_questions_and_no_placeholder():
+    from lab import selfcheck
+    at = go(start(), "lessons")
+    for f in sorted(p.name for p in common.LESSONS.glob("0*.md")):
+        at.query_params["lesson"] = f
+        rerun(at)
+        assert "Check yourself" in texts(at.subheader), f
+        assert "{{" not in texts(at.markdown), f
+        assert len([r for r in at.radio if str(r.key).startswith("sc_")]) + \
+            len([n for n in at.number_input if str(n.key).startswith("sc_")]) == len(selfcheck.questions_for(f))
+
+
 def test_start_here_lists_every_page_in_order():
     at = go(start(), "start")
     assert at.title[0].value == "Start here"
