@@ -371,6 +371,17 @@ def app_args(sub) -> None:
     s.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
     s.set_defaults(fn=cmd_app)
 
+def handout_args(sub) -> None:
+    """`pose-lab handout`'s arguments."""
+    s = sub.add_parser("handout", help="the lessons as one printable, self-contained HTML file",
+                       description="Write the six lessons, their numbers filled in from the eval JSONs, their "
+                                   "figures and self-check questions (answers at the end) as one HTML file that "
+                                   "prints well; links to app pages point at the lab at --url.")
+    s.add_argument("--url", required=True, help="the running lab's address, e.g. http://192.168.1.20:8501")
+    s.add_argument("--out", default="handout.html", help="the HTML file to write (default handout.html)")
+    s.set_defaults(fn=cmd_handout)
+
+
 def classroom_args(sub) -> None:
     """`pose-lab classroom`'s arguments."""
     s = sub.add_parser("classroom", help="N learners against one app: p50 / p95 of each step",
@@ -404,9 +415,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pose-lab", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for add in (prepare_args, train_args, eval_args, card_args, bench_args, app_args, classroom_args):
+    for add in (prepare_args, train_args, eval_args, card_args, bench_args, app_args, handout_args, classroom_args):
         add(sub)
     return p
+
+
+def cmd_handout(a) -> None:
+    from lab.handout import write
+    print(f"wrote {write(a.url, a.out)}")
 
 
 def main(argv=None) -> None:

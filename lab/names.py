@@ -19,6 +19,16 @@ METHOD_LABELS = {
     "mean_pose": "Mean pose (baseline)",
 }
 
+# The same, short enough for a table's column header (the long label goes in the column's help).
+METHOD_SHORT = {
+    "unary": "Unary",
+    "marginal": "Marginal",
+    "unary_flip": "Unary, flip",
+    "marginal_flip": "Marginal, flip",
+    "regressor": "Regressor",
+    "mean_pose": "Mean pose",
+}
+
 CONFIDENCE_HELP = {
     "unary": "share of the detector's heatmap in its peak pixel (softmax model) or the peak's height "
              "(MSE model, trained towards 1 at a joint and 0 elsewhere)",

@@ -170,6 +170,80 @@ def square_from_box(box: tuple[float, float, float, float], margin: float = TRAI
     return (x0 + x1) / 2, (y0 + y1) / 2, max(max(x1 - x0, y1 - y0) * (1 + margin), 16.0)
 
 
+def outline(person: Person, pad: float = 0.08) -> tuple[float, float, float, float]:
+    """The box (x0, y0, x1, y1) photo px drawn around a person on the photo: after `refine`,
+    tight around the 14 joints (head top included), `pad` x their extent added on every
+    side; before, the detector's square (`box`)."""
+    if person.joints is None:
+        return tuple(float(v) for v in person.box)
+    j = np.asarray(person.joints, np.float64)                    # (14, 2)
+    (x0, y0), (x1, y1) = j.min(0), j.max(0)
+    m = pad * max(x1 - x0, y1 - y0, 1.0)
+    return float(x0 - m), float(y0 - m), float(x1 + m), float(y1 + m)
+
+
+def distinct(people: list[Person], same: float = 0.15, overlap: float = 0.9) -> list[Person]:
+    """People in order, without repeats of someone already listed: after `refine`, two
+    detections (say from two tile levels) whose landmarks land on the same body (median joint
+    distance under `same` x that body's extent, left and right either way round); unrefined, boxes that overlap almost entirely
+    (over `overlap` of the smaller one). Two people who overlap on the photo (a catcher behind
+    a batter) have different landmarks and both stay."""
+    kept: list[Person] = []
+    for p in people:
+        dup = False
+        for q in kept:
+            if p.joints is not None and q.joints is not None:
+                from lab.joints import FLIP_PERM
+                a, b = np.asarray(p.joints, np.float64), np.asarray(q.joints, np.float64)
+                size = max(np.ptp(b, 0).max(), 1.0)
+                d = min(float(np.median(np.linalg.norm(a - b, axis=1))),          # as found, or with left
+                        float(np.median(np.linalg.norm(a[list(FLIP_PERM)] - b, axis=1))))   # and right swapped
+                dup |= d < same * size
+            else:
+                a, b = np.asarray(outline(p)), np.asarray(outline(q))
+                iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+                ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+                small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+                dup |= small > 0 and iw * ih / small > overlap
+        if not dup:
+            kept.append(p)
+    return kept
+
+
+def label_points(boxes) -> list[tuple[float, float]]:
+    """Where to write each box's number: a point inside its own box (x0, y0, x1, y1) and, where
+    the box has one, outside every other box, so that a number never sits on someone else; for
+    a box nested inside a larger one, a point in no box smaller than its own (it reads as the
+    inner box's). Candidates run from the top of the box down (a number near the head)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    cands = [(fx, fy) for fy in (0.06, 0.15, 0.3, 0.5, 0.7, 0.9) for fx in (0.5, 0.3, 0.7, 0.12, 0.88)]
+    out = []
+    for i, (x0, y0, x1, y1) in enumerate(b):
+        others = np.delete(np.arange(len(b)), i)
+        pts = [(x0 + fx * (x1 - x0), y0 + fy * (y1 - y0)) for fx, fy in cands]
+
+        def holders(x, y):
+            return [j for j in others if b[j, 0] <= x <= b[j, 2] and b[j, 1] <= y <= b[j, 3]]
+        best = next(((x, y) for x, y in pts if not holders(x, y)), None) or \
+            next(((x, y) for x, y in pts if all(area[j] > area[i] for j in holders(x, y))), None) or pts[0]
+        out.append((float(best[0]), float(best[1])))
+    return out
+
+
+def describe(boxes, photo_shape: tuple[int, ...]) -> list[str]:
+    """Words that tell people apart in a list: where each box is across the photo and how tall
+    it is ("left, 310 px tall (52% of the photo's height)")."""
+    h, w = photo_shape[:2]
+    out = []
+    for x0, y0, x1, y1 in np.asarray(boxes, np.float64).reshape(-1, 4):
+        cx = (x0 + x1) / 2 / max(w, 1)
+        where = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else "centre"
+        tall = min(y1, h) - max(y0, 0)
+        out.append(f"{where}, {tall:.0f} px tall ({tall / max(h, 1):.0%} of the photo's height)")
+    return out
+
+
 def most_prominent(people: list[Person]) -> Person | None:
     """The default pick: the largest confident person, preferring the photo's centre a little.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lab.eval.pck import points_gain
 from lab.joints import NAMES, SHORT
 from lab.models import graph
 from lab.models.predict import heatmaps, peak_share
@@ -142,8 +143,8 @@ def without_edges(lab, unary: torch.Tensor, drop) -> torch.Tensor:
 
 # ------------------------------------------------------------------ the eval JSON's ablations
 def _rows(result: dict | None, kind: str) -> list[dict] | None:
-    """Rows {"setting", "unary", "marginal" (PCK@0.2 means or None), "unary_drop",
-    "marginal_drop" (full model minus this setting)} of `ablations.<kind>`, the full model
+    """Rows {"setting", "label" (in words), "unary", "marginal" (PCK@0.2 means or None), "unary_drop",
+    "marginal_drop" (full model minus this setting, as shown: each rounded to 0.1 % first)} of `ablations.<kind>`, the full model
     first; None when the JSON lacks that table."""
     table = ((result or {}).get("ablations") or {}).get(kind)
     if not table:
@@ -151,14 +152,26 @@ def _rows(result: dict | None, kind: str) -> list[dict] | None:
     full = {m: (result.get("methods", {}).get(m) or {}).get("pck@0.2", {}).get("mean") for m in ("unary", "marginal")}
     rows = [{"setting": "everything on", **full, "unary_drop": 0.0 if full["unary"] is not None else None,
              "marginal_drop": 0.0 if full["marginal"] is not None else None}]
+    rows[0]["label"] = "everything on"
     for name, r in table.items():
-        row = {"setting": name}
+        row = {"setting": name, "label": setting_label(name)}
         for m in ("unary", "marginal"):
             v = (r.get(m) or {}).get("mean")
             row[m] = v
-            row[m + "_drop"] = None if v is None or full[m] is None else full[m] - v
+            g = points_gain(full[m], v)                 # as shown: each rounded to 0.1 %, then subtracted
+            row[m + "_drop"] = None if g is None else g / 100
         rows.append(row)
     return rows
+
+
+def setting_label(setting: str) -> str:
+    """An ablation's key as words: "r_ank-r_kne off" -> "right ankle – right knee messages off";
+    other keys ("bank 1 off") as they are."""
+    body = setting.removesuffix(" off")
+    a, _, v = body.partition("-")
+    if a in SHORT and v in SHORT:
+        return f"{NAMES[SHORT.index(a)]} – {NAMES[SHORT.index(v)]} messages off"
+    return setting
 
 
 def bank_rows(result: dict | None) -> list[dict] | None:
@@ -182,10 +195,11 @@ def graph_rows(results: dict[str, dict | None]) -> list[dict] | None:
         if "marginal" not in methods:
             continue
         u, m = methods["unary"]["pck@0.2"], methods["marginal"]["pck@0.2"]
-        worst = min(m["groups"], key=lambda g: m["groups"][g] - u["groups"][g])
+        gains = {g: points_gain(m["groups"][g], u["groups"][g]) / 100 for g in m["groups"]}   # as shown
+        worst = min(gains, key=gains.get)
         rows.append({"graph": name, "edges": len(graph.edges(name, len(SHORT))), "unary": u["mean"],
-                     "marginal": m["mean"], "gain": m["mean"] - u["mean"],
-                     "worst_group": (worst, m["groups"][worst] - u["groups"][worst])})
+                     "marginal": m["mean"], "gain": points_gain(m["mean"], u["mean"]) / 100,
+                     "worst_group": (worst, gains[worst])})
     return rows if len(rows) >= 2 else None
 
 

@@ -245,3 +245,17 @@ def test_left_right_report_follows_the_prediction(models, pred):
     assert rep["suspect"] == (rep["close"] or rep["facing"] == "away")
     mirrored = models.predict(pred.crop[:, ::-1].copy(), pred.box)
     assert analysis.left_right_report(models, mirrored)["sentence"]
+
+
+def test_the_landing_sample_is_not_flagged_as_swapped(models):
+    """The Try it page opens on the tennis serve (LSP im1007), framed as the app frames it; its
+    left and right are right, so the page must not warn that they may be swapped."""
+    from lab import people
+    from lab.app.photos import SAMPLES, SAMPLES_DIR
+    from lab.data.images import load_image
+    rgb = load_image(SAMPLES_DIR / SAMPLES[0].file)
+    person = people.refine(rgb, people.most_prominent(people.find_people(rgb)))
+    pred = models.predict(rgb, people.square_box(person))
+    rep = analysis.left_right_report(models, pred)
+    assert not rep["suspect"], rep["sentence"]
+    assert rep["facing"] == "camera"

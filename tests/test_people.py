@@ -249,3 +249,42 @@ def test_the_package_ships_the_detector_weights_with_their_licence(monkeypatch, 
     (tmp_path / "pose_detection.tflite").write_bytes(b"x")
     monkeypatch.setenv(P.WEIGHTS_ENV, str(tmp_path))
     assert P.model_path() == tmp_path / "pose_detection.tflite"
+
+
+def test_label_points_sit_inside_their_own_box_and_no_other():
+    """Three overlapping boxes, as a batter, catcher and umpire give: box 2's top-left corner
+    lies inside box 1, so a number there would label the wrong person."""
+    boxes = [(100, 100, 300, 500), (250, 80, 420, 460), (380, 60, 560, 520)]
+    for k, (x, y) in enumerate(P.label_points(boxes)):
+        x0, y0, x1, y1 = boxes[k]
+        assert x0 <= x <= x1 and y0 <= y <= y1
+        for j, (a0, b0, a1, b1) in enumerate(boxes):
+            if j != k:
+                assert not (a0 <= x <= a1 and b0 <= y <= b1), (k, j)
+
+
+def test_outline_is_tight_around_the_refined_joints_and_describe_tells_people_apart():
+    person = P.Person(box=(0, 0, 400, 400), score=0.9)
+    assert P.outline(person) == (0, 0, 400, 400)                 # not refined: the detector's square
+    joints = np.array([[150 + 10 * (k % 3), 100 + 20 * k] for k in range(14)], float)
+    x0, y0, x1, y1 = P.outline(P.Person(box=(0, 0, 400, 400), score=0.9, joints=joints))
+    assert x0 < 150 and x1 > 170 and y0 < 100 and y1 > 360 and (x1 - x0) < 120
+    words = P.describe([(0, 0, 100, 300), (400, 50, 520, 250), (800, 0, 900, 500)], (600, 1000, 3))
+    assert words[0].startswith("left, 300 px tall") and words[1].startswith("centre, 200 px")
+    assert words[2].startswith("right, 500 px tall (83% of the photo's height)")
+
+
+def test_distinct_drops_a_second_detection_of_one_body_but_keeps_overlapping_people():
+    body = np.array([[100 + 5 * k, 50 + 30 * k] for k in range(14)], float)
+    batter = P.Person(box=(0, 0, 600, 600), score=0.9, joints=body)
+    again = P.Person(box=(40, 40, 500, 500), score=0.7, joints=body + 3.0)          # same body, another tile
+    crouched = body * [1.0, 0.5] + [60, 200]                                        # inside the batter's box
+    catcher = P.Person(box=(20, 150, 400, 500), score=0.8, joints=crouched)
+    assert P.distinct([batter, again, catcher]) == [batter, catcher]
+
+
+def test_a_box_nested_in_another_gets_its_number_in_no_smaller_box():
+    big, small = (0, 0, 400, 600), (100, 200, 220, 380)       # a child standing in front of an adult
+    (bx, by), (sx, sy) = P.label_points([big, small])
+    assert not (100 <= bx <= 220 and 200 <= by <= 380)         # the adult's number is not on the child
+    assert 100 <= sx <= 220 and 200 <= sy <= 380               # the child's is inside the child's box

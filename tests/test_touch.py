@@ -135,7 +135,8 @@ def test_ablation_rows_from_an_eval_json():
 
 def test_graph_rows_compare_the_two_shipped_graphs():
     """Tree against full graph from the two shipped eval JSONs: edge counts from the graphs,
-    gains as each JSON's marginal minus its unary; one JSON alone gives no comparison."""
+    gains as each JSON's marginal minus its unary, each rounded as shown first; one JSON alone
+    gives no comparison."""
     import json
     from lab.infer import FULL_WEIGHTS
     from lab.eval.compare import eval_path
@@ -144,8 +145,10 @@ def test_graph_rows_compare_the_two_shipped_graphs():
     assert [(r["graph"], r["edges"]) for r in rows] == [("tree", 40), ("full", 196)]
     for r in rows:
         m = res[r["graph"]]["methods"]
-        assert r["gain"] == pytest.approx(m["marginal"]["pck@0.2"]["mean"] - m["unary"]["pck@0.2"]["mean"])
-        per_group = {g: m["marginal"]["pck@0.2"]["groups"][g] - m["unary"]["pck@0.2"]["groups"][g]
+        shown = lambda v: round(100 * v, 1)                                    # noqa: E731  (as the page rounds)
+        assert 100 * r["gain"] == pytest.approx(shown(m["marginal"]["pck@0.2"]["mean"])
+                                                - shown(m["unary"]["pck@0.2"]["mean"]))
+        per_group = {g: shown(m["marginal"]["pck@0.2"]["groups"][g]) - shown(m["unary"]["pck@0.2"]["groups"][g])
                      for g in m["unary"]["pck@0.2"]["groups"]}
-        assert r["worst_group"][1] == pytest.approx(min(per_group.values()))
+        assert 100 * r["worst_group"][1] == pytest.approx(min(per_group.values()))
     assert touch.graph_rows({"tree": res["tree"], "full": None}) is None

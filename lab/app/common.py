@@ -23,6 +23,7 @@ CHOICE = "model_choice"
 
 # (view module in lab/app/views, title, url path)
 PAGES = [
+    ("start", "Start here", "start"),
     ("try_it", "Try it", "try-it"),
     ("detector", "Part detector", "detector"),
     ("priors", "Spatial priors", "priors"),
@@ -130,6 +131,10 @@ def sidebar() -> None:
     choices = list(model_choices())
     if st.session_state.get(CHOICE) not in choices:
         st.session_state[CHOICE] = SHIPPED
+    from lab.app import links
+    note = links.gone_note()
+    if note:
+        st.sidebar.warning(note)
     st.sidebar.selectbox("Model", choices, key=CHOICE,
                          help="The shipped weights: the detector on ImageNet-pretrained features, or the "
                               "paper's detector trained from scratch; or a model you retrained on the "

@@ -16,6 +16,7 @@ import streamlit as st
 import torch
 
 from lab import touch
+from lab.eval.pck import points
 from lab.app import common, data, links, photos, plots, workers
 from lab.joints import NAMES, R_WRIST, SHORT
 from lab.models import graph
@@ -79,13 +80,18 @@ def ablation_table(rows: list[dict] | None, what: str, flag: str) -> None:
                 f"make it with `pose-lab eval --model {common.shown_path(weights_path())} --split test {flag} "
                 f"--json {common.shown_path(check['path'])}`.")
         return
-    df = pd.DataFrame([{"setting": r["setting"], "unary PCK@0.2": r["unary"], "marginal PCK@0.2": r["marginal"],
-                        "marginal: lost": r["marginal_drop"]} for r in rows])
-    st.dataframe(df, hide_index=True, column_config={c: st.column_config.NumberColumn(format="percent")
+    with_unary = any(r["unary"] is not None for r in rows[1:])      # the limb table measures the marginal only
+    df = pd.DataFrame([{"left out": r["label"],
+                        **({"unary PCK@0.2 (%)": points(r["unary"])} if with_unary else {}),
+                        "marginal PCK@0.2 (%)": points(r["marginal"]),
+                        "marginal: lost (points)": None if r["marginal_drop"] is None else round(100 * r["marginal_drop"], 1)}
+                       for r in rows])
+    st.dataframe(df, hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.1f")
                                                      for c in df.columns[1:]})
     st.caption(f"From `{common.shown_path(check['path'])}` ({check['result'].get('split')} split, "
-               f"{check['result'].get('images')} images): PCK@0.2 with everything on, then with each {what} left "
-               "out; 'lost' is how much the full model's marginal PCK drops without it.")
+               f"{check['result'].get('images')} images): PCK@0.2 in % with everything on, then with each {what} left "
+               "out; 'lost' is how many percentage points the full model's marginal PCK drops without it "
+               "(negative: it scores a little higher without it).")
 
 
 def graph_table() -> None:
@@ -98,11 +104,13 @@ def graph_table() -> None:
         st.info("The comparison needs both shipped models with their evaluation JSONs: "
                 + "; ".join(f"{g}: {c['message']}" for g, c in checks.items() if c["message"]))
         return
-    df = pd.DataFrame([{"graph": r["graph"], "directed edges": r["edges"], "unary PCK@0.2": r["unary"],
-                        "marginal PCK@0.2": r["marginal"], "gain": r["gain"],
-                        "worst group": f"{r['worst_group'][0]} ({100 * r['worst_group'][1]:+.1f})"} for r in rows])
-    st.dataframe(df, hide_index=True, column_config={c: st.column_config.NumberColumn(format="percent")
-                                                     for c in ("unary PCK@0.2", "marginal PCK@0.2", "gain")})
+    df = pd.DataFrame([{"graph": r["graph"], "directed edges": r["edges"], "unary PCK@0.2 (%)": points(r["unary"]),
+                        "marginal PCK@0.2 (%)": points(r["marginal"]), "gain (points)": round(100 * r["gain"], 1),
+                        "worst group (points)": f"{r['worst_group'][0]} ({100 * r['worst_group'][1]:+.1f})"}
+                       for r in rows])
+    st.dataframe(df, hide_index=True, column_config={
+        **{c: st.column_config.NumberColumn(format="%.1f") for c in ("unary PCK@0.2 (%)", "marginal PCK@0.2 (%)")},
+        "gain (points)": st.column_config.NumberColumn(format="%+.1f")})
     st.caption(f"Both models share one detector, so only the spatial model differs: `{common.shown_path(common.POSE_WEIGHTS)}` "
                f"(tree, trained jointly) and `{common.shown_path(common.FULL_WEIGHTS)}` (every ordered pair of joints, "
                "its spatial model trained on the frozen detector). Pick the full graph in the sidebar to step "
@@ -134,8 +142,11 @@ def bank_switch(models, pred, incoming: dict) -> tuple[int, ...]:
         st.warning("Every bank is off: the layers after the banks see only zeros.")
     label = "all banks on" if not off else "bank" + ("s " if len(off) > 1 else " ") + \
         ", ".join(str(i + 1) for i in off) + " off"
-    fig = plots.heatmap_grid(models.belief(now["unary"]).numpy(), list(NAMES), cols=7, hover="unary",
-                             meta="unary_banks_off", cell_px=150, colorbar_title="unary")
+    ref = models.belief(base["unary"])          # (K, H, W): the colour scale of all banks on, so dead maps look dead
+    now_b = models.belief(now["unary"])
+    fig = plots.heatmap_grid(now_b.numpy(), list(NAMES), cols=7, hover="unary", meta="unary_banks_off",
+                             cell_px=150, colorbar_title="unary", zmin=float(min(ref.min(), now_b.min())),
+                             zmax=float(ref.max()))
     st.plotly_chart(fig, key="unary_banks_off")
     rows = touch.displacement(models, base, now)
     st.dataframe(pd.DataFrame({
@@ -146,7 +157,8 @@ def bank_switch(models, pred, incoming: dict) -> tuple[int, ...]:
             **{c: st.column_config.NumberColumn(format="%.3f")
                for c in ("confidence, all banks", f"confidence, {label}")},
             "unary peak moved (crop px)": st.column_config.NumberColumn(format="%.1f")})
-    st.caption(f"The unary with {label}, drawn as the spatial model reads it. Confidence: "
+    st.caption(f"The unary with {label}, drawn as the spatial model reads it, on the colour scale of all banks "
+               "on (so a map a bank's loss has emptied looks empty). Confidence: "
                f"{touch_confidence(models)}.")
     st.subheader("What does each resolution contribute? (LSP test)")
     ablation_table(touch.bank_rows(data.evaluation(weights_path())["result"]), "bank", "--ablate-banks")
@@ -317,9 +329,13 @@ def plant(models, pred, a: int, incoming: dict) -> str | None:
                                                      markers=marks_a if meta == "plant_marginal" else (),
                                                      height=320, meta=meta, fmt=".4g"), key=meta)
     moved = float(np.linalg.norm(out["a_peak"] - out["real_a_peak"]))
-    st.caption(f"Planted at heatmap ({xy[0]}, {xy[1]}) = crop ({xy_crop[0]:.1f}, {xy_crop[1]:.1f}). With "
-               f"{NAMES[v]} planted there, {NAMES[a]}'s marginal peak is {moved:.0f} crop px from where the real "
-               "unary puts it." + ("" if on else " (Showing the real unary: switch Plant on or click.)"))
+    if on:
+        st.caption(f"Planted at heatmap ({xy[0]}, {xy[1]}) = crop ({xy_crop[0]:.1f}, {xy_crop[1]:.1f}). With "
+                   f"{NAMES[v]} planted there, {NAMES[a]}'s marginal peak is {moved:.0f} crop px from where the real "
+                   "unary puts it.")
+    else:
+        st.caption(f"Showing the detector's real unary of {NAMES[v]}: nothing is planted. Switch Plant on, or "
+                   f"click on {NAMES[v]}'s map, to plant it.")
     return f"{SHORT[v]},{xy[0]},{xy[1]}" if on else None
 
 

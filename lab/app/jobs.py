@@ -50,8 +50,10 @@ at its next batch); a run another process owns is never deleted while it is aliv
 
 Concurrency inside one server: each run has its own folder, thread and model; the shared
 mutable state is `_REGISTRY` (run id -> BrowserRun) and the queue, guarded by `_LOCK` / the queue's
-condition. Caveats, accepted and documented: `torch.set_num_threads` is process-wide, so a
-run started with `threads` > 0 changes the thread count of the whole server; and
+condition. Threads: each run trains on its fair share of the free cores (`train_threads`: all
+of a quiet machine's when the server trains one run at a time). Under torch's OpenMP backend the
+thread count is a per-thread setting, so the run's own thread sets it and the pages' model calls
+keep theirs (`pose-lab app --torch-threads`); the run's lower priority keeps the pages first. And
 `lab.train.loop.train` reseeds torch's global generator each epoch, so two runs training
 at the same time are not bit-reproducible (they are still correct and never touch each
 other's files).
@@ -78,8 +80,9 @@ import torch
 
 from lab.config import DetectorConfig, SpatialConfig, TrainConfig, to_dict
 from lab.data.cache import MINI_PATH, PoseCache
+from lab.data.codec import HeatmapCodec
 from lab.errors import LabError
-from lab.train.loop import train
+from lab.train.loop import step_loss, train
 
 STATUS = "status.json"
 POSE = "pose.safetensors"
@@ -300,7 +303,7 @@ class RunSettings:
     """What the Retrain page lets you choose. `cache` is "mini" or a `pose-lab prepare` file."""
     label: str = ""
     cache: str = "mini"
-    epochs: int = 8             # total budget, shared by the stages (`stage_plan`)
+    epochs: int = 6             # total budget, shared by the stages (`stage_plan`): the default preset
     lr: float = 3e-3
     sigma: float = 1.0          # Gaussian target sigma, heatmap pixels
     spatial: bool = True
@@ -309,7 +312,7 @@ class RunSettings:
     batch_size: int = 16
     graph: str = "tree"
     seed: int = 0
-    threads: int = 0            # 0: leave torch's (process-wide) thread count alone
+    threads: int = 0            # 0: this run's fair share of the cores (`train_threads`)
     device: str = "cpu"
 
     def default_label(self) -> str:
@@ -331,11 +334,75 @@ class RunSettings:
 
 
 # The page's starting points, measured by `pose-lab bench --retrain` on 2 cores: the default
-# (about a minute, a model worth looking at) and a longer run of about five minutes.
+# (at most a minute on a quiet 2-core machine, a model worth looking at: 8 epochs took 64 s for
+# mini-val PCK 54.4, 3 epochs 20 s; 6 epochs keeps both goals) and a longer run of about five minutes.
+# Through the page in Chromium on a busy 2-core machine (load average 4.9, a training campaign
+# running, so 1 torch thread at low priority) the 6-epoch default took 364 s, mini-val PCK 53.6.
 PRESETS = {
     "default (about 1 minute)": RunSettings(),
     "about 5 minutes": RunSettings(epochs=28),
 }
+
+
+def train_threads(settings: RunSettings, max_running: int | None = None, load: float | None = None) -> int:
+    """Torch threads for a run: `settings.threads`, else the free cores at its start, shared
+    evenly by the runs that may train at once: both cores of a quiet 2-core class server for a
+    lone run, one when the machine is busy. (A low-priority run with more threads than free
+    cores is far slower, not faster: its threads wait for each other. Measured here with the
+    load average at 8 on 2 cores: a tiny run took 17 s on 1 thread and had not finished its
+    first batch after 100 s on 2.)"""
+    if settings.threads:
+        return int(settings.threads)
+    cores = os.cpu_count() or 1
+    k = LIMITS.max_running if max_running is None else max_running
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            load = 0.0
+    free = max(1, int(cores - load + 0.5))
+    return max(1, min(cores // max(int(k), 1), free))
+
+
+def eta(status: dict) -> dict | None:
+    """Time left of a training run, measured from its own batches on this machine:
+    {"seconds", "rate" (images/s so far), "threads", "text" (what was measured)}; None before
+    its first batches."""
+    prog, t0 = status.get("progress") or {}, status.get("train_started")
+    frac = float(prog.get("fraction") or 0.0)
+    if status.get("state") != "running" or not t0 or frac < 0.02:
+        return None
+    spent = max(time.time() - float(t0), 1e-6)
+    left = spent * (1 - frac) / frac
+    rate = status.get("images_per_s")
+    return {"seconds": left, "rate": rate, "threads": status.get("threads"),
+            "text": f"about {fmt_seconds(left)} ({frac:.0%} done in {fmt_seconds(spent)} on this machine"
+                    + (f"; {rate:.0f} images/s in the last epoch" if rate else "")
+                    + f", {status.get('threads') or '?'} torch thread{'' if status.get('threads') == 1 else 's'})"}
+
+
+def expected_seconds(settings: RunSettings, runs_dir: Path) -> dict | None:
+    """How long a run with these settings should take here, from the most recent finished run
+    on this server: its wall time per image trained (validation included) times this run's
+    images. {"seconds", "from" (its label), "images", "wall"}; None when no run has finished."""
+    done = [st for st in _statuses(Path(runs_dir)) if st.get("state") == "done" and st.get("train_started")
+            and st.get("finished") and st.get("train_images")]
+    if not done:
+        return None
+    last = max(done, key=lambda st: st["finished"])
+    per_image = (last["finished"] - last["train_started"]) / last["train_images"]
+    try:
+        n = min(settings.train_size or describe_cache(settings.cache)["counts"]["train"],
+                describe_cache(settings.cache)["counts"]["train"])
+    except LabError:
+        return None
+    return {"seconds": per_image * n * max(sum(e for _, e in stage_plan(settings.epochs, settings.spatial)), 1),
+            "from": last.get("label"), "images": last["train_images"], "wall": last["finished"] - last["train_started"]}
+
+
+def fmt_seconds(s: float) -> str:
+    s = max(0.0, float(s))
+    return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min"
 
 
 def stage_plan(epochs: int, spatial: bool) -> list[tuple[str, int]]:
@@ -559,6 +626,38 @@ def live_heatmap(model, image: np.ndarray) -> dict:
     return {"kind": key, "maps": maps.numpy(), "top": top, "overlay": blend}
 
 
+def live_caption(live: dict) -> str:
+    """What the validation image next to the curves shows, and how to read its brightness."""
+    if live["kind"] == "marginal":
+        return (f"One validation image after epoch {live['epoch']}: the marginal (detector + spatial model) of "
+                f"every joint, scaled so that its brightest pixel is white (value {live['top']:.3g}). A marginal "
+                "is a product of messages: its height is not on the unary's scale, so read its shape, not "
+                "its value.")
+    return (f"One validation image after epoch {live['epoch']}: the detector's unary of every joint, scaled so "
+            f"that its brightest pixel is white (value {live['top']:.2f}; the unary is trained towards 1 at a "
+            "joint, so this says how sure the detector is).")
+
+
+@torch.no_grad()
+def validation_loss(model, cfg: TrainConfig, codec, split, batch: int = 50) -> float:
+    """The stage's training loss (`lab.train.loop.step_loss`, same terms and weights) on the
+    validation crops: no augmentation, the model in eval mode. Next to the training loss it
+    shows overfitting: the training loss keeps falling while this one stops or rises."""
+    images, coords, lab = split.tensors()          # (N, 3, S, S) uint8, (N, K, 2), (N, K)
+    was = model.training
+    model.eval()
+    try:
+        total, n = 0.0, 0
+        for i in range(0, len(images), batch):
+            x = images[i:i + batch].float().div(255)
+            loss = step_loss(model, cfg.stage, x, coords[i:i + batch], lab[i:i + batch], codec,
+                             cfg.unary_weight, cfg.marginal_loss, cfg.prior_decay)
+            total, n = total + float(loss) * len(x), n + len(x)
+    finally:
+        model.train(was)
+    return total / max(n, 1)
+
+
 def _save_png(path: Path, rgb: np.ndarray, scale: int = 2) -> None:
     from PIL import Image
     img = Image.fromarray(rgb).resize((rgb.shape[1] * scale, rgb.shape[0] * scale), Image.NEAREST)
@@ -661,7 +760,9 @@ class BrowserRun:
             self._update(state="cancelled", cancel_requested=True)
             return
         try:
-            self._update(state="running")
+            threads = train_threads(self.settings)
+            self._threads = threads
+            self._update(state="running", train_started=time.time(), threads=threads)
             self._train()
         except LabError as e:
             self._update(state="failed", error=str(e))
@@ -686,8 +787,10 @@ class BrowserRun:
         for stage, epochs in self.plan:
             self._stage = stage
             cfg = TrainConfig(stage=stage, epochs=epochs, batch_size=s.batch_size, lr=s.lr, warmup=20,
-                              train_limit=s.train_size, seed=s.seed, device=s.device, threads=s.threads)
+                              train_limit=s.train_size, seed=s.seed, device=s.device,
+                              threads=getattr(self, "_threads", 0) or train_threads(s))
             self._progress(stage=stage)
+            self._cfg, self._val, self._codec = cfg, va, HeatmapCodec.from_config(data)
             run = train(cfg, data, tr, va, self.path / stage, det=det, sp=sp, init=init,
                         callback=self._on_event, should_stop=self._should_stop)
             if self._nan:
@@ -701,7 +804,8 @@ class BrowserRun:
                 raise LabError(f"the {stage} stage produced no usable checkpoint.")
             init = best
         self._progress(fraction=1.0)
-        self._update(state="done")
+        n = min(s.train_size or len(tr), len(tr))
+        self._update(state="done", finished=time.time(), train_images=n * sum(e for _, e in self.plan))
 
     def _should_stop(self) -> bool:
         if self.cancel_requested_elsewhere():
@@ -741,6 +845,10 @@ class BrowserRun:
         row = {"stage": self._stage, "epoch": self._global_epoch(stage_epoch), "stage_epoch": stage_epoch,
                "loss": float(e["loss"]), "val_pck": val, "seconds": float(e["seconds"]),
                "images_per_s": float(e["images_per_s"])}
+        try:
+            row["val_loss"] = validation_loss(model, self._cfg, self._codec, self._val)
+        except Exception:                           # a curve must never stop training
+            row["val_loss"] = None
         good = math.isfinite(row["loss"]) and all(math.isfinite(v) for v in val.values())
         if not good:
             self._nan = True

@@ -6,7 +6,9 @@ itself (a link opened in a fresh browser, one typed or pasted, a lesson's "try t
 is *incoming*: `arrive` (lab/app/main.py, before the sidebar) applies the model and the
 photo, and the page applies the rest with `take`. Parameters are short strings:
 
-  model   imagenet | scratch | full     photo  a bundled sample's file stem (lsp_im1007)
+  model   imagenet | scratch | full, or run-<id>: a model retrained on the Retrain page (kept while
+          that run's folder holds its model; else the link says so and the shipped model is used)
+  photo   a bundled sample's file stem (lsp_im1007)
   person  the picked person of a sample photo, 1-based (left out for person 1, the default)
   joint   a joint's short name (r_wri)  step   1-based step of the message passing
   off     banks switched off, 1-based (1,2)
@@ -25,7 +27,30 @@ from lab.app import common, photos
 from lab.joints import SHORT
 
 MODELS = {"imagenet": common.SHIPPED, "scratch": common.SCRATCH, "full": common.FULL}
-WRITTEN, INCOMING = "links_written", "links_incoming"
+RUN = "run-"                    # model=run-<run id>: a retrained model
+WRITTEN, INCOMING, GONE = "links_written", "links_incoming", "links_model_gone"
+
+
+def model_label(value: str | None) -> str | None:
+    """The sidebar's label of a link's `model` value: a shipped model, or the retrained run
+    whose folder is named in it and still holds a model; None otherwise."""
+    if value in MODELS:
+        return MODELS[value]
+    if value and value.startswith(RUN):
+        run_id = value[len(RUN):]
+        for label, (pose, _reg) in common.model_choices().items():
+            if label.startswith("Retrained:") and Path(pose).parent.name == run_id:
+                return label
+    return None
+
+
+def model_value(label: str) -> str | None:
+    """The link's `model` value of a sidebar label (the inverse of `model_label`)."""
+    value = next((k for k, v in MODELS.items() if v == label), None)
+    if value is None and label.startswith("Retrained:"):
+        pose = common.model_choices().get(label, (None,))[0]
+        value = RUN + Path(pose).parent.name if pose else None
+    return value
 
 
 def arrive(page: str) -> None:
@@ -35,9 +60,11 @@ def arrive(page: str) -> None:
         return
     st.session_state[WRITTEN] = q                  # applied once: later reruns are ours
     st.session_state[INCOMING] = (page, q)
-    label = MODELS.get(q.get("model", ""))
+    label = model_label(q.get("model"))
     if label in common.model_choices():
         st.session_state[common.CHOICE] = label
+    elif str(q.get("model", "")).startswith(RUN):
+        st.session_state[GONE] = True           # the sidebar says so (`gone_note`)
     sample = next((s for s in photos.SAMPLES if Path(s.file).stem == q.get("photo")), None)
     if sample is not None and photos.current_photo().digest != photos.sample_photo(sample).digest:
         photos.set_photo(photos.sample_photo(sample))
@@ -59,7 +86,7 @@ def share(state: dict, photo: bool = True) -> None:
     """Write the page's state (values None are left out), the model and, with `photo`, the
     current sample photo into the URL."""
     q = {k: str(v) for k, v in state.items() if v is not None}
-    model = next((k for k, label in MODELS.items() if label == common.chosen()), None)
+    model = model_value(common.chosen())
     if model:
         q["model"] = model
     ph = photos.current_photo()
@@ -71,6 +98,14 @@ def share(state: dict, photo: bool = True) -> None:
     if q != st.query_params.to_dict():
         st.query_params.from_dict(q)
     st.session_state[WRITTEN] = q
+
+
+def gone_note() -> str | None:
+    """Once, after a link named a retrained model that no longer exists: what happened."""
+    if st.session_state.pop(GONE, False):
+        return ("The link named a retrained model that is no longer on this server (its run was deleted), so "
+                "the shipped model is shown instead.")
+    return None
 
 
 # ------------------------------------------------------------------ values

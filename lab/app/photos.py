@@ -227,12 +227,27 @@ def _refined(digest: str, i: int, _rgb: np.ndarray, _person: P.Person) -> P.Pers
         return _person
 
 
+MAX_OUTLINED = 8            # people refined for a tight box on the photo; any beyond keep the detector's square
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _distinct_people(digest: str, _rgb: np.ndarray) -> list[P.Person]:
+    """Everyone found, the first MAX_OUTLINED refined (landmarks: a tight box, and the framing
+    the pages use), a detection whose landmarks land on someone already listed dropped
+    (`lab.people.distinct`), most prominent first."""
+    found = _find_people(digest, _rgb)[0]
+    return P.distinct([_refined(digest, i, _rgb, p) if i < MAX_OUTLINED else p for i, p in enumerate(found)])
+
+
 def people_in(ph: Photo) -> list[P.Person]:
     """The people found in the photo (none for an example crop, which is framed already)."""
     if ph.box is not None:
         return []
     with st.spinner("Finding the people…"):
-        return _find_people(ph.digest, ph.rgb)[0]
+        if not _find_people(ph.digest, ph.rgb)[0]:
+            return []
+    with st.spinner("Outlining the people…"):
+        return _distinct_people(ph.digest, ph.rgb)
 
 
 def picked_index(ph: Photo) -> int | None:
@@ -249,8 +264,17 @@ def picked_person(ph: Photo) -> P.Person | None:
     i = picked_index(ph)
     if i is None:
         return None
+    person = people_in(ph)[i]
+    if person.joints is not None:               # refined already (the first MAX_OUTLINED people)
+        return person
     with st.spinner("Framing the person…"):
-        return _refined(ph.digest, i, ph.rgb, people_in(ph)[i])
+        return _refined(ph.digest, i, ph.rgb, person)     # i >= MAX_OUTLINED: a key no refined one uses
+
+
+def outlines(ph: Photo) -> list[tuple[float, float, float, float]]:
+    """Each person's box on the photo, in list order: tight around their landmarks once
+    refined (`lab.people.outline`), the detector's square for people beyond MAX_OUTLINED."""
+    return [P.outline(p) for p in people_in(ph)]
 
 
 def pick(ph: Photo, i: int) -> None:
@@ -404,13 +428,12 @@ def person_list(ph: Photo) -> None:
         return
     key = f"person_pick_{ph.digest}"
     st.session_state[key] = picked_index(ph)            # a click on the photo may have changed it
-    h, w = ph.rgb.shape[:2]
-    label = lambda i: (f"{i + 1} · {'most prominent · ' if i == 0 else ''}{found[i].side / max(h, w):.0%} of the "
-                       f"photo, score {found[i].score:.2f}")
+    words = P.describe(outlines(ph), ph.rgb.shape)
+    label = lambda i: f"{i + 1} · {'most prominent · ' if i == 0 else ''}{words[i]}"
     st.selectbox(f"Person ({len(found)} found: click a number on the photo, or pick here)", range(len(found)),
                  key=key, format_func=label, on_change=lambda: pick(ph, st.session_state[key]),
-                 help="People found by MediaPipe's person detector (lab.people), most prominent first. "
-                      "Every page analyses the person picked here.")
+                 help="Everyone MediaPipe's person detector found, most prominent first, each with where they "
+                      "stand and how tall their box is. Every page analyses the person picked here.")
 
 
 def show_framing_notes(ph: Photo) -> None:
@@ -448,7 +471,8 @@ def framing_chart(models: PoseLab, ph: Photo, box, height: int) -> None:
     img, origin, step = view_image(ph)
     fig = plots.photo_figure(img, "Photo: the people found and the crop", meta="photo_box", height=height,
                              origin=origin, step=step)
-    plots.add_people(fig, [p.box for p in people_in(ph)], picked_index(ph))
+    boxes = outlines(ph)
+    plots.add_people(fig, boxes, picked_index(ph), P.label_points(boxes))
     plots.add_box(fig, box, image_hw=ph.rgb.shape[:2])
     h, w = ph.rgb.shape[:2]        # invisible corners: box select needs a scatter trace, even with nobody found
     fig.add_scatter(x=[-0.5, w - 0.5, -0.5, w - 0.5], y=[-0.5, -0.5, h - 0.5, h - 0.5], mode="markers",

@@ -120,18 +120,20 @@ def add_box(fig: go.Figure, box, colour: str = "#FFFFFF", name: str = "crop",
 PERSON_COLOURS = {"picked": "#FFD700", "other": "#00E5FF"}
 
 
-def add_people(fig: go.Figure, boxes: Sequence[tuple[float, float, float, float]], picked: int | None) -> go.Figure:
+def add_people(fig: go.Figure, boxes: Sequence[tuple[float, float, float, float]], picked: int | None,
+               at: Sequence[tuple[float, float]] | None = None) -> go.Figure:
     """Numbered person boxes (x0, y0, x1, y1) photo px, the picked one in gold, and one
-    clickable marker per person at its box's top-left corner (customdata = index, so a
-    click on it selects that person)."""
+    clickable number per person at `at` (a point inside its own box, `lab.people.label_points`;
+    default the box's top-left corner), customdata = index, so a click on it selects that person."""
     for i, (x0, y0, x1, y1) in enumerate(boxes):
         c = PERSON_COLOURS["picked" if i == picked else "other"]
         fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=dict(color=c, width=3 if i == picked else 2),
                       name=f"person {i + 1}")
     if len(boxes):
         b = np.asarray(boxes, np.float64)
+        xy = np.asarray(at, np.float64) if at is not None else b[:, :2]
         fig.add_trace(go.Scatter(
-            x=b[:, 0], y=b[:, 1], mode="markers+text", name="people",
+            x=xy[:, 0], y=xy[:, 1], mode="markers+text", name="people",
             customdata=[[i] for i in range(len(b))],     # plain lists: a NumPy array reaches the browser as
                                                          # binary data and comes back in a selection as a dict
             text=[str(i + 1) for i in range(len(b))], textfont=dict(color="black", size=14),
@@ -227,21 +229,30 @@ def heatmap_grid(maps: np.ndarray, titles: Sequence[str], cols: int = 7, colorsc
 
     maps (N, H, W); markers[i]: points for panel i in the maps' pixel coordinates.
     shared: one colour scale for all panels (compare heights), else each panel spans its
-    own min..max (see every map's shape; hover still gives the true values).
+    own min..max (see every map's shape): the panels then share one colour bar from 0 (the
+    map's own minimum) to 1 (its own maximum), and hover still gives the true values.
     """
     maps = np.asarray(maps, np.float32)
     n = len(maps)
     rows = (n + cols - 1) // cols
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles),
                         horizontal_spacing=0.012, vertical_spacing=0.08 / max(rows - 1, 1) + 0.02)
-    zmin = float(maps.min()) if zmin is None else zmin
-    zmax = float(maps.max()) if zmax is None else zmax
+    if shared:
+        zmin = float(maps.min()) if zmin is None else zmin
+        zmax = float(maps.max()) if zmax is None else zmax
+    else:
+        zmin, zmax = 0.0, 1.0
+        colorbar_title = "share of the map's own range (0 = its min, 1 = its max)"
     for i in range(n):
         r, c = i // cols + 1, i % cols + 1
-        own = {} if shared else dict(coloraxis=None, colorscale=colorscale, showscale=False,
-                                     zmin=float(maps[i].min()), zmax=float(maps[i].max()))
-        fig.add_trace(_heat_trace(maps[i], hover=hover, **({"coloraxis": "coloraxis"} if shared else own)),
-                      row=r, col=c)
+        if shared:
+            t = _heat_trace(maps[i], hover=hover)
+        else:                                        # z: the map on its own range; hover: the true value
+            lo, hi = float(maps[i].min()), float(maps[i].max())
+            t = _heat_trace((maps[i] - lo) / (hi - lo if hi > lo else 1.0), hover=hover)
+            t.update(customdata=maps[i],
+                     hovertemplate=f"x %{{x}}, y %{{y}}<br>{hover} %{{customdata:.3f}}<extra></extra>")
+        fig.add_trace(t, row=r, col=c)
     if markers:
         for i, pts in enumerate(markers):
             add_points(fig, pts, row=i // cols + 1, col=i % cols + 1)
@@ -255,7 +266,7 @@ def heatmap_grid(maps: np.ndarray, titles: Sequence[str], cols: int = 7, colorsc
     fig.update_layout(coloraxis=dict(colorscale=colorscale, cmin=zmin, cmax=zmax,
                                      colorbar=dict(title=colorbar_title, thickness=12, len=0.9)))
     _no_axes(fig, rows * cell_px + 50, meta)
-    fig.update_layout(coloraxis_showscale=shared, margin=dict(l=0, r=0, t=30, b=0))
+    fig.update_layout(coloraxis_showscale=True, margin=dict(l=0, r=0, t=30, b=0))
     return fig
 
 
@@ -368,6 +379,23 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+def wrap_title(title: str, font, width: float) -> list[str]:
+    """A panel title broken into lines at spaces, each at most `width` px wide in `font`
+    (a single word longer than that is cut with an ellipsis)."""
+    lines: list[str] = []
+    for word in title.split():
+        if lines and font.getlength(lines[-1] + " " + word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    out = []
+    for line in lines or [""]:
+        while font.getlength(line) > width and len(line) > 1:
+            line = line[:-2] + "…"
+        out.append(line)
+    return out
+
+
 def annotated_png(rgb: np.ndarray, panels: Sequence[tuple[str, np.ndarray]], box=None,
                   min_height: int = 480) -> bytes:
     """The photo once per (title, joints (K, 2) original px) panel, skeleton drawn on it,
@@ -379,8 +407,9 @@ def annotated_png(rgb: np.ndarray, panels: Sequence[tuple[str, np.ndarray]], box
     base = Image.fromarray(rgb).resize((w * f, h * f), Image.LANCZOS) if f > 1 else Image.fromarray(rgb)
     lw = max(2, round(min(base.size) / 120))
     r = lw + 2
-    band = 34
     font = _font(18)
+    titles = [wrap_title(title, font, base.width - 12) for title, _ in panels]   # each within its own panel
+    band = 12 + 22 * max((len(t) for t in titles), default=1)
     out = Image.new("RGB", (base.width * len(panels) + 8 * (len(panels) - 1), base.height + band), "white")
     for i, (title, xy) in enumerate(panels):
         im = base.copy()
@@ -397,7 +426,8 @@ def annotated_png(rgb: np.ndarray, panels: Sequence[tuple[str, np.ndarray]], box
             d.ellipse([x - r, y - r, x + r, y + r], fill=joint_colour(k), outline="white", width=1)
         x0 = i * (base.width + 8)
         out.paste(im, (x0, band))
-        ImageDraw.Draw(out).text((x0 + 6, 7), title, fill="black", font=font)
+        for j, line in enumerate(titles[i]):
+            ImageDraw.Draw(out).text((x0 + 6, 7 + 22 * j), line, fill="black", font=font)
     buf = io.BytesIO()
     out.save(buf, format="PNG", optimize=True)
     return buf.getvalue()

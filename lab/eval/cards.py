@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from lab.eval.evaluate import sha256
+from lab.eval.pck import points_gain
 from lab.joints import GROUPS, SHORT
 from lab.models import io
 
@@ -78,7 +79,7 @@ def edge_table(ev: dict) -> list[str]:
             f"messages left out (all edges: {100 * full:.1f}):", "", "| limb off | marginal | change |",
             "| --- | ---: | ---: |"]
     rows += [f"| {name.removesuffix(' off')} | {100 * r['marginal']['mean']:.1f} | "
-             f"{100 * (r['marginal']['mean'] - full):+.1f} |" for name, r in edges.items()]
+             f"{points_gain(r['marginal']['mean'], full):+.1f} |" for name, r in edges.items()]
     return rows
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from lab.errors import LabError
+from lab.eval.pck import points_gain
 from lab.joints import GROUPS, L_HIP, L_SHOULDER, R_HIP, R_SHOULDER, SHORT
 from lab.names import METHOD_LABELS
 
@@ -139,14 +140,16 @@ def methods_of(*results: dict) -> dict[str, dict]:
 
 def pck_table(methods: dict[str, dict]) -> list[dict]:
     """Rows {"kind": "group"|"joint"|"mean", "name", <method>: PCK@0.2 in [0, 1], ...};
-    plus "marginal - unary" when both are present."""
+    plus "marginal - unary" when both are present: the difference of the two as shown (each
+    rounded to 0.1 % first, `lab.eval.pck.points_gain`), as a fraction like the rest."""
     def row(kind, name, get):
         r = {"kind": kind, "name": name}
         for method, m in methods.items():
             v = get(m["pck@0.2"])
             r[method] = float(v) if v is not None else float("nan")
         if "marginal" in methods and "unary" in methods:
-            r["marginal - unary"] = r["marginal"] - r["unary"]
+            g = points_gain(r["marginal"], r["unary"])
+            r["marginal - unary"] = float("nan") if g is None else g / 100
         return r
     rows = [row("mean", "mean", lambda p: p["mean"])]
     rows += [row("group", g, lambda p, g=g: p["groups"].get(g)) for g in GROUPS]

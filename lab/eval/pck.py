@@ -10,7 +10,7 @@ import numpy as np
 
 from lab.joints import GROUPS, LIMB_JOINTS, TORSO
 
-ALPHAS = np.round(np.linspace(0, 0.2, 21), 3)
+ALPHAS = np.round(np.linspace(0, 0.5, 51), 3)     # 0, 0.01, ..., 0.5: lesson 5 reads the curves out to 0.5
 
 
 def normalised_errors(pred: np.ndarray, gt: np.ndarray, labelled: np.ndarray) -> np.ndarray:
@@ -34,7 +34,20 @@ def pck(pred, gt, labelled, alpha: float = 0.2) -> dict:
 
 
 def pck_curve(pred, gt, labelled, alphas=ALPHAS) -> dict:
-    """Mean and per-joint PCK at each alpha in [0, 0.2]."""
+    """Mean and per-joint PCK at each alpha in [0, 0.5] (steps of 0.01)."""
     rows = [pck(pred, gt, labelled, a) for a in alphas]
     return {"alpha": [float(a) for a in alphas], "mean": [r["mean"] for r in rows],
             "per_joint": [[float(v) for v in r["per_joint"]] for r in rows]}
+
+
+# ------------------------------------------------------------------ figures as shown
+def points(v: float | None) -> float | None:
+    """A PCK in [0, 1] as the lab shows it: percent, rounded once to 0.1 (None stays None)."""
+    return None if v is None or v != v else round(100.0 * float(v), 1)
+
+
+def points_gain(a: float | None, b: float | None) -> float | None:
+    """a - b in percentage points, as shown: each rounded first (`points`), then subtracted, so
+    a displayed difference always equals the difference of the displayed numbers."""
+    pa, pb = points(a), points(b)
+    return None if pa is None or pb is None else round(pa - pb, 1)

@@ -342,7 +342,7 @@ PERSON_LABEL_START = "Person ("
 
 
 def person_pick(page) -> str | None:
-    """The Try it page's person list value ("2 · 33% of the photo, score 0.93"), or None."""
+    """The Try it page's person list value ("2 · centre, 310 px tall (52% of the photo's height)"), or None."""
     return page.evaluate("""p => { const e = Array.from(document.querySelectorAll('input[role="combobox"]'))
         .find(i => (i.getAttribute('aria-label') || '').startsWith(p)); return e ? e.value : null; }""",
                          PERSON_LABEL_START)

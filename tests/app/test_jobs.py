@@ -64,6 +64,15 @@ def test_run_finishes_with_status_history_and_a_loadable_model(tmp_path, mini):
     assert st["best"]["stage"] == "spatial" and st["best"]["method"] == "marginal"
     assert st["settings"]["train_size"] == 48 and st["plan"] == [["detector", 1], ["spatial", 1]]
     assert (run.path / browser.LIVE).is_file() and st["live"]["kind"] == "marginal"
+    # every epoch has a validation loss next to its training loss, and it is the stage's own loss
+    assert all(h["val_loss"] is not None and h["val_loss"] > 0 for h in st["history"])
+    spatial = PoseLab(run.path / browser.POSE, None).pose
+    cfg = browser.TrainConfig(stage="spatial")
+    val = browser.open_cache("mini")["val"].subset(16)
+    got = browser.validation_loss(spatial, cfg, browser.HeatmapCodec.from_config(browser.open_cache("mini").data), val)
+    assert got == pytest.approx(st["history"][1]["val_loss"], rel=1e-4)
+    # the picture's caption does not compare a marginal with a target's peak of 1
+    assert "peak is 1" not in browser.live_caption(st["live"]) and "read its shape" in browser.live_caption(st["live"])
     # the kept model is the one every page can choose
     lab = PoseLab(run.path / browser.POSE, None)
     assert lab.spatial is not None
@@ -228,3 +237,33 @@ def test_a_diverging_run_fails_clearly_and_keeps_its_last_good_epoch(tmp_path, m
     assert st["state"] == "failed" and "NaN" in st["error"] and "learning rate" in st["error"]
     assert st["best"]["epoch"] == 1 and len(st["history"]) == 1
     assert io.read_meta(run.path / browser.POSE)["epoch"] == 1
+
+
+def test_a_lone_run_trains_on_every_core_and_two_runs_share_them():
+    cores = os.cpu_count() or 1
+    assert browser.train_threads(RunSettings(), max_running=1, load=0.1) == cores       # a quiet machine
+    assert browser.train_threads(RunSettings(), max_running=2, load=0.1) == max(1, cores // 2)
+    assert browser.train_threads(RunSettings(), max_running=1, load=cores + 6.0) == 1   # a busy one
+    assert browser.train_threads(RunSettings(threads=3), max_running=1) == 3
+
+
+def test_time_left_is_measured_from_the_runs_own_batches(monkeypatch):
+    now = 1000.0
+    monkeypatch.setattr(browser.time, "time", lambda: now)
+    running = {"state": "running", "train_started": now - 30, "progress": {"fraction": 0.25},
+               "images_per_s": 40.0, "threads": 2}
+    left = browser.eta(running)
+    assert left["seconds"] == pytest.approx(90.0)                  # 30 s for a quarter: 90 s to go
+    assert "25% done in 30 s on this machine" in left["text"] and "2 torch threads" in left["text"]
+    assert browser.eta({**running, "progress": {"fraction": 0.0}}) is None
+    assert browser.eta({**running, "state": "queued"}) is None
+
+
+def test_expected_time_comes_from_the_last_finished_run(tmp_path):
+    assert browser.expected_seconds(RunSettings(), tmp_path) is None
+    run = start_run(tiny(label="measure"), tmp_path)
+    st = wait(run)
+    assert st["threads"] >= 1 and st["train_images"] == 48 * 2
+    guess = browser.expected_seconds(tiny(epochs=4), tmp_path)
+    per_image = (st["finished"] - st["train_started"]) / st["train_images"]
+    assert guess["seconds"] == pytest.approx(per_image * 48 * 4) and guess["from"] == "measure"

@@ -193,6 +193,39 @@ def test_result_json_and_png_hold_the_prediction(pred, models):
     assert im.format == "PNG" and im.width > 2 * rgb.shape[1]
 
 
+def test_per_map_colour_scale_has_a_colour_bar_and_true_values_on_hover():
+    """'Per map' scaling: each map drawn on its own range, one colour bar saying so (0 = the
+    map's min, 1 = its max), the true values kept for the hover."""
+    rng = np.random.default_rng(0)
+    maps = rng.random((3, 8, 8)).astype(np.float32) * np.array([1.0, 0.1, 0.01], np.float32)[:, None, None]
+    fig = plots.heatmap_grid(maps, ["a", "b", "c"], cols=3, shared=False)
+    axis = fig.layout.coloraxis
+    assert axis.cmin == 0 and axis.cmax == 1 and "own range" in axis.colorbar.title.text
+    assert fig.layout.coloraxis.showscale is not False
+    for i, t in enumerate(fig.to_plotly_json()["data"]):
+        z, custom = arr(t["z"]).reshape(8, 8), arr(t["customdata"]).reshape(8, 8)
+        assert z.min() == pytest.approx(0) and z.max() == pytest.approx(1)
+        np.testing.assert_allclose(custom, maps[i], rtol=1e-6)
+
+
+def test_annotated_png_titles_stay_inside_their_panels():
+    """The three methods' long labels over a narrow photo: each title is wrapped to its own
+    panel's width, so no two run into each other."""
+    font = plots._font(18)
+    narrow = np.full((600, 160, 3), 90, np.uint8)
+    for m in METHOD_LABELS:
+        lines = plots.wrap_title(METHOD_LABELS[m], font, 160 - 12)
+        assert all(font.getlength(line) <= 160 - 12 for line in lines)
+        assert " ".join(lines) == METHOD_LABELS[m]                  # nothing lost when the words fit
+    panels = [(METHOD_LABELS[m], np.full((14, 2), 80.0)) for m in ("unary", "marginal", "regressor")]
+    im = np.asarray(Image.open(io.BytesIO(plots.annotated_png(narrow, panels))).convert("L"))
+    band = im.shape[0] - 600
+    assert band > 34                                                # room for the wrapped lines
+    for i in range(1, 3):                                           # the 8-px gutters hold no title ink
+        gutter = im[:band, i * 160 + (i - 1) * 8: i * (160 + 8)]
+        assert gutter.min() == 255
+
+
 # ------------------------------------------------------------------ Part detector
 def test_detector_page_draws_the_unary_as_the_spatial_model_reads_it(app, pred, models):
     at = go(app, "detector")
@@ -223,8 +256,11 @@ def test_detector_page_draws_the_unary_as_the_spatial_model_reads_it(app, pred, 
     at.segmented_control(key="unary_scale").set_value("Per map")
     rerun(at)
     heat = [t for t in figure(at, "unary_grid")["data"] if t["type"] == "heatmap"]
-    np.testing.assert_allclose(heatmaps(figure(at, "unary_grid"))[3], belief[3], rtol=1e-4, atol=1e-6)
-    assert heat[3]["zmax"] == pytest.approx(float(belief[3].max()), rel=1e-5)
+    b3 = np.asarray(belief[3], np.float64)                     # each map on its own range, true values on hover
+    np.testing.assert_allclose(arr(heat[3]["customdata"]).reshape(b3.shape), b3, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(heatmaps(figure(at, "unary_grid"))[3], (b3 - b3.min()) / (b3.max() - b3.min()),
+                               rtol=1e-4, atol=1e-5)
+    assert "own range" in figure(at, "unary_grid")["layout"]["coloraxis"]["colorbar"]["title"]["text"]
     at.segmented_control(key="unary_scale").set_value("Shared")
     rerun(at)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from app_util import figure, go, joints_of, start, texts
+from app_util import figure, go, joints_of, rerun, start, texts
 from lab.app import common
 from lab.app import jobs as browser
 from lab.config import DataConfig, RegressorConfig, to_dict
@@ -31,7 +31,7 @@ from lab.eval.evaluate import evaluate
 from lab.infer import POSE_WEIGHTS
 from lab.models import io
 from lab.models.regressor import Regressor
-from lab.names import METHOD_LABELS
+from lab.names import METHOD_LABELS, METHOD_SHORT
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +75,14 @@ def test_compare_page_shows_the_evaluations(shipped, monkeypatch):
     for trace, m in zip(curves, ("unary", "marginal", "regressor", "mean_pose")):
         assert trace["x"] == pytest.approx(methods[m]["curve"]["alpha"])
         assert trace["y"] == pytest.approx([100 * v for v in methods[m]["curve"]["mean"]])
-    # the PCK@0.2 table: a column per method and the spatial model's gain
+    # the PCK@0.2 table: a short column header per method (all fit on screen) and the spatial model's gain
     table = at.dataframe[0].value
-    assert list(table.columns) == [METHOD_LABELS[m] for m in ("unary", "marginal", "regressor", "mean_pose")] + \
-        ["Spatial model gain (marginal − unary)"]
-    assert table.loc["mean", METHOD_LABELS["mean_pose"]] == pytest.approx(100 * methods["mean_pose"]["pck@0.2"]["mean"])
+    assert list(table.columns) == [METHOD_SHORT[m] for m in ("unary", "marginal", "regressor", "mean_pose")] + ["Gain"]
+    assert all(len(c) <= 12 for c in table.columns)
+    assert table.loc["mean", METHOD_SHORT["mean_pose"]] == pytest.approx(100 * methods["mean_pose"]["pck@0.2"]["mean"])
+    # round once, then subtract: every gain shown equals marginal shown - unary shown
+    for part, row in table.iterrows():
+        assert f"{row['Gain']:+.1f}" == f"{float(f'{row.Marginal:.1f}') - float(f'{row.Unary:.1f}'):+.1f}", part
     # pose spreads next to the ground truth's, and the collapsed regressor named
     spreads = cmp.pose_spreads(*results)
     bars = figure(at, "pose_spread")["data"][0]
@@ -129,6 +132,72 @@ def test_lessons_quote_the_evaluation(shipped, monkeypatch):
     for value in (cmp.pck_of(pose, "marginal"), cmp.pck_of(pose, "mean_pose"), cmp.pck_of(reg, "regressor")):
         assert f"{100 * value:.1f}%" in shown
     assert "{{" not in shown
+
+
+def test_self_check_answers_get_immediate_feedback_and_stay_in_the_session():
+    """Lesson 1's questions on the page: a wrong answer gets the right one and why, a right
+    one says so, with a sentence about the learner's current photo."""
+    from lab import selfcheck
+    at = go(start(), "lessons")
+    assert "Check yourself" in texts(at.subheader)
+    q = selfcheck.questions_for("01_heatmaps.md")[0]
+    radio = at.radio(key=f"sc_{q.id}")
+    assert radio.value is None and not at.success and not at.error          # nothing answered yet
+    radio.set_value((q.right() + 1) % len(q.options))
+    rerun(at)
+    assert any(q.options[q.right()] in e.value for e in at.error)
+    at.radio(key=f"sc_{q.id}").set_value(q.right())
+    rerun(at)
+    assert any(s.value.startswith("Right.") for s in at.success)
+    assert any(i.value.startswith("On your current photo") for i in at.info)
+    assert at.session_state[f"sc_{q.id}"] == q.right()
+
+
+def test_every_lesson_renders_with_its_questions_and_no_placeholder():
+    from lab import selfcheck
+    at = go(start(), "lessons")
+    for f in sorted(p.name for p in common.LESSONS.glob("0*.md")):
+        at.query_params["lesson"] = f
+        rerun(at)
+        assert "Check yourself" in texts(at.subheader), f
+        assert "{{" not in texts(at.markdown), f
+        assert len([r for r in at.radio if str(r.key).startswith("sc_")]) + \
+            len([n for n in at.number_input if str(n.key).startswith("sc_")]) == len(selfcheck.questions_for(f))
+
+
+def test_start_here_lists_every_page_in_order():
+    at = go(start(), "start")
+    assert at.title[0].value == "Start here"
+    assert "The order to go through it" in texts(at.subheader)
+
+
+def test_a_link_keeps_a_retrained_model_while_it_exists(tmp_path, monkeypatch):
+    """A page's link names a retrained run's model (model=run-<id>); opened in a fresh session
+    it picks that model; once the run is deleted, the link says so and shows the shipped one."""
+    from streamlit.testing.v1 import AppTest
+    from app_util import MAIN, TIMEOUT
+    run_id = "20261207-000000-abcdef"
+    run = tmp_path / run_id
+    run.mkdir()
+    shutil.copy(POSE_WEIGHTS, run / "pose.safetensors")
+    (run / "status.json").write_text(json.dumps({"id": run_id, "label": "my run", "state": "done"}))
+    monkeypatch.setattr(common, "RUNS_DIR", tmp_path)
+    label = "Retrained: my run"
+    assert label in common.model_choices()
+
+    def fresh(**q):
+        at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+        for k, v in q.items():
+            at.query_params[k] = v
+        at.switch_page("views/detector.py")
+        return rerun(at)
+    at = fresh(model=f"run-{run_id}", photo="lsp_im1007")
+    assert at.session_state[common.CHOICE] == label
+    assert at.query_params["model"] == f"run-{run_id}"                 # the page's own link keeps it
+    shutil.rmtree(run)
+    at = fresh(model=f"run-{run_id}", photo="lsp_im1007")
+    assert at.session_state[common.CHOICE] == common.SHIPPED
+    assert any("no longer on this server" in w.value for w in at.sidebar.warning)
 
 
 # ------------------------------------------------------------------ retrain

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app_util import figure, go, joints_of, rerun, start, texts, xy_of
+from app_util import arr, figure, go, joints_of, rerun, start, texts, xy_of
 from lab import people as P
 from lab.app import photos
 from lab.data.transforms import apply_affine, image_box, invert_affine
@@ -62,6 +62,11 @@ def crop_rect(fig: dict) -> dict:
     return rect
 
 
+def listed(rgb) -> list:
+    """The people the page lists: everyone found, refined, one entry per body (`lab.people.distinct`)."""
+    return P.distinct([P.refine(rgb, p) for p in P.find_people(rgb)])
+
+
 def alone(models, rgb, person) -> np.ndarray:
     """The unary joints (photo px) of running the model on that person's crop alone."""
     crop, A = P.crop_person(rgb, person, models.size)
@@ -72,7 +77,7 @@ def alone(models, rgb, person) -> np.ndarray:
 def test_group_photo_numbered_boxes_and_each_pick_its_own_crop(group, models):
     rgb, gts = group
     at = upload(start(), "group.png", rgb)
-    people = P.find_people(rgb)
+    people = listed(rgb)
     fig = figure(at, "photo_box")
     boxes = [s for s in fig["layout"]["shapes"] if str(s.get("name", "")).startswith("person")]
     assert [b["name"] for b in boxes] == [f"person {i + 1}" for i in range(len(people))]
@@ -87,7 +92,7 @@ def test_group_photo_numbered_boxes_and_each_pick_its_own_crop(group, models):
     for i in hits:
         person_select(at).set_value(i)
         rerun(at)
-        person = P.refine(rgb, people[i])
+        person = people[i]
         box = P.square_box(person)
         rect = crop_rect(figure(at, "photo_box"))
         assert rect["x0"] == pytest.approx(box[0] - box[2] / 2) and rect["y1"] == pytest.approx(box[1] + box[2] / 2)
@@ -169,3 +174,55 @@ def test_a_detector_that_fails_is_said_plainly_never_a_traceback(monkeypatch):
     at = upload(start(), "broken.png", canvas(320, 240, seed=11))
     assert any("could not run" in w.value and "whole photo" in w.value for w in at.warning)
     assert figure(at, "skeleton_unary")
+
+
+def inside(pt, box) -> bool:
+    return box["x0"] <= pt[0] <= box["x1"] and box["y0"] <= pt[1] <= box["y1"]
+
+
+def innermost(pt, boxes) -> int | None:
+    """The smallest box holding the point (a number inside a box nested in another reads as
+    the inner box's), or None."""
+    holding = [j for j, b in enumerate(boxes) if inside(pt, b)]
+    return min(holding, key=lambda j: (boxes[j]["x1"] - boxes[j]["x0"]) * (boxes[j]["y1"] - boxes[j]["y0"]),
+               default=None)
+
+
+def test_picking_number_k_crops_the_person_whose_box_is_labelled_k(group):
+    """The picker a learner can trust: every number sits inside its own box and no other (or,
+    for a box nested in another, inside the inner one only); each
+    box is tight around one real person (its refined landmarks); clicking number k (the marker's
+    own customdata) frames the crop on the person inside box k; the list tells people apart."""
+    rgb, gts = group
+    at = upload(start(), "group.png", rgb)
+    fig = figure(at, "photo_box")
+    boxes = [s for s in fig["layout"]["shapes"] if str(s.get("name", "")).startswith("person")]
+    (numbers,) = [t for t in fig["data"] if t.get("name") == "people"]
+    people = listed(rgb)
+    assert len(boxes) == len(people) >= len(gts)                       # everyone the detector finds is listed
+    for k, box in enumerate(boxes):
+        pt = (arr(numbers["x"])[k], arr(numbers["y"])[k])
+        assert numbers["text"][k] == str(k + 1) and box["name"] == f"person {k + 1}"
+        assert innermost(pt, boxes) == k                                # the number is read as box k's
+        tight = P.outline(people[k])
+        assert (box["x0"], box["y0"], box["x1"], box["y1"]) == pytest.approx(tight)
+        area = (tight[2] - tight[0]) * (tight[3] - tight[1])
+        assert area < 0.8 * people[k].side ** 2                          # tighter than the detector's square
+        assert sum(1 for gt in gts if inside(gt[:2], box)) <= 1          # never two real people in one box
+    for gt in gts:                                                       # each real person has a box
+        assert any(inside(gt[:2], b) for b in boxes)
+    labels = [person_select(at).format_func(i) for i in range(len(people))]
+    assert len({lab.split(" · ", 1)[1].replace("most prominent · ", "") for lab in labels}) == len(labels)
+    # each real person's first box in the list (a weaker detection may nest inside a real one)
+    for k in sorted({min(j for j, b in enumerate(boxes) if inside(gt[:2], b)) for gt in gts}):
+        # the click on number k, as the chart sends it back, picks person k
+        action = photos.selection_action({"points": [{"customdata": list(numbers["customdata"][k])}], "box": []})
+        assert action == ("pick", k)
+        person_select(at).set_value(k)                                   # what the click's callback does
+        rerun(at)
+        rect = crop_rect(figure(at, "photo_box"))
+        centre = ((rect["x0"] + rect["x1"]) / 2, (rect["y0"] + rect["y1"]) / 2)
+        box = [s for s in figure(at, "photo_box")["layout"]["shapes"] if s.get("name") == f"person {k + 1}"][0]
+        assert inside(centre, box), (k, centre, box)
+        gt = next(gt for gt in gts if inside(gt[:2], box))
+        assert np.hypot(centre[0] - gt[0], centre[1] - gt[1]) < 0.25 * gt[2]   # the crop is that person

@@ -59,9 +59,16 @@ def test_switching_a_bank_off_redraws_the_unary(app, models, pred):
     if rows is None:                                          # no table: said plainly
         assert any("ablat" in i.value or "evaluation" in i.value for i in at.info)
     else:                                                     # the eval JSON's table, as written
-        shown = [d.value for d in at.dataframe if "setting" in d.value.columns][0]
-        assert list(shown["setting"]) == [r["setting"] for r in rows]
-        close(shown["marginal PCK@0.2"].to_numpy(), [r["marginal"] for r in rows])
+        shown = [d.value for d in at.dataframe if "left out" in d.value.columns][0]
+        assert list(shown["left out"]) == [r["label"] for r in rows]
+        close(shown["marginal PCK@0.2 (%)"].to_numpy(), [round(100 * r["marginal"], 1) for r in rows])
+        # 'lost' is in points, and equals the difference of the shown PCKs
+        lost = shown["marginal: lost (points)"].to_numpy()
+        pck = shown["marginal PCK@0.2 (%)"].to_numpy()
+        np.testing.assert_allclose(lost, np.round(pck[0] - pck, 1), atol=1e-9)
+    # a bank off is drawn on the colour scale of all banks on: its emptied maps look empty
+    scale = figure(at, "unary_banks_off")["layout"]["coloraxis"]
+    assert scale["cmax"] == pytest.approx(float(models.belief(touch.maps(models, pred.crop)["unary"]).max()), rel=1e-5)
     at.checkbox(key=interact.bank_key(0)).check()
     rerun(at)
     assert "off" not in at.query_params
@@ -108,6 +115,8 @@ def test_planting_a_joint_moves_the_message(app, models):
     rerun(at)
     close(heatmaps(figure(at, "plant_message"))[0], out["real_message"])
     assert "plant" not in at.query_params
+    assert not any("Planted at" in c.value for c in at.caption)    # nothing planted: the text says so
+    assert any("nothing is planted" in c.value for c in at.caption)
 
 
 def test_switching_a_message_off(app, models):
@@ -132,8 +141,14 @@ def test_tree_against_full_graph_table(app):
                              (("tree", POSE_WEIGHTS), ("full", FULL_WEIGHTS))})
     shown = next(d.value for d in at.dataframe if "graph" in d.value.columns)
     assert list(shown["graph"]) == ["tree", "full"] and list(shown["directed edges"]) == [40, 196]
-    np.testing.assert_allclose(shown["gain"], [r["gain"] for r in rows])
-    np.testing.assert_allclose(shown["marginal PCK@0.2"], [r["marginal"] for r in rows])
+    np.testing.assert_allclose(shown["gain (points)"], [round(100 * r["gain"], 1) for r in rows])
+    pck = shown[["unary PCK@0.2 (%)", "marginal PCK@0.2 (%)"]].to_numpy()
+    np.testing.assert_allclose(shown["gain (points)"], np.round(pck[:, 1] - pck[:, 0], 1), atol=1e-9)
+    # the limb table: words, no empty unary column
+    limbs = next(d.value for d in at.dataframe if "left out" in d.value.columns)
+    assert "unary PCK@0.2 (%)" not in limbs.columns
+    assert not any("_" in t for t in limbs["left out"])
+    np.testing.assert_allclose(shown["marginal PCK@0.2 (%)"], [round(100 * r["marginal"], 1) for r in rows])
 
 
 def _page_pred(at, models):

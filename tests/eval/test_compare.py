@@ -155,7 +155,7 @@ def test_load_eval_checks_the_file(tmp_path):
     good = tmp_path / "good.json"
     gt = person(2)
     good.write_text(json.dumps(result(["a", "b"], gt, np.ones((2, 14), bool), {"unary": gt})))
-    assert cmp.load_eval(good)["methods"]["unary"]["curve"]["alpha"][-1] == pytest.approx(0.2)
+    assert cmp.load_eval(good)["methods"]["unary"]["curve"]["alpha"][-1] == pytest.approx(0.5)
 
 
 def test_find_image_from_the_dataset_or_nowhere(fixture_root, tmp_path):

@@ -139,7 +139,7 @@ def test_shift_by_a_fraction_of_each_real_torso(lsp):
     assert pck(outside, gt, lab, alpha=0.21)["mean"] == 1.0
 
 
-def test_curve_is_monotone_and_ends_at_pck_at_0_2():
+def test_curve_is_monotone_reaches_0_5_and_holds_pck_at_0_2():
     rng = np.random.default_rng(3)
     gt = rng.uniform(0, 200, (50, K, 2))
     gt[:, R_HIP] = gt[:, L_SHOULDER] + rng.uniform(30, 60, (50, 2))
@@ -147,16 +147,18 @@ def test_curve_is_monotone_and_ends_at_pck_at_0_2():
     lab = rng.random((50, K)) < 0.9
     lab[:, [2, 9]] = True
     c = pck_curve(pred, gt, lab)
-    assert c["alpha"][0] == 0.0 and c["alpha"][-1] == 0.2 and len(c["alpha"]) == len(ALPHAS) == 21
+    assert c["alpha"][0] == 0.0 and c["alpha"][-1] == 0.5 and len(c["alpha"]) == len(ALPHAS) == 51
     assert np.all(np.diff(c["alpha"]) > 0)
     mean = np.array(c["mean"])
     assert np.all(np.diff(mean) >= 0)
     assert mean[0] < 0.01                                     # nothing is exactly right
     assert mean[-1] > 0.5
-    assert mean[-1] == pck(pred, gt, lab, 0.2)["mean"]
+    at02 = c["alpha"].index(0.2)
+    assert mean[at02] == pck(pred, gt, lab, 0.2)["mean"]
+    assert mean[-1] == pck(pred, gt, lab, 0.5)["mean"]
     pj = np.array(c["per_joint"])
-    assert pj.shape == (21, K) and np.all(np.diff(pj, axis=0) >= 0)
-    np.testing.assert_array_equal(pj[-1], pck(pred, gt, lab)["per_joint"])
+    assert pj.shape == (51, K) and np.all(np.diff(pj, axis=0) >= 0)
+    np.testing.assert_array_equal(pj[at02], pck(pred, gt, lab)["per_joint"])
 
 
 def test_curve_on_ground_truth_is_one_everywhere():

@@ -13,7 +13,7 @@ from lab.app import common, data, photos, plots
 from lab.config import data_root
 from lab.eval import compare as cmp
 from lab.joints import NAMES, SHORT
-from lab.names import METHOD_LABELS
+from lab.names import METHOD_LABELS, METHOD_SHORT
 
 TEST_CACHE = common.ROOT / "cache" / "lsp128.safetensors"
 # Okabe-Ito colours, distinguishable with colour-blindness (vermillion for the regressor: the
@@ -126,23 +126,30 @@ def section_curves(results: list[dict]) -> None:
 def section_table(results: list[dict]) -> None:
     st.subheader("PCK@0.2 by body part")
     rows = cmp.pck_table(cmp.methods_of(*results))
-    cols = {m: METHOD_LABELS[m] for m in ordered(rows[0])}
+    cols = {m: METHOD_SHORT[m] for m in ordered(rows[0])}
+    helps = {METHOD_SHORT[m]: METHOD_LABELS[m] + ", PCK@0.2 in %" for m in cols}
     if "marginal - unary" in rows[0]:
-        cols["marginal - unary"] = "Spatial model gain (marginal − unary)"
+        cols["marginal - unary"] = "Gain"
+        helps["Gain"] = ("Spatial model gain: the marginal column minus the unary column, in percentage points "
+                         "(of the numbers as shown)")
 
     def frame(kind_rows, index_name):
         df = pd.DataFrame([{"": r["name"], **{v: 100 * r[k] for k, v in cols.items()}} for r in kind_rows])
         return df.set_index("").rename_axis(index_name)
 
+    config = {c: st.column_config.NumberColumn(c, help=h, format="%+.1f" if c == "Gain" else "%.1f")
+              for c, h in helps.items()}
     groups = frame([r for r in rows if r["kind"] in ("group", "mean")], "part")
-    fmt = {c: "{:+.1f}" if c.startswith("Spatial model gain") else "{:.1f}" for c in groups.columns}
-    st.dataframe(groups.style.format(fmt), width="stretch")
+    st.dataframe(groups, width="stretch", column_config=config)
     with st.expander("Per joint (left and right separately)"):
         joints = frame([r for r in rows if r["kind"] == "joint"], "joint")
         joints.index = [f"{s} ({n})" for s, n in zip(SHORT, NAMES)]
-        st.dataframe(joints.style.format(fmt), width="stretch")
-    st.caption("Percent of joints within 0.2 torso diameters of the ground truth. Left and right are averaged in "
-               "the part rows. The mean-pose column is the floor: what predicting one pose for every photo scores.")
+        st.dataframe(joints, width="stretch", column_config=config)
+    st.caption("Percent of joints within 0.2 torso diameters of the ground truth. Columns: "
+               + "; ".join(f"**{METHOD_SHORT[m]}** = {METHOD_LABELS[m]}" for m in ordered(rows[0]))
+               + (". **Gain** = marginal − unary, in points" if "marginal - unary" in rows[0] else "")
+               + ". Left and right are averaged in the part rows. The mean-pose column is the floor: what "
+               "predicting one pose for every photo scores.")
 
 
 def section_spread(results: list[dict]) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from lab.app import common, data
+from lab import selfcheck
+from lab.app import common, data, photos
 from lab.eval import compare as cmp
 
 VIEWS = Path(common.__file__).resolve().parent / "views"
@@ -125,6 +126,50 @@ def show_lesson(cur: Lesson, lessons: list[Lesson]) -> None:
     render(fill_numbers(text), lessons)
 
 
+def _photo_context():
+    """The learner's current photo, its prediction and name, for the questions' sentences
+    about it; (None, None, "") when the models cannot load."""
+    models = common.load_models()
+    if models is None:
+        return None, None, ""
+    ph = photos.current_photo()
+    return models, photos.predict(models, ph), ph.label
+
+
+def self_check(cur: Lesson) -> None:
+    """The lesson's questions (`lab.selfcheck`), each answered on the page with its verdict and
+    explanation at once; answers live in this session's state only."""
+    qs = selfcheck.questions_for(cur.file)
+    if not qs:
+        return
+    st.divider()
+    st.subheader("Check yourself")
+    st.caption("Answer on the page: each answer is checked at once. Your answers stay in this browser "
+               "session only; nothing is stored.")
+    context = None
+    for n, q in enumerate(qs, 1):
+        key = f"sc_{q.id}"
+        st.markdown(f"**{n}.** {q.text}")
+        if q.kind == "choice":
+            given = st.radio(f"Question {n}", list(range(len(q.options))), index=None, key=key,
+                             format_func=lambda i, q=q: q.options[i], label_visibility="collapsed")
+        else:
+            whole = isinstance(q.answer, int) and not q.tolerance
+            given = st.number_input(f"Your answer{(' (' + q.unit.strip() + ')') if q.unit else ''}", value=None,
+                                    key=key, step=1 if whole else (0.01 if q.tolerance < 0.1 else 0.1),
+                                    format=None if whole else ("%.3f" if q.tolerance < 0.1 else "%.1f"))
+        if given is None:
+            continue
+        ok, text = selfcheck.check(q, given)
+        (st.success if ok else st.error)(text, icon=":material/check_circle:" if ok else ":material/cancel:")
+        if q.on_photo is not None:
+            if context is None:
+                context = _photo_context()
+            sentence = selfcheck.photo_sentence(q, *context)
+            if sentence:
+                st.info(sentence, icon=":material/photo_camera:")
+
+
 INTRO = (
     "Six short lessons walk through Tompson et al. (NIPS 2014) in order: heatmaps, the part detector, "
     "spatial priors, message passing, the comparison with direct regression, and training. Each one ends "
@@ -144,6 +189,7 @@ def main() -> None:
         cur = pick_lesson(lessons, refs)
     with right:
         show_lesson(cur, lessons)
+        common.friendly(lambda: self_check(cur))
 
 
 common.friendly(main)

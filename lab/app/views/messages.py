@@ -18,9 +18,13 @@ def _step_key(a: int) -> str:
     return f"msg_step_{a}"
 
 
+CAP = 9.99          # ratios above 999 % are shown as "> 999 %"
+
+
 def _pct(r: float) -> str:
-    """A ratio of two peaks: a percentage, or "× n" once the second peak is the higher one."""
-    return f"× {r:.2f}" if r > 1 else f"{r:.1%}" if r >= 0.001 else "< 0.1%"
+    """A ratio of two peak heights as a percentage of the first (one unit for every figure of
+    the page): "72 %", "671 %" once the second place is the higher one, "> 999 %" beyond."""
+    return "> 999 %" if r > CAP else f"{round(100 * r):.0f} %" if r >= 0.005 else "< 1 %"
 
 
 def _tex_name(k: int) -> str:
@@ -120,17 +124,21 @@ def show_equation(models, a: int, steps: list[dict], i: int) -> None:
 
 
 def competition_metrics(steps: list[dict], i: int, unary_peaks: dict) -> None:
-    """How the contest between the unary's two best peaks stands after step i and at the end."""
+    """How the contest between the unary's two best peaks stands after step i and at the end:
+    each figure the height at the unary's second peak as a percentage of the height at its first."""
     comp, final = steps[i]["competition"], steps[-1]["competition"]
     m1, m2, m3 = st.columns(3)
-    m1.metric("Second peak / first, unary", f"{unary_peaks['ratio']:.0%}" if unary_peaks["second"] else
-              "no second peak", help="Heights of the unary's two best local maxima (lab.analysis.second_peak).")
+    m1.metric("Second peak / first, unary", _pct(unary_peaks["ratio"]) if unary_peaks["second"] else
+              "no second peak", help="The height of the unary's second-best local maximum as a percentage of its "
+                                     "best one.")
     if comp["second"] is not None:
+        shown = [round(100 * min(r, CAP)) for r in (comp["marginal_ratio"], comp["unary_ratio"])]
         m2.metric(f"Same two places after step {i + 1}", _pct(comp["marginal_ratio"]),
-                  delta=f"{100 * (min(comp['marginal_ratio'], 9.99) - comp['unary_ratio']):+.0f} points",
-                  delta_color="off", help="The running product at the unary's second peak over its value at the "
-                                          "first peak (lab.analysis.peak_competition).")
-        m3.metric("After all steps (the marginal)", _pct(final["marginal_ratio"]))
+                  delta=f"{shown[0] - shown[1]:+d} points vs the unary", delta_color="off",
+                  help="The running product at the unary's second peak as a percentage of its value at the "
+                       "unary's first peak. Over 100 %: the second place now wins.")
+        m3.metric("After all steps (the marginal)", _pct(final["marginal_ratio"]),
+                  help="The same percentage for A's marginal, after every message is multiplied in.")
 
 
 def panels(models, pred, a: int, steps: list[dict], i: int, ex: dict | None) -> list[tuple]:
@@ -213,7 +221,7 @@ def examples_list(examples: list[dict]) -> None:
         return
     st.markdown(
         f"Found just now in the first {data.SCAN} crops of {data.EXAMPLE_SPLITS[examples[0]['split']]}, by "
-        "comparing each joint's unary peak and marginal peak with the annotation (`lab.analysis.veto_examples`): "
+        "comparing each joint's unary peak and marginal peak with the annotation: "
         "joints the detector alone got wrong and the spatial model got right, furthest off first, one per crop.")
     for j, ex in enumerate(examples):
         c1, c2 = st.columns([2, 3])

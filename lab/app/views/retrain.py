@@ -6,6 +6,7 @@ watches, cancels, compares and deletes them."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +28,7 @@ def preset_help() -> str:
     """The presets' settings, as `pose-lab bench --retrain` measures them."""
     return "Starting points: " + "; ".join(f"{name}: {p.epochs} epochs on all crops"
                                            for name, p in jobs.PRESETS.items()) + \
-        " (2 CPU cores; `pose-lab bench --retrain` prints their time and validation PCK)."
+        " (measured on 2 quiet CPU cores; `pose-lab bench --retrain` prints their time and validation PCK here)."
 
 
 def badge(state: str) -> str:
@@ -161,6 +162,16 @@ def new_run_form() -> None:
     st.caption(f"This server trains {q['max_running']} run{'s' if q['max_running'] > 1 else ''} at a time: "
                f"{q['running']} training now, {q['waiting']} waiting (at most {q['max_queued']})."
                + (" A new run waits its turn in the queue." if busy else ""))
+    guess = jobs.expected_seconds(jobs.RunSettings(epochs=int(epochs), spatial=bool(spatial), cache=cache,
+                                                   train_size=int(st.session_state.get("rt_train_size") or 0)),
+                                  runs_dir())
+    threads = jobs.train_threads(jobs.RunSettings())
+    st.caption(f"A run trains on {threads} torch thread{'s' if threads > 1 else ''} of this server's "
+               f"{os.cpu_count()} cores. "
+               + (f"Expected here: about {jobs.fmt_seconds(guess['seconds'])}, measured from the last finished run "
+                  f"on this server (“{md(guess['from'])}”: {guess['images']} images in "
+                  f"{jobs.fmt_seconds(guess['wall'])})." if guess else
+                  "No run has finished on this server yet: the time left is shown once training starts."))
     st.button("Start training" if not busy else "Queue this run", type="primary", key="rt_start", on_click=_start)
     if st.session_state.get("rt_start_error"):
         st.error(st.session_state["rt_start_error"])
@@ -209,10 +220,16 @@ def loss_figure(st_: dict) -> go.Figure:
         rows = [h for h in st_.get("history", []) if h["stage"] == stage]
         if rows or pts:
             fig.add_trace(go.Scatter(x=[h["epoch"] for h in rows], y=[h["loss"] for h in rows],
-                                     mode="lines+markers", name=f"{stage} stage", legendgroup=stage,
+                                     mode="lines+markers", name=f"{stage}: training", legendgroup=stage,
                                      line=dict(color=colour, width=3),
-                                     hovertemplate="epoch %{x}: %{y:.5f}<extra>epoch mean</extra>"))
-    fig.update_layout(title="Training loss (MSE to the Gaussian targets)", xaxis_title="epoch",
+                                     hovertemplate="epoch %{x}: %{y:.5f}<extra>training, epoch mean</extra>"))
+        val = [h for h in rows if h.get("val_loss") is not None]
+        if val:
+            fig.add_trace(go.Scatter(x=[h["epoch"] for h in val], y=[h["val_loss"] for h in val],
+                                     mode="lines+markers", name=f"{stage}: validation", legendgroup=stage,
+                                     line=dict(color=colour, width=3, dash="dash"), marker=dict(symbol="diamond"),
+                                     hovertemplate="epoch %{x}: %{y:.5f}<extra>validation</extra>"))
+    fig.update_layout(title="Loss: training and validation", xaxis_title="epoch", meta="retrain_loss",
                       yaxis=dict(title="loss (log scale)", type="log"), height=380,
                       margin=dict(t=50, l=10, r=10, b=10),
                       legend=dict(orientation="h", y=-0.25, yanchor="top", x=0))
@@ -257,9 +274,11 @@ def run_panel(run_id: str) -> None:
         bits = [f"{prog.get('stage') or 'starting'} stage", f"epoch {prog.get('epoch', 0)}/{prog.get('epochs')}"]
         if prog.get("steps"):
             bits.append(f"batch {prog.get('step')}/{prog.get('steps')}")
-        if st_.get("images_per_s"):
-            bits.append(f"{st_['images_per_s']:.0f} images/s")
+        left = jobs.eta(st_)
+        if left:
+            bits.append(f"about {jobs.fmt_seconds(left['seconds'])} left")
         st.progress(min(max(float(prog.get("fraction", 0.0)), 0.0), 1.0), text=" · ".join(bits))
+        st.caption("Time left: " + (left["text"] if left else "measured once the first batches have run") + ".")
         if st_.get("cancel_requested"):
             st.caption("Cancelling: it stops after the current batch and keeps its best checkpoint.")
         st.button("Cancel", key=f"rt_cancel_{run_id}", on_click=_cancel, args=(run_id,),
@@ -283,7 +302,9 @@ def run_panel(run_id: str) -> None:
     left, mid, right = st.columns([5, 5, 3])
     with left:
         st.plotly_chart(loss_figure(st_), width="stretch", key=f"rt_loss_{run_id}")
-        st.caption("Thin: every batch. Thick: the epoch's mean.")
+        st.caption("Thin: every batch. Thick: the epoch's mean on the training crops. Dashed: the same loss on "
+                   "the validation crops after each epoch. Training falling while validation stalls or rises "
+                   "is overfitting: the model learns its training crops, not poses.")
     with mid:
         st.plotly_chart(pck_figure(st_), width="stretch", key=f"rt_pck_{run_id}")
     with right:
@@ -291,9 +312,7 @@ def run_panel(run_id: str) -> None:
         png = runs_dir() / run_id / jobs.LIVE
         if live and png.is_file():
             st.image(png.read_bytes(), width="stretch")
-            what = "marginal (detector + spatial)" if live["kind"] == "marginal" else "detector's unary"
-            st.caption(f"One validation image after epoch {live['epoch']}: the {what} maps, all joints. "
-                       f"Brightest value {live['top']:.2f} (a target's peak is 1).")
+            st.caption(jobs.live_caption(live))
         else:
             st.caption("The heatmap of a validation image appears after the first epoch.")
     if len({h["stage"] for h in st_.get("history", [])}) > 1:

@@ -130,13 +130,15 @@ def confidence_table(models, pred, methods) -> None:
     help_of = confidence_help(models.pose.detector.cfg)
     with st.expander("Per-joint confidence", expanded=False):
         rows = {"joint": list(NAMES), "side": [side(k) for k in range(len(NAMES))]}
-        for m in methods:
+        scored = [m for m in methods if np.isfinite(pred.confidence[m]).any()]    # the regressor has none
+        for m in scored:
             rows[METHOD_LABELS[m]] = [None if not np.isfinite(v) else float(v) for v in pred.confidence[m]]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                      column_config={METHOD_LABELS[m]: st.column_config.NumberColumn(format="%.3f")
-                                    for m in methods})
+                                    for m in scored})
         st.caption("The confidences measure different things, so compare them down a column, not across: "
-                   + "; ".join(f"**{METHOD_LABELS[m]}**: {help_of[m]}" for m in methods) + ".")
+                   + "; ".join(f"**{METHOD_LABELS[m]}**: {help_of[m]}" for m in scored) + "."
+                   + "".join(f" {METHOD_LABELS[m]}: no column, {help_of[m]}." for m in methods if m not in scored))
 
 
 def downloads(models, ph, box, pred, methods) -> None:
