@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 
 from lab import progress
-from lab.errors import LabError
 from lab.config import DETECTOR_PRESETS, DataConfig, SpatialConfig
+from lab.errors import LabError
 
 DEFAULT_CACHE = Path("cache/lsp128.safetensors")
 
@@ -132,8 +132,8 @@ def cmd_bench(a) -> None:
         retrain_table(presets=tuple(a.preset or ()))
         return
     if a.interactions:
-        from lab.infer import POSE_WEIGHTS, SCRATCH_WEIGHTS
         from lab.bench.interactions import run_interactions
+        from lab.infer import POSE_WEIGHTS, SCRATCH_WEIGHTS
         run_interactions([Path(m) for m in a.model] if a.model else [POSE_WEIGHTS, SCRATCH_WEIGHTS],
                          threads=a.threads, reps=a.reps)
         return
@@ -191,7 +191,7 @@ def cmd_app(a) -> None:
         return
     if os.name == "posix":
         os.execv(sys.executable, argv)
-    import subprocess                                   # Windows has no real exec: wait, pass Ctrl-C on
+    import subprocess  # Windows has no real exec: wait, pass Ctrl-C on
     proc = subprocess.Popen(argv)
     try:
         sys.exit(proc.wait())

@@ -223,7 +223,10 @@ figcaption { font-size: 90%; color: #444; }
 .questions { border: 1px solid #bbb; padding: .4em 1.2em; break-inside: avoid; }
 .questions ol.options { list-style: upper-alpha; }
 .answers li { margin-bottom: .3em; }
-@media print { a { color: #111; text-decoration: none; } a[href^="http"]::after { content: " (" attr(href) ")"; font-size: 80%; color: #444; word-break: break-all; } }
+@media print {
+  a { color: #111; text-decoration: none; }
+  a[href^="http"]::after { content: " (" attr(href) ")"; font-size: 80%; color: #444; word-break: break-all; }
+}
 """
 
 

@@ -22,8 +22,8 @@ from lab.models.fuse import fold_batchnorm
 from lab.models.predict import heatmaps, peak_share, to_input
 from lab.models.regressor import denormalise
 from lab.names import METHODS
-
 from lab.resources import PRETRAINED  # noqa: E402  (the package's weights, installed or in a checkout)
+
 POSE_WEIGHTS = PRETRAINED / "pose.safetensors"
 SCRATCH_WEIGHTS = PRETRAINED / "scratch.safetensors"
 FULL_WEIGHTS = PRETRAINED / "pose_full.safetensors"     # the same detector, a fully connected graph

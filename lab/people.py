@@ -21,7 +21,8 @@ interpreter (`ai-edge-litert`). Their weights (two `.tflite` files, unchanged fr
 `lab/assets/mediapipe/` with their licence: installed or in a checkout, nothing is
 downloaded, at setup or at run time. For each person the
 detector predicts the mid-hip and mid-shoulder points and a whole-body circle
-around the hips (a loose framing); the landmarks give the joints (a tight one). scripts/compare_person_detectors.py measured it against
+around the hips (a loose framing); the landmarks give the joints (a tight one).
+scripts/compare_person_detectors.py measured it against
 OpenCV's HOG and Haar people detectors, MediaPipe Pose and the lab's own pose
 model (today's framing, and as a multi-scale detector): docs/person_detectors.md.
 

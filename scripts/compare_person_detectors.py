@@ -288,6 +288,7 @@ def cand_lab_search(levels=(256, 448, 768), min_score: float = 0.0):
     highest unary inside it; the box is fitted around those peaks (margin 0.3)."""
     import torch
     import torch.nn.functional as F
+
     from lab.models.detector import STRIDE
     lab = _load_lab()
     det = lab.pose.detector.eval()

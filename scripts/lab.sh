@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine.
 #   bash scripts/lab.sh app    set up, then open the lab (http://localhost:8501)
-#   bash scripts/lab.sh test   set up (with Chromium for the browser test), then run every test
+#   bash scripts/lab.sh test   set up (with Chromium for the browser test), lint, then run every test
 # Setup is idempotent: a second run only checks what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,8 @@ if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import lab, lab.resources, streamlit, torch, playwright, tqdm, ai_edge_litert" 2>/dev/null; then
+if ! .venv/bin/python -c "import lab, lab.resources, streamlit, torch, playwright, tqdm, ai_edge_litert" 2>/dev/null \
+   || [ ! -x .venv/bin/ruff ]; then
     echo "==> installing pose-lab and its dependencies"
     # torch is pinned exactly: these machines serve a local CPU wheel (torch==2.13.0+cpu);
     # a range would let pip fetch the CUDA build, gigabytes we do not need.
@@ -36,6 +37,8 @@ test)
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
     fi
     shift || true
+    echo "==> ruff check (lint: pyproject.toml [tool.ruff])"
+    .venv/bin/ruff check .
     exec .venv/bin/python -m pytest "$@"
     ;;
 *)

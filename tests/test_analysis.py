@@ -17,7 +17,7 @@ from lab.config import DetectorConfig, SpatialConfig
 from lab.data.codec import gaussian_targets
 from lab.data.transforms import image_box
 from lab.infer import PoseLab
-from lab.joints import FLIP_PAIRS, FLIP_PERM, K, L_HIP, L_SHOULDER, NAMES, R_ANKLE, R_HIP, R_KNEE, R_SHOULDER
+from lab.joints import FLIP_PAIRS, FLIP_PERM, L_HIP, L_SHOULDER, NAMES, R_ANKLE, R_HIP, R_KNEE, R_SHOULDER, K
 from lab.models.spatial import SpatialModel, softplus_inv
 from lab.names import CONFIDENCE_HELP
 

@@ -1,6 +1,5 @@
 """A model of the everyday recipe (192-px crops, stride-32 trunk, 48x48 maps) runs through the
 same path as the shipped one: saved, loaded by the app's predictor, framed and decoded."""
-import numpy as np
 import pytest
 import torch
 from skimage import data as skdata

@@ -10,7 +10,7 @@ import torch
 from lab import touch
 from lab.data.transforms import image_box
 from lab.infer import POSE_WEIGHTS, SCRATCH_WEIGHTS, PoseLab
-from lab.joints import K, R_ELBOW, R_WRIST
+from lab.joints import R_ELBOW, R_WRIST, K
 from lab.models.spatial import convolve_direct
 
 
@@ -138,8 +138,9 @@ def test_graph_rows_compare_the_two_shipped_graphs():
     gains as each JSON's marginal minus its unary, each rounded as shown first; one JSON alone
     gives no comparison."""
     import json
-    from lab.infer import FULL_WEIGHTS
+
     from lab.eval.compare import eval_path
+    from lab.infer import FULL_WEIGHTS
     res = {g: json.loads(eval_path(w).read_text()) for g, w in (("tree", POSE_WEIGHTS), ("full", FULL_WEIGHTS))}
     rows = touch.graph_rows(res)
     assert [(r["graph"], r["edges"]) for r in rows] == [("tree", 40), ("full", 196)]

@@ -3,15 +3,13 @@ errors. Pages call the library; no model math here."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import streamlit as st
 
-from lab.errors import LabError
-from lab.infer import FULL_WEIGHTS, POSE_WEIGHTS, PRETRAINED, REGRESSOR_WEIGHTS, SCRATCH_WEIGHTS, PoseLab
-
 from lab.app.settings import SETTINGS  # noqa: E402
+from lab.errors import LabError
+from lab.infer import FULL_WEIGHTS, POSE_WEIGHTS, REGRESSOR_WEIGHTS, SCRATCH_WEIGHTS, PoseLab
 from lab.resources import ASSETS, CHECKOUT, LESSONS  # noqa: E402,F401  (found through the package)
 
 ROOT = CHECKOUT or Path.cwd()       # relative paths typed in the app start here

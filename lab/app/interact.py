@@ -16,8 +16,8 @@ import streamlit as st
 import torch
 
 from lab import touch
-from lab.eval.pck import points
 from lab.app import common, data, links, photos, plots, workers
+from lab.eval.pck import points
 from lab.joints import NAMES, R_WRIST, SHORT
 from lab.models import graph
 

@@ -602,8 +602,8 @@ def live_heatmap(model, image: np.ndarray) -> dict:
     the model has a spatial model, else the unary), their maximum over joints divided by
     the picture's brightest value `top` (one scale for all joints; a target peaks at 1,
     so `top` says how confident the model is), upsampled and blended over the crop."""
-    from lab.models.predict import heatmaps, to_input
     from lab.models.detector import BELIEF_OF_LOSS, belief
+    from lab.models.predict import heatmaps, to_input
     was_training = model.training
     model.eval()
     try:
@@ -971,8 +971,8 @@ def delete_run(runs_dir: Path, run_id: str) -> None:
 def val_pck(model_path: Path, cache: str | os.PathLike = "mini", split: str = "val", limit: int = 0) -> dict:
     """PCK@0.2 on a cache split (crop pixels) of a pose checkpoint: {"unary": ..., "marginal": ...}.
     The Retrain page uses it to put a run and the shipped model side by side on the same images."""
-    from lab.eval.pck import pck
     from lab.data.codec import HeatmapCodec
+    from lab.eval.pck import pck
     from lab.models import io
     from lab.models.predict import predict_pose
     model, meta = io.load(Path(model_path))

@@ -44,9 +44,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lab.errors import LabError
-
 from lab.bench.browser import CHROMIUM, CHROMIUM_ARGS, UNTHROTTLED, free_port, wait_healthy
+from lab.errors import LabError
 
 CHROMIUM_ARGS = [*CHROMIUM_ARGS, *UNTHROTTLED]
 VIEWPORT = {"width": 1440, "height": 900}          # a laptop screen
@@ -541,7 +540,7 @@ def run(learners: list[int], timeout: float = 240.0, rounds_single: int = 3, ser
         raise LabError(f"the classroom benchmark drives Debian's Chromium at {CHROMIUM}: "
                        "apt-get install chromium (it never downloads a browser).")
     try:
-        from playwright.async_api import async_playwright
+        from playwright.async_api import async_playwright  # noqa: F401 (availability check)
     except ImportError:
         raise LabError("the classroom benchmark needs Playwright: pip install 'pose-lab[test]'.")
     learners = sorted(set(max(1, n) for n in learners))
@@ -622,7 +621,7 @@ async def _all(url, learners, photos, timeout, rounds_single, out, server, res, 
                 return [next(fresh) for _ in range(k)]
             warm = await _phase(browser, url, take(1), timeout)          # loads the models; not counted
             res["warm_up"] = warm[0]
-            out(f"warm-up learner (not counted): " + ", ".join(f"{s} {t:.1f} s" for s, t in warm[0]["times"].items())
+            out("warm-up learner (not counted): " + ", ".join(f"{s} {t:.1f} s" for s, t in warm[0]["times"].items())
                 + (f"; problems {warm[0]['problems']}" if warm[0]["problems"] else ""))
             for n in learners:
                 cpu0 = server.cpu_s() if server else None

@@ -26,8 +26,15 @@ from typing import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from lab.config import (DETECTOR_PRESETS, AugmentConfig, DataConfig, DetectorConfig, RegressorConfig,
-                        SpatialConfig, TrainConfig)
+from lab.config import (
+    DETECTOR_PRESETS,
+    AugmentConfig,
+    DataConfig,
+    DetectorConfig,
+    RegressorConfig,
+    SpatialConfig,
+    TrainConfig,
+)
 from lab.data.codec import HeatmapCodec
 from lab.data.transforms import augment
 from lab.errors import LabError
@@ -272,6 +279,7 @@ def retrain_table(out: Callable[[str], None] = print, presets: tuple[str, ...] =
     """The Retrain page's presets run as the page runs them (lab.app.jobs, the small detector
     on the bundled mini set): wall time and the validation PCK@0.2 of the kept (best) epoch."""
     import tempfile
+
     from lab.app import jobs
     res = {}
     out("Retrain page presets (small detector, mini set; validation = the mini set's val crops)")

@@ -119,8 +119,8 @@ def measure(url: str, timeout: float = 240.0, out=print) -> list[dict]:
     """Walk the pages in one Chromium context; one row per step."""
     from playwright.sync_api import sync_playwright
 
-    from lab.bench.classroom import SKELETONS_JS, learner_photos
     from lab.app.common import PAGES
+    from lab.bench.classroom import SKELETONS_JS, learner_photos
     rows = []
     received = [0]
     with tempfile.TemporaryDirectory(prefix="pose-lab-pageweight-") as tmp, sync_playwright() as pw:

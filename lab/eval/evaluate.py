@@ -7,7 +7,6 @@ crop's exact inverse affine; PCK is computed there.
 from __future__ import annotations
 
 import dataclasses
-
 import hashlib
 import time
 from pathlib import Path
@@ -124,14 +123,18 @@ def photo_measures(model, meta: dict, d: dict, records, mdata, upload_path: bool
     if upload_path:
         c = R.upload_path_crops(records, mdata.crop_size)
         res["upload_path"] = {"nobody_found": c["nobody_found"],
-                              "methods": score(predict_split(model, meta, torch.from_numpy(c["images"]).permute(0, 3, 1, 2).contiguous(), False), c["affine"], d)}
+                              "methods": score(predict_split(model, meta, _nchw(c["images"]), False), c["affine"], d)}
     if robustness:
         res["robustness"] = {}
         for cond in R.CONDITIONS:
             c = R.condition_crops(records, cond, mdata.crop_size, mdata.margin)
-            images = torch.from_numpy(c["images"]).permute(0, 3, 1, 2).contiguous()
-            res["robustness"][cond] = score(predict_split(model, meta, images, False), c["affine"], d)
+            res["robustness"][cond] = score(predict_split(model, meta, _nchw(c["images"]), False), c["affine"], d)
     return res
+
+
+def _nchw(images: np.ndarray) -> torch.Tensor:
+    """(N, S, S, 3) uint8 -> (N, 3, S, S)."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 
 
 def bank_ablation(model, meta: dict, d: dict) -> dict:

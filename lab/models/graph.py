@@ -2,7 +2,7 @@
 "v sends a message to A", always including the self edge (A, A)."""
 from __future__ import annotations
 
-from lab.joints import K, LIMBS
+from lab.joints import LIMBS, K
 
 
 def edges(graph: str, k: int = K) -> list[tuple[int, int]]:

@@ -24,8 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lab.config import (DataConfig, DetectorConfig, RegressorConfig, SpatialConfig, TrainConfig,
-                        to_dict)
+from lab.config import DataConfig, DetectorConfig, RegressorConfig, SpatialConfig, TrainConfig, to_dict
 from lab.data.cache import CachedSplit
 from lab.data.codec import HeatmapCodec
 from lab.data.transforms import augment

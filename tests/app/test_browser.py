@@ -25,10 +25,9 @@ import os
 import time
 from pathlib import Path
 
+import browser_util as bu
 import pytest
 from PIL import Image
-
-import browser_util as bu
 
 pytestmark = [
     pytest.mark.browser,

@@ -18,9 +18,8 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-
 import browser_util as bu
+import pytest
 
 pytestmark = [
     pytest.mark.browser,

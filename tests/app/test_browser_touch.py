@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import browser_util as bu
 import numpy as np
 import pytest
-
-import browser_util as bu
 from app_util import framed_box
+
 from lab import touch
 from lab.data.images import load_image
 from lab.infer import POSE_WEIGHTS, PoseLab

@@ -14,14 +14,14 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 import pytest
-
 from app_util import framed_box
+
 from lab import touch
 from lab.app import links, photos
 from lab.app.views import lessons as lesson_view
 from lab.data.images import load_image
 from lab.infer import FULL_WEIGHTS, POSE_WEIGHTS, SCRATCH_WEIGHTS, PoseLab
-from lab.joints import NAMES, SHORT
+from lab.joints import NAMES
 from lab.models import graph
 from lab.resources import LESSONS
 

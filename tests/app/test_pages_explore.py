@@ -15,9 +15,9 @@ import zlib
 
 import numpy as np
 import pytest
+from app_util import arr, figure, framed_box, go, heatmaps, joints_of, lesson_links, rerun, start, texts, xy_of
 from PIL import Image
 
-from app_util import arr, figure, framed_box, go, heatmaps, joints_of, lesson_links, rerun, start, texts, xy_of
 from lab import analysis
 from lab.app import common, data, photos, plots
 from lab.data.images import load_image

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from app_util import figure, go, joints_of, rerun, start, texts
+
 from lab.app import common
 from lab.app import jobs as browser
 from lab.config import DataConfig, RegressorConfig, to_dict
@@ -174,8 +174,8 @@ def test_start_here_lists_every_page_in_order():
 def test_a_link_keeps_a_retrained_model_while_it_exists(tmp_path, monkeypatch):
     """A page's link names a retrained run's model (model=run-<id>); opened in a fresh session
     it picks that model; once the run is deleted, the link says so and shows the shipped one."""
-    from streamlit.testing.v1 import AppTest
     from app_util import MAIN, TIMEOUT
+    from streamlit.testing.v1 import AppTest
     run_id = "20261207-000000-abcdef"
     run = tmp_path / run_id
     run.mkdir()

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from app_util import arr, figure, go, joints_of, rerun, start, texts, xy_of
 from PIL import Image
 
-from app_util import arr, figure, go, joints_of, rerun, start, texts, xy_of
 from lab import people as P
 from lab.app import photos
 from lab.data.transforms import apply_affine, image_box, invert_affine

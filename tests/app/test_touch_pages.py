@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from app_util import MAIN, TIMEOUT, figure, framed_box, go, heatmaps, rerun, start
 from streamlit.testing.v1 import AppTest
 
-from app_util import MAIN, TIMEOUT, figure, framed_box, go, heatmaps, rerun, start
 from lab import analysis, touch
 from lab.app import data, interact, photos
-from lab.data.transforms import image_box
 from lab.data.images import load_image
+from lab.data.transforms import image_box
 from lab.infer import FULL_WEIGHTS, POSE_WEIGHTS, PoseLab
 from lab.joints import NAMES, R_WRIST, SHORT
 from lab.models import graph

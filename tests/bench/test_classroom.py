@@ -98,6 +98,7 @@ def test_server_cpu_is_read_from_proc_with_the_children(tmp_path):
     import os
     import subprocess
     import sys
+
     from lab.bench.classroom import tree_cpu_s
     # a parent that starts a busy child: the child's CPU counts while it runs
     code = ("import subprocess, sys, time; c = subprocess.Popen([sys.executable, '-c', "

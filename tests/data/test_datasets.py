@@ -12,8 +12,7 @@ import scipy.io
 
 from lab.data.datasets import read_lsp, read_lspet
 from lab.errors import LabError
-from lab.joints import (HEAD, L_ANKLE, L_HIP, L_KNEE, L_SHOULDER, NECK, R_ANKLE, R_HIP,
-                        R_KNEE, R_SHOULDER, R_WRIST)
+from lab.joints import HEAD, L_ANKLE, L_HIP, L_KNEE, L_SHOULDER, NECK, R_ANKLE, R_HIP, R_KNEE, R_SHOULDER, R_WRIST
 
 HIPS, SHOULDERS = [R_HIP, L_HIP], [R_SHOULDER, L_SHOULDER]
 KNEES, ANKLES = [R_KNEE, L_KNEE], [R_ANKLE, L_ANKLE]

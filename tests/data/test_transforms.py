@@ -13,9 +13,20 @@ import pytest
 import torch
 
 from lab.config import AugmentConfig
-from lab.data.transforms import (apply_affine, augment, box_affine, color_jitter, compose,
-                                 crop_image, hflip, image_box, invert_affine, person_box,
-                                 random_affines, warp)
+from lab.data.transforms import (
+    apply_affine,
+    augment,
+    box_affine,
+    color_jitter,
+    compose,
+    crop_image,
+    hflip,
+    image_box,
+    invert_affine,
+    person_box,
+    random_affines,
+    warp,
+)
 from lab.joints import FLIP_PAIRS, FLIP_PERM, K
 
 NO_AUG = AugmentConfig(scale=0, rotation=0, translate=0, flip=0, color=0)

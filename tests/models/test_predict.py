@@ -4,9 +4,9 @@ import torch
 from lab.data.cache import load_mini
 from lab.data.codec import HeatmapCodec
 from lab.data.transforms import zoom
-from lab.models.predict import heatmaps, predict_pose, to_input
 from lab.infer import POSE_WEIGHTS
 from lab.models import io
+from lab.models.predict import heatmaps, predict_pose, to_input
 
 
 def test_zoom_and_back_keeps_a_peak_in_place():

@@ -12,10 +12,9 @@ import torch
 
 from lab.config import SpatialConfig
 from lab.data.codec import HeatmapCodec
-from lab.joints import K, L_KNEE, NAMES, NECK, R_ANKLE, R_KNEE
+from lab.joints import L_KNEE, NAMES, NECK, R_ANKLE, R_KNEE, K
 from lab.models import graph
-from lab.models.spatial import (SpatialModel, convolve_direct, convolve_fft,
-                                displacement_histograms)
+from lab.models.spatial import SpatialModel, convolve_direct, convolve_fft, displacement_histograms
 
 
 def softplus(x):

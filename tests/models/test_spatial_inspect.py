@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lab.config import SpatialConfig
-from lab.joints import K, L_KNEE, NECK, R_ANKLE, R_KNEE
+from lab.joints import L_KNEE, NECK, R_ANKLE, R_KNEE
 from lab.models.spatial import SpatialModel, compare_with_histogram, convolve_direct
 
 

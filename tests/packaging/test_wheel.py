@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.bench.browser import CHROMIUM, chromium_missing, free_port, launch, port_open, wait_healthy
+from lab.bench.browser import chromium_missing, free_port, launch, port_open, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 TORCH = "torch==2.13.0"          # the exact CPU wheel (a range would fetch CUDA builds)

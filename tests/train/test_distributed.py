@@ -72,8 +72,7 @@ def test_a_resumed_run_continues_where_it_stopped(runs):
 
 def train_start_weights() -> dict:
     """The model every run starts from (seeded, ImageNet trunk)."""
-    from lab.config import SpatialConfig
-    from lab.config import RegressorConfig
+    from lab.config import RegressorConfig, SpatialConfig
     from lab.train.loop import new_model
     torch.manual_seed(0)
     cfg, data, tr, _, det = tiny_setup(epochs=1, batch=8)

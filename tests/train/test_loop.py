@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from lab.config import (AugmentConfig, DetectorConfig, RegressorConfig, SpatialConfig,
-                        TrainConfig)
+from lab.config import AugmentConfig, DetectorConfig, RegressorConfig, SpatialConfig, TrainConfig
 from lab.data.codec import HeatmapCodec
 from lab.errors import LabError
 from lab.models import io
