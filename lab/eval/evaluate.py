@@ -232,8 +232,8 @@ def summary_table(res: dict) -> str:
             + f"{100 * p['mean']:9.1f}"
 
     lines = [f"{res['kind']} on {res['split']} ({res['images']} images, {res['source']})",
-             f"{'method':<14}" + "".join(f"{g:>9}" for g in groups) + f"{'mean':>9}"]
-    lines += [row(name, m["pck@0.2"], 14) for name, m in res["methods"].items()]
+             f"{'method':<20}" + "".join(f"{g:>9}" for g in groups) + f"{'mean':>9}"]
+    lines += [row(name, m["pck@0.2"], 20) for name, m in res["methods"].items()]
     extra = {"upload path": res["upload_path"]["methods"]} if res.get("upload_path") else {}
     extra.update(res.get("robustness") or {})
     ablations = res.get("ablations") or {}
