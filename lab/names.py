@@ -25,6 +25,8 @@ METHOD_SHORT = {
     "marginal": "Marginal",
     "unary_flip": "Unary, flip",
     "marginal_flip": "Marginal, flip",
+    "unary_multiscale": "Unary, multi-scale",
+    "marginal_multiscale": "Marginal, multi-scale",
     "regressor": "Regressor",
     "mean_pose": "Mean pose",
 }

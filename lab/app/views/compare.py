@@ -12,6 +12,7 @@ import streamlit as st
 from lab.app import common, data, photos, plots
 from lab.config import data_root
 from lab.eval import compare as cmp
+from lab.eval.robustness import photo_rows
 from lab.joints import NAMES, SHORT
 from lab.names import METHOD_LABELS, METHOD_SHORT
 
@@ -19,7 +20,8 @@ TEST_CACHE = common.ROOT / "cache" / "lsp128.safetensors"
 # Okabe-Ito colours, distinguishable with colour-blindness (vermillion for the regressor: the
 # other pages use orange for the person's right side); flip-test rows dashed.
 COLOURS = {"unary": "#56B4E9", "marginal": "#0072B2", "unary_flip": "#56B4E9", "marginal_flip": "#0072B2",
-           "regressor": "#D55E00", "mean_pose": "#8c8c8c", "ground truth": "#111111"}
+           "unary_multiscale": "#56B4E9", "marginal_multiscale": "#0072B2", "regressor": "#D55E00",
+           "mean_pose": "#8c8c8c", "ground truth": "#111111"}
 LABELS = {**METHOD_LABELS, "ground truth": "Ground truth", "ground_truth": "Ground truth"}
 STUDY = ("unary", "marginal", "regressor")     # the predictors the mean-pose study compares
 
@@ -108,7 +110,7 @@ def section_curves(results: list[dict]) -> None:
         fig.add_trace(go.Scatter(x=c["alpha"], y=[100 * v for v in c["mean"]], mode="lines+markers",
                                  name=METHOD_LABELS[name], marker=dict(size=5),
                                  line=dict(color=COLOURS[name], width=3, dash="dash" if "flip" in name or
-                                           name == "mean_pose" else None),
+                                           name == "mean_pose" else "dot" if "multiscale" in name else None),
                                  hovertemplate="α = %{x:.2f}: %{y:.1f}%<extra>" + METHOD_LABELS[name] + "</extra>"))
     fig.update_layout(title=dict(text="PCK@α: share of joints within α torso diameters of the truth"),
                       xaxis_title="α (fraction of the torso diameter)", yaxis_title="PCK (%)",
@@ -150,6 +152,29 @@ def section_table(results: list[dict]) -> None:
                + (". **Gain** = marginal − unary, in points" if "marginal - unary" in rows[0] else "")
                + ". Left and right are averaged in the part rows. The mean-pose column is the floor: what "
                "predicting one pose for every photo scores.")
+
+
+def section_photos(results: list[dict]) -> None:
+    """The measures learners' photos depend on (`lab.eval.robustness.photo_rows`), next to the
+    standard protocol's figure."""
+    rows = photo_rows(results[0])
+    if not rows:
+        return
+    st.subheader("Your photo is not an LSP test crop")
+    df = pd.DataFrame([{"condition": r["condition"], "PCK@0.2": r["mean"], "12 limb joints": r["limbs"],
+                        "change": r["change"]} for r in rows]).set_index("condition")
+    st.dataframe(df, width="stretch", column_config={
+        "PCK@0.2": st.column_config.NumberColumn(format="%.1f", help="detector + spatial model (marginal), in %"),
+        "12 limb joints": st.column_config.NumberColumn(format="%.1f", help="all but neck and head top: the "
+                                                        "joints MediaPipe BlazePose also predicts, in %"),
+        "change": st.column_config.NumberColumn(format="%+.1f", help="minus the standard protocol's figure, in "
+                                                "points (of the numbers as shown)")})
+    found = (results[0].get("upload_path") or {}).get("nobody_found")
+    st.caption("The standard protocol crops each test person with the annotation's box, from a sharp photo. "
+               "The upload path starts from the whole photo, as the lab does with yours: the person detector "
+               "frames the person" + (f" (it found nobody in {found} of the photos, which then use the whole "
+                                      "photo)" if found is not None else "") + ". The other rows keep the "
+               "annotation's box but make the photo harder. Figures from `pose-lab eval --upload-path --robustness`.")
 
 
 def section_spread(results: list[dict]) -> None:
@@ -310,7 +335,8 @@ def main() -> None:
         st.info("The curves, tables and studies need the evaluation files in "
                 f"`{common.shown_path(common.shipped_weights().parent)}/`. The photo above still works.")
         return
-    for section in (section_curves, section_table, section_spread, section_disagree, section_mean_pose):
+    for section in (section_curves, section_table, section_photos, section_spread, section_disagree,
+                    section_mean_pose):
         common.friendly(lambda: section(results))
         st.divider()
 
