@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from lab.app.settings import SETTINGS  # noqa: E402
+from lab.app.workers import PooledLab
 from lab.errors import LabError
 from lab.infer import FULL_WEIGHTS, POSE_WEIGHTS, REGRESSOR_WEIGHTS, SCRATCH_WEIGHTS, PoseLab
 from lab.resources import ASSETS, CHECKOUT, LESSONS  # noqa: E402,F401  (found through the package)
@@ -71,12 +72,12 @@ def shipped_weights() -> Path:
 
 
 @st.cache_resource(show_spinner="Loading models…", max_entries=4)
-def _load(pose: str, reg: str, stamp: float) -> tuple[PoseLab, str | None]:
+def _load(pose: str, reg: str, stamp: float) -> tuple[PooledLab, str | None]:
     """The models and, when the regressor could not be loaded, why (the detector still works)."""
     try:
-        return PoseLab(Path(pose), Path(reg)), None
+        return PooledLab(PoseLab(Path(pose), Path(reg))), None
     except LabError as e:
-        models = PoseLab(Path(pose), None)      # raises again if the detector is the problem
+        models = PooledLab(PoseLab(Path(pose), None))   # raises again if the detector is the problem
         return models, None if not Path(reg).is_file() else f"The regressor could not be loaded: {e}"
 
 
@@ -87,7 +88,7 @@ def _files() -> tuple[str, str, float]:
     return str(pose), str(reg), sum(p.stat().st_mtime for p in (pose, reg) if p.is_file())
 
 
-def load_models() -> PoseLab | None:
+def load_models() -> PooledLab | None:
     """The chosen models, loaded once per file version. Shows an error and returns None if damaged."""
     try:
         return _load(*_files())[0]
@@ -106,7 +107,7 @@ def regressor_note(models: PoseLab) -> str | None:
     return _load(pose, reg, stamp)[1] or f"There are no regressor weights at `{shown_path(Path(reg))}`."
 
 
-def require_models() -> PoseLab:
+def require_models() -> PooledLab:
     """The chosen models; stops the page (after load_models' message) when loading failed."""
     models = load_models()
     if models is None:
@@ -114,7 +115,7 @@ def require_models() -> PoseLab:
     return models
 
 
-def load_spatial_models() -> PoseLab:
+def load_spatial_models() -> PooledLab:
     """The chosen models for a page about the spatial model; stops the page with a
     message when loading failed or the model has no spatial model."""
     models = require_models()

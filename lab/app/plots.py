@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw, ImageFont
 from plotly.subplots import make_subplots
 
+from lab.app.memo import memoised
 from lab.joints import DRAW_EXTRA, LIMBS, NAMES, side
 
 # Person-centric sides, colour-blind safe (Okabe-Ito): right orange, left blue, centre green.
@@ -83,6 +84,7 @@ def _no_axes(fig: go.Figure, height: int | None = None, meta: str | None = None)
 LOSSY_ABOVE = 300_000           # pixels: larger photo views are sent to the browser as JPEG, not PNG
 
 
+@memoised
 def photo_figure(rgb: np.ndarray, title: str | None = None, height: int = 420,
                  meta: str | None = None, origin: tuple[float, float] = (0.0, 0.0), step: int = 1) -> go.Figure:
     """The photo as an image trace, hover giving the pixel position.
@@ -221,6 +223,7 @@ def _heat_trace(m: np.ndarray, x=None, y=None, hover: str = "value", fmt: str = 
     return t
 
 
+@memoised
 def heatmap_grid(maps: np.ndarray, titles: Sequence[str], cols: int = 7, colorscale=HEAT,
                  zmin: float | None = None, zmax: float | None = None, hover: str = "value",
                  markers: Sequence[Sequence[dict]] | None = None, meta: str | None = None,
@@ -270,6 +273,7 @@ def heatmap_grid(maps: np.ndarray, titles: Sequence[str], cols: int = 7, colorsc
     return fig
 
 
+@memoised
 def overlay_figure(crop: np.ndarray, m: np.ndarray | None, codec, opacity: float = 0.6,
                    title: str = "", colorscale=HEAT_OVER, hover: str = "value", zmid=None,
                    markers: Sequence[dict] = (), height: int = 420, meta: str | None = None,
@@ -331,6 +335,7 @@ def kernel_extent(*kernels: np.ndarray, offsets: np.ndarray, share: float = 0.02
     return int(min(r + margin, np.abs(offsets).max()))
 
 
+@memoised
 def kernel_figure(k: np.ndarray, offsets: np.ndarray, stride: int, title: str = "",
                   colorscale=PRIOR, zmid=None, hover: str = "p(A|v)", height: int = 370,
                   meta: str | None = None, fmt: str = ".4f", extent: int | None = None) -> go.Figure:
@@ -396,6 +401,7 @@ def wrap_title(title: str, font, width: float) -> list[str]:
     return out
 
 
+@memoised
 def annotated_png(rgb: np.ndarray, panels: Sequence[tuple[str, np.ndarray]], box=None,
                   min_height: int = 480) -> bytes:
     """The photo once per (title, joints (K, 2) original px) panel, skeleton drawn on it,
