@@ -26,11 +26,11 @@ COLOURS = {"unary": "#56B4E9", "marginal": "#0072B2", "regressor": "#D55E00", "m
 # ------------------------------------------------------------------ the numbers
 def shipped_value(model: str, method: str) -> float | None:
     """A shipped model's mean PCK@0.2 in [0, 1] from its eval JSON, checked against its
-    weights (`lab.eval.compare.check_eval`); None when it cannot be shown."""
-    from lab.eval import compare as cmp
+    weights (`lab.eval.results.check_eval`); None when it cannot be shown."""
+    from lab.eval import results as evals
     w = PRETRAINED / f"{model}.safetensors"
-    check = cmp.check_eval(cmp.eval_path(w), w)
-    return cmp.pck_of(check["result"], method) if check["result"] else None
+    check = evals.check_eval(evals.eval_path(w), w)
+    return evals.pck_of(check["result"], method) if check["result"] else None
 
 
 def fill_numbers(text: str, value=shipped_value) -> str:
@@ -191,11 +191,11 @@ def pck_svg(results: dict[str, dict], width: int = 640, height: int = 360) -> st
 
 def curves() -> dict[str, dict]:
     """The shipped models' curves the Heatmaps vs regression page draws (their eval JSONs)."""
-    from lab.eval import compare as cmp
+    from lab.eval import results as evals
     out = {}
     for model, methods in (("pose", ("unary", "marginal", "mean_pose")), ("regressor", ("regressor",))):
         w = PRETRAINED / f"{model}.safetensors"
-        res = cmp.check_eval(cmp.eval_path(w), w)["result"]
+        res = evals.check_eval(evals.eval_path(w), w)["result"]
         for m in methods:
             if res and m in res["methods"]:
                 out[m] = res["methods"][m]

@@ -82,12 +82,12 @@ def _tree_edges() -> int:
 def _shipped_pck(weights: str, method: str) -> float:
     """A shipped model's mean PCK@0.2 in % as the app shows it (rounded to 0.1), checked
     against its weights; NaN when its eval JSON cannot be shown."""
-    from lab.eval import compare as cmp
+    from lab.eval import results as evals
     from lab.eval.pck import points
     from lab.resources import PRETRAINED
     w = PRETRAINED / f"{weights}.safetensors"
-    check_ = cmp.check_eval(cmp.eval_path(w), w)
-    v = cmp.pck_of(check_["result"], method) if check_["result"] else None
+    check_ = evals.check_eval(evals.eval_path(w), w)
+    v = evals.pck_of(check_["result"], method) if check_["result"] else None
     return float("nan") if v is None else points(v)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from lab import selfcheck
 from lab.data.transforms import image_box
-from lab.eval import compare as cmp
+from lab.eval import results as evals
 from lab.infer import POSE_WEIGHTS, PRETRAINED, PoseLab
 from lab.models import graph
 from lab.resources import LESSONS
@@ -44,8 +44,8 @@ def test_answers_come_from_the_lab():
     q = by_id["l1_stride"]
     assert q.options[q.right()] == str(PoseLab(POSE_WEIGHTS, None).codec.stride)
     assert by_id["l3_edges"].right() == len(graph.edges("tree"))
-    reg = cmp.check_eval(cmp.eval_path(PRETRAINED / "regressor.safetensors"), PRETRAINED / "regressor.safetensors")
-    assert by_id["l5_read"].right() == pytest.approx(round(100 * cmp.pck_of(reg["result"], "regressor"), 1))
+    reg = evals.check_eval(evals.eval_path(PRETRAINED / "regressor.safetensors"), PRETRAINED / "regressor.safetensors")
+    assert by_id["l5_read"].right() == pytest.approx(round(100 * evals.pck_of(reg["result"], "regressor"), 1))
 
 
 def test_photo_sentences_describe_the_learners_photo(mini):

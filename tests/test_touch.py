@@ -139,7 +139,7 @@ def test_graph_rows_compare_the_two_shipped_graphs():
     gives no comparison."""
     import json
 
-    from lab.eval.compare import eval_path
+    from lab.eval.results import eval_path
     from lab.infer import FULL_WEIGHTS
     res = {g: json.loads(eval_path(w).read_text()) for g, w in (("tree", POSE_WEIGHTS), ("full", FULL_WEIGHTS))}
     rows = touch.graph_rows(res)

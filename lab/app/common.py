@@ -10,7 +10,14 @@ import streamlit as st
 from lab.app.settings import SETTINGS  # noqa: E402
 from lab.app.workers import PooledLab
 from lab.errors import LabError
-from lab.infer import FULL_WEIGHTS, POSE_WEIGHTS, REGRESSOR_WEIGHTS, SCRATCH_WEIGHTS, PoseLab
+from lab.infer import (  # noqa: F401  (PRETRAINED: pages and tests read it here)
+    FULL_WEIGHTS,
+    POSE_WEIGHTS,
+    PRETRAINED,
+    REGRESSOR_WEIGHTS,
+    SCRATCH_WEIGHTS,
+    PoseLab,
+)
 from lab.resources import ASSETS, CHECKOUT, LESSONS  # noqa: E402,F401  (found through the package)
 
 ROOT = CHECKOUT or Path.cwd()       # relative paths typed in the app start here

@@ -1,6 +1,6 @@
 """The data the pages show besides the current photo, read once through the library:
 example crops from the bundled mini set, the examples where the spatial model fixes a
-joint (`lab.analysis.veto_examples`), and the evaluation JSONs (`lab.eval.compare`, the
+joint (`lab.analysis.veto_examples`), and the evaluation JSONs (`lab.eval.results`, the
 app's entry point to evaluation results)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import streamlit as st
 
 from lab import analysis
 from lab.data.cache import load_mini
-from lab.eval import compare as cmp
+from lab.eval import results as evals
 
 # Where example crops come from: the protocol's validation split when the mini set has it
 # (never trained on by the shipped models), else the mini set's own validation crops.
@@ -73,11 +73,11 @@ def _stamp(path: Path) -> float:
 
 @st.cache_resource(max_entries=8, show_spinner=False)      # read-only: no copy per rerun
 def _evaluation(weights: str, w_stamp: float, result: str, r_stamp: float) -> dict:
-    return cmp.check_eval(result, weights)
+    return evals.check_eval(result, weights)
 
 
 def evaluation(weights: Path) -> dict:
-    """`lab.eval.compare.check_eval` for a weights file's evaluation JSON, once per file
+    """`lab.eval.results.check_eval` for a weights file's evaluation JSON, once per file
     version of both: {"result" (or None), "message" (or None), "path"}."""
-    result = cmp.eval_path(weights)
+    result = evals.eval_path(weights)
     return _evaluation(str(weights), _stamp(Path(weights)), str(result), _stamp(result))

@@ -26,7 +26,8 @@ from lab.app import common
 from lab.app import jobs as browser
 from lab.config import DataConfig, RegressorConfig, to_dict
 from lab.data.cache import MINI_PATH
-from lab.eval import compare as cmp
+from lab.eval import mean_pose as mp
+from lab.eval import results as evals
 from lab.eval.evaluate import evaluate
 from lab.infer import POSE_WEIGHTS
 from lab.models import io
@@ -47,7 +48,7 @@ def shipped(tmp_path_factory) -> Path:
             {"kind": "regressor", "regressor": to_dict(cfg), "data": to_dict(DataConfig())})
     for name in ("pose", "regressor"):
         res = evaluate(d / f"{name}.safetensors", split="val", cache=str(MINI_PATH))
-        cmp.eval_path(d / f"{name}.safetensors").write_text(json.dumps(res))
+        evals.eval_path(d / f"{name}.safetensors").write_text(json.dumps(res))
     return d
 
 
@@ -65,8 +66,8 @@ def test_compare_page_shows_the_evaluations(shipped, monkeypatch):
     at = go(start(), "compare")
     assert at.title[0].value == "Heatmaps vs regression"
     assert not at.warning, texts(at.warning)
-    results = [json.loads(cmp.eval_path(shipped / f"{n}.safetensors").read_text()) for n in ("pose", "regressor")]
-    methods = cmp.methods_of(*results)
+    results = [json.loads(evals.eval_path(shipped / f"{n}.safetensors").read_text()) for n in ("pose", "regressor")]
+    methods = evals.methods_of(*results)
     # the photo through both models
     assert joints_of(figure(at, "compare_photo_marginal")) and joints_of(figure(at, "compare_photo_regressor"))
     # every method's curve, the mean-pose baseline included, in the lab's order
@@ -84,23 +85,23 @@ def test_compare_page_shows_the_evaluations(shipped, monkeypatch):
     for part, row in table.iterrows():
         assert f"{row['Gain']:+.1f}" == f"{float(f'{row.Marginal:.1f}') - float(f'{row.Unary:.1f}'):+.1f}", part
     # pose spreads next to the ground truth's, and the collapsed regressor named
-    spreads = cmp.pose_spreads(*results)
+    spreads = mp.pose_spreads(*results)
     bars = figure(at, "pose_spread")["data"][0]
     names = ["ground_truth", "unary", "marginal", "regressor", "mean_pose"]
     assert bars["y"] == ["Ground truth"] + [METHOD_LABELS[m] for m in names[1:]]
     assert bars["x"] == pytest.approx([spreads[n] for n in names])
-    assert cmp.collapsed(spreads) == ["regressor"]
+    assert mp.collapsed(spreads) == ["regressor"]
     assert "**Regressor (DeepPose-style)** vary less than" in texts(at.caption)
     # the two other studies drew (the test images are not here: the disagreement is a table)
     assert "Where the two disagree most" in texts(at.subheader)
     assert figure(at, "mean_pose_by_part") and figure(at, "mean_pose_scatter")
-    assert cmp.mean_pose_finding(at_study(results)) in texts(at.caption)
+    assert mp.mean_pose_finding(at_study(results)) in texts(at.caption)
 
 
 def at_study(results):
     from lab.data.cache import load_mini
     train = load_mini()["train"]
-    return cmp.mean_pose_study(results, cmp.mean_pose(train.coords, train.labelled), ("unary", "marginal", "regressor"))
+    return mp.mean_pose_study(results, mp.mean_pose(train.coords, train.labelled), ("unary", "marginal", "regressor"))
 
 
 def test_compare_page_says_when_the_results_cannot_be_shown(shipped, tmp_path, monkeypatch):
@@ -129,7 +130,7 @@ def test_lessons_quote_the_evaluation(shipped, monkeypatch):
     shown = texts(at.markdown)
     pose = json.loads((shipped / "pose.eval.json").read_text())
     reg = json.loads((shipped / "regressor.eval.json").read_text())
-    for value in (cmp.pck_of(pose, "marginal"), cmp.pck_of(pose, "mean_pose"), cmp.pck_of(reg, "regressor")):
+    for value in (evals.pck_of(pose, "marginal"), evals.pck_of(pose, "mean_pose"), evals.pck_of(reg, "regressor")):
         assert f"{100 * value:.1f}%" in shown
     assert "{{" not in shown
 

@@ -10,7 +10,7 @@ import pytest
 
 from lab import touch
 from lab.eval import cards
-from lab.eval import compare as cmp
+from lab.eval import results as evals
 from lab.eval.pck import points, points_gain
 from lab.infer import PRETRAINED
 
@@ -33,7 +33,7 @@ def test_points_round_first_then_subtract():
 
 @pytest.mark.parametrize("name", ["pose", "pose_full", "scratch"])
 def test_comparison_table_gain_is_the_difference_of_the_shown_columns(name):
-    rows = cmp.pck_table(load(name)["methods"])
+    rows = evals.pck_table(load(name)["methods"])
     for r in rows:
         assert f"{100 * r['marginal - unary']:+.1f}" == f"{shown(r['marginal']) - shown(r['unary']):+.1f}", r["name"]
 

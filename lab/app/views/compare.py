@@ -1,7 +1,7 @@
 """Heatmaps vs regression: one photo through both, then the test set from the evaluation JSONs
 (`pose-lab eval --json`): PCK curves and tables with the mean-pose baseline, how much each
 method's poses vary, the images where the two disagree most, and regression to the mean pose.
-Every number comes from lab.eval.compare; this file only lays them out and draws them."""
+Every number comes from lab.eval.results; this file only lays them out and draws them."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +11,8 @@ import streamlit as st
 
 from lab.app import common, data, photos, plots
 from lab.config import data_root
-from lab.eval import compare as cmp
+from lab.eval import mean_pose as mp
+from lab.eval import results as evals
 from lab.eval.robustness import photo_rows
 from lab.joints import NAMES, SHORT
 from lab.names import METHOD_LABELS, METHOD_SHORT
@@ -89,7 +90,7 @@ def section_photo() -> None:
 
 def evaluations() -> list[dict]:
     """The evaluation JSONs of the chosen shipped detector and of the regressor, each checked
-    against its weights (`lab.eval.compare.check_eval`); what cannot be shown is said why."""
+    against its weights (`lab.eval.results.check_eval`); what cannot be shown is said why."""
     if common.chosen() not in (common.SHIPPED, common.SCRATCH, common.FULL):
         st.info(f"Retrained runs have no test-set evaluation (the Retrain page compares them on validation "
                 f"crops); the numbers below are those of “{common.SHIPPED}”.")
@@ -103,7 +104,7 @@ def evaluations() -> list[dict]:
 def section_curves(results: list[dict]) -> None:
     split = results[0].get("split", "test")
     st.subheader("PCK curves on the LSP test set" if split == "test" else f"PCK curves on the {split} split")
-    methods = cmp.methods_of(*results)
+    methods = evals.methods_of(*results)
     fig = go.Figure()
     for name in ordered(methods):
         c = methods[name]["curve"]
@@ -127,7 +128,7 @@ def section_curves(results: list[dict]) -> None:
 
 def section_table(results: list[dict]) -> None:
     st.subheader("PCK@0.2 by body part")
-    rows = cmp.pck_table(cmp.methods_of(*results))
+    rows = evals.pck_table(evals.methods_of(*results))
     cols = {m: METHOD_SHORT[m] for m in ordered(rows[0])}
     helps = {METHOD_SHORT[m]: METHOD_LABELS[m] + ", PCK@0.2 in %" for m in cols}
     if "marginal - unary" in rows[0]:
@@ -179,7 +180,7 @@ def section_photos(results: list[dict]) -> None:
 
 def section_spread(results: list[dict]) -> None:
     st.subheader("Do the predicted poses vary as much as real ones?")
-    spreads = cmp.pose_spreads(*results)
+    spreads = mp.pose_spreads(*results)
     if not spreads:
         st.info("These evaluation files predate the pose spread: refresh them with `pose-lab eval` to see it.")
         return
@@ -190,23 +191,23 @@ def section_spread(results: list[dict]) -> None:
     fig.update_layout(height=60 + 34 * len(names), margin=dict(t=10, l=10, r=10, b=40), meta="pose_spread",
                       xaxis_title="spread of the poses across test crops (crop sides)", yaxis=dict(autorange="reversed"))
     st.plotly_chart(fig, width="stretch", key="pose-spread")
-    low = cmp.collapsed(spreads)
+    low = mp.collapsed(spreads)
     st.caption("For each joint, the standard deviation of its position across the test crops, averaged over "
                "joints: how much the poses differ from photo to photo. The mean pose never varies (0). "
-               + (f"**{' and '.join(LABELS[m] for m in low)}** vary less than {cmp.COLLAPSED:.0%} as much as the "
+               + (f"**{' and '.join(LABELS[m] for m in low)}** vary less than {mp.COLLAPSED:.0%} as much as the "
                   "real poses: close to one pose for every photo, a collapse towards the mean."
                   if low else "Every predictor varies at least half as much as the real poses do."))
 
 
 def section_disagree(results: list[dict]) -> None:
     st.subheader("Where the two disagree most")
-    methods = cmp.methods_of(*results)
+    methods = evals.methods_of(*results)
     a = "marginal" if "marginal" in methods else "unary"
     if "regressor" not in methods or a not in methods:
         st.info("This needs both the detector's and the regressor's evaluation files.")
         return
     heat, reg = (next(r for r in results if m in r["methods"]) for m in (a, "regressor"))
-    top = cmp.rank_disagreement(heat, reg, a, "regressor", top=6)
+    top = evals.rank_disagreement(heat, reg, a, "regressor", top=6)
     st.markdown(f"The test images where the {METHOD_LABELS[a].lower()}'s joints and the regressor's are "
                 "furthest apart on average, measured in **body sizes** (the root-mean-square distance of the "
                 "true joints from the centre of the true torso: unlike PCK's torso diameter, it doesn't "
@@ -215,11 +216,11 @@ def section_disagree(results: list[dict]) -> None:
                 unsafe_allow_html=True)
     shown, cols = 0, st.columns(3)
     for n, item in enumerate(top):
-        img = cmp.find_image(item["id"], data_root(), TEST_CACHE)
+        img = evals.find_image(item["id"], data_root(), TEST_CACHE)
         if img is None:
             continue
-        gt = cmp.to_shown(np.asarray(heat["ground_truth"][item["id"]]), img["affine"])
-        poses = {m: cmp.to_shown(np.asarray(methods[m]["predictions"][item["id"]]), img["affine"])
+        gt = evals.to_shown(np.asarray(heat["ground_truth"][item["id"]]), img["affine"])
+        poses = {m: evals.to_shown(np.asarray(methods[m]["predictions"][item["id"]]), img["affine"])
                  for m in (a, "regressor")}
         with cols[shown % 3]:
             st.plotly_chart(pose_figure(poses, img["rgb"], gt, meta=f"disagree_{n}"), width="stretch",
@@ -243,8 +244,8 @@ def _study(key: tuple, _results: list[dict]) -> dict | None:
     train = data.training_split()
     if train is None:
         return None
-    study = cmp.mean_pose_study(_results, cmp.mean_pose(train.coords, train.labelled), STUDY)
-    study["mean"], study["n_train"] = cmp.mean_pose(train.coords, train.labelled), len(train)
+    study = mp.mean_pose_study(_results, mp.mean_pose(train.coords, train.labelled), STUDY)
+    study["mean"], study["n_train"] = mp.mean_pose(train.coords, train.labelled), len(train)
     return study
 
 
@@ -271,7 +272,7 @@ def section_mean_pose(results: list[dict]) -> None:
                         f"to the mean pose, in body sizes (mean over images: {study['average'][name]:.2f}).")
     st.caption("Distance to the mean training pose, in body sizes: the median over the test images of each pose's "
                "mean joint distance. For a prediction, small is not good in itself: it should be about as far "
-               "from the mean as the truth is. " + cmp.mean_pose_finding(study))
+               "from the mean as the truth is. " + mp.mean_pose_finding(study))
     mean_pose_charts(study, names)
     unusual_poses(study, names)
 
@@ -281,7 +282,7 @@ def mean_pose_charts(study: dict, names: list[str]) -> None:
     left, right = st.columns(2)
     with left:
         fig = go.Figure([go.Bar(x=list(g), y=list(g.values()), name=LABELS[n], marker_color=COLOURS[n])
-                         for n in names for g in [cmp.by_group(study["per_joint"][n])]])
+                         for n in names for g in [mp.by_group(study["per_joint"][n])]])
         fig.update_layout(title="Distance to the mean pose, by body part (median)", barmode="group",
                           yaxis_title="body sizes", height=380, margin=dict(t=50, l=10, r=10, b=10),
                           meta="mean_pose_by_part", legend=dict(orientation="h", y=-0.15))
@@ -311,7 +312,7 @@ def unusual_poses(study: dict, names: list[str]) -> None:
     st.markdown("**The most unusual test poses** (ground truth furthest from the mean; chosen from the "
                 "ground truth alone), drawn in each image's ground-truth frame over the mean pose (pale band). "
                 + legend_line(shown), unsafe_allow_html=True)
-    picks = cmp.furthest_from_mean(study, top=4)
+    picks = mp.furthest_from_mean(study, top=4)
     for col, i in zip(st.columns(max(len(picks), 1)), picks):
         poses = {"mean training pose": study["mean"], **{n: study["poses"][n][i] for n in shown}}
         with col:

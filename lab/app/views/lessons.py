@@ -10,7 +10,7 @@ import streamlit as st
 
 from lab import selfcheck
 from lab.app import common, data, photos
-from lab.eval import compare as cmp
+from lab.eval import results as evals
 
 VIEWS = Path(common.__file__).resolve().parent / "views"
 PICK = "lesson_pick"
@@ -53,10 +53,10 @@ def read_index() -> tuple[list[Lesson], str]:
 
 def fill_numbers(text: str) -> str:
     """Each {{pck:<weights>:<method>}} replaced by that method's PCK@0.2 from
-    pretrained/<weights>.eval.json, checked against the weights (`lab.eval.compare.check_eval`)."""
+    pretrained/<weights>.eval.json, checked against the weights (`lab.eval.results.check_eval`)."""
     def one(m: re.Match) -> str:
         check = data.evaluation(common.PRETRAINED / f"{m['model']}.safetensors")
-        value = cmp.pck_of(check["result"], m["method"]) if check["result"] else None
+        value = evals.pck_of(check["result"], m["method"]) if check["result"] else None
         return f"{100 * value:.1f}%" if value is not None else "(not measured yet)"
     return NUMBER.sub(one, text)
 
