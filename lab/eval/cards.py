@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lab.eval.evaluate import sha256
 from lab.eval.pck import points_gain
+from lab.eval.robustness import photo_rows
 from lab.joints import GROUPS, SHORT
 from lab.models import io
 
@@ -40,6 +41,26 @@ def results_table(ev: dict) -> list[str]:
         pj = m["pck@0.2"]["per_joint"]
         rows.append(f"| {name} | " + " | ".join(f"{100 * pj[j]:.1f}" for j in SHORT) + " |")
     return rows
+
+
+def photo_table(ev: dict) -> list[str]:
+    """The measures learners' photos depend on (`lab.eval.robustness.photo_rows`): the upload
+    path and the robustness conditions next to the standard protocol, marginal PCK@0.2."""
+    rows = photo_rows(ev)
+    if not rows:
+        return []
+    found = (ev.get("upload_path") or {}).get("nobody_found")
+    lines = ["", "Learners' photos: the whole photo through the app's person detector and framing (upload "
+             "path), and the annotation's box on harder photos; detector + spatial model, PCK@0.2 (%), "
+             "change in points against the standard protocol"
+             + (f" (the person detector found nobody in {found} photos, which then use the whole photo)"
+                if found is not None else "") + ":", "",
+             "| condition | PCK@0.2 | 12 limb joints | change |", "| --- | ---: | ---: | ---: |"]
+    for r in rows:
+        change = "" if r["change"] is None else f"{r['change']:+.1f}"
+        limbs = "n/a" if r["limbs"] is None else f"{r['limbs']:.1f}"
+        lines.append(f"| {r['condition']} | {r['mean']:.1f} | {limbs} | {change} |")
+    return lines
 
 
 def spread_table(ev: dict) -> list[str]:
@@ -191,14 +212,23 @@ def card(model_path: Path, eval_path: Path, compared: list[Path] | None = None) 
     lines += ["", f"## Results: LSP {ev['split']} ({ev['images']} images), PCK@0.2 in %", "",
               f"Protocol: {ev['protocol']}. Rows ending in \"flip test\" average each crop with its mirror image. "
               "The mean-pose row predicts the training set's average pose for every crop.", ""]
-    lines += results_table(ev) + spread_table(ev) + bank_table(ev) + edge_table(ev) + prior_table(model_path)
-    flip = " --flip" if ev.get("flip_test") else ""
+    lines += results_table(ev) + photo_table(ev) + spread_table(ev) + bank_table(ev) + edge_table(ev) + prior_table(model_path)
     lines += ["", "## Reproduce", "", "```bash",
-              f"pose-lab eval --model pretrained/{Path(model_path).name} --split test{flip} "
+              f"pose-lab eval --model pretrained/{Path(model_path).name} --split test{eval_flags(ev)} "
               f"--json pretrained/{Path(eval_path).name}",
               f"pose-lab card --model pretrained/{Path(model_path).name} --eval pretrained/{Path(eval_path).name} "
               f"--out pretrained/{Path(model_path).stem}.md", "```", ""]
     return "\n".join(lines)
+
+
+def eval_flags(ev: dict) -> str:
+    """The `pose-lab eval` options that wrote this evaluation JSON."""
+    abl = ev.get("ablations") or {}
+    flags = [("--flip", ev.get("flip_test")),
+             ("--scales " + " ".join(f"{s:g}" for s in ev.get("scales") or ()), bool(ev.get("scales"))),
+             ("--ablate-banks", "banks" in abl), ("--ablate-edges", "edges" in abl),
+             ("--upload-path", "upload_path" in ev), ("--robustness", "robustness" in ev)]
+    return "".join(" " + f for f, on in flags if on)
 
 
 def summary(eval_paths: list[Path]) -> str:

@@ -37,3 +37,19 @@ def test_a_card_of_a_run_without_speed_figures_has_no_speed_section():
     meta = {"stage": "detector", "epoch": 1, "history": [{"epoch": 1, "seconds": 60, "val_pck": {"unary": 0.5}}],
             "train": {}}
     assert "Training speed" not in "\n".join(training_table(meta))
+
+
+def test_the_card_gives_the_eval_command_that_wrote_the_json():
+    from lab.eval.cards import eval_flags
+    ev = {"flip_test": True, "scales": [0.8, 1.0, 1.2], "ablations": {"edges": {}}, "robustness": {}}
+    assert eval_flags(ev) == " --flip --scales 0.8 1 1.2 --ablate-edges --robustness"
+    assert eval_flags({"flip_test": False}) == ""
+
+
+def test_the_card_tabulates_learners_photos_when_the_json_has_them():
+    from lab.eval.cards import photo_table
+    ev = {"methods": {"marginal": {"pck@0.2": {"mean": 0.741, "limbs": 0.708}}},
+          "upload_path": {"nobody_found": 2, "methods": {"marginal": {"mean": 0.70, "limbs": 0.68}}}}
+    text = "\n".join(photo_table(ev))
+    assert "found nobody in 2 photos" in text and "| 70.0 | 68.0 | -4.1 |" in text
+    assert photo_table({"methods": ev["methods"]}) == []
