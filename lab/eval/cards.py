@@ -14,6 +14,8 @@ from lab.models import io
 # One label per method, used by the cards, the CLI tables and the app.
 LABELS = {"unary": "detector alone (unary)", "marginal": "detector + spatial model (marginal)",
           "unary_flip": "detector alone, flip test", "marginal_flip": "detector + spatial model, flip test",
+          "unary_multiscale": "detector alone, multi-scale + flip test",
+          "marginal_multiscale": "detector + spatial model, multi-scale + flip test",
           "regressor": "DeepPose-style regressor", "mean_pose": "mean pose (baseline)"}
 
 

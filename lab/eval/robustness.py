@@ -116,11 +116,11 @@ def photo_rows(ev: dict, method: str = "marginal") -> list[dict]:
     robustness condition of an eval JSON: {"condition", "mean", "limbs", "change"}, where
     "change" is the difference of the displayed (rounded) means, so it adds up on screen.
     Empty when the JSON has neither measure."""
-    std = ev["methods"][method]["pck@0.2"]
     measured = {"upload path": ev["upload_path"]["methods"]} if ev.get("upload_path") else {}
     measured.update(ev.get("robustness") or {})
-    if not measured:
+    if not measured or method not in ev.get("methods", {}):
         return []
+    std = ev["methods"][method]["pck@0.2"]
     base = round(100 * std["mean"], 1)
     rows = [{"condition": ROW_LABELS["standard"], "mean": base, "limbs": _pct(std.get("limbs")), "change": None}]
     for name, methods in measured.items():

@@ -95,3 +95,4 @@ def test_photo_rows_differences_add_up_on_screen():
     assert [r["change"] for r in rows] == [None, -4.0, -33.7]        # 70.1 - 74.1, 40.4 - 74.1
     assert rows[0]["limbs"] == 70.8 and rows[1]["condition"].startswith("Upload path")
     assert R.photo_rows({"methods": ev["methods"]}) == []
+    assert R.photo_rows({"methods": {"regressor": {}}}) == []            # a model without a marginal
