@@ -339,7 +339,7 @@ class RunSettings:
 # Through the page in Chromium on a busy 2-core machine (load average 4.9, a training campaign
 # running, so 1 torch thread at low priority) the 6-epoch default took 364 s, mini-val PCK 53.6.
 PRESETS = {
-    "default (about 1 minute)": RunSettings(),
+    "default (about 4 minutes on 2 cores)": RunSettings(),   # 220 s through the page, quiet, 2026-12-07
     "about 5 minutes": RunSettings(epochs=28),
 }
 
