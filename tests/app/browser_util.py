@@ -87,6 +87,26 @@ class AppServer:
             self._log = None
 
 
+def serve_app(tmp_path_factory, request, name: str, timeout: float) -> tuple[AppServer, float]:
+    """A module's app server: started in a fresh folder, stopped at teardown; returns it and the
+    seconds it took to become healthy."""
+    tmp = tmp_path_factory.mktemp(name)
+    server = AppServer(tmp / "runs", log_path=tmp / "streamlit.log")
+    request.addfinalizer(server.stop)           # always: the whole process group
+    server.start()
+    return server, server.wait_healthy(timeout=max(timeout, 120))
+
+
+def chromium(request):
+    """Playwright's Chromium for a module, closed at teardown."""
+    import playwright.sync_api
+    pw = playwright.sync_api.sync_playwright().start()
+    request.addfinalizer(pw.stop)
+    browser = launch_chromium(pw)
+    request.addfinalizer(browser.close)
+    return browser
+
+
 def launch_chromium(playwright):
     return launch(playwright)
 

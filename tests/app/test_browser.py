@@ -47,21 +47,14 @@ STATE: dict[str, object] = {}
 # ------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, request):
-    tmp = tmp_path_factory.mktemp("browser_app")
-    server = bu.AppServer(tmp / "runs", log_path=tmp / "streamlit.log")
-    request.addfinalizer(server.stop)           # always: the whole process group
-    server.start()
-    TIMINGS["app_start_to_healthy_s"] = round(server.wait_healthy(timeout=max(TIMEOUT, 120)), 2)
+    server, seconds = bu.serve_app(tmp_path_factory, request, "browser_app", TIMEOUT)
+    TIMINGS["app_start_to_healthy_s"] = round(seconds, 2)
     return server
 
 
 @pytest.fixture(scope="module")
 def page(app, request):
-    pw = playwright_sync.sync_playwright().start()
-    request.addfinalizer(pw.stop)
-    browser = bu.launch_chromium(pw)
-    request.addfinalizer(browser.close)
-    pg = bu.new_page(browser, timeout_ms=int(TIMEOUT * 1000))
+    pg = bu.new_page(bu.chromium(request), timeout_ms=int(TIMEOUT * 1000))
     console_errors: list[str] = []
     pg.on("pageerror", lambda e: console_errors.append(str(e)))
     STATE["console_errors"] = console_errors

@@ -35,21 +35,12 @@ PASTED = (("lsp_im1007.jpg", 0.6, 0.05, 0.2), ("lsp_im1051.jpg", 0.33, 0.45, 0.1
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, request):
-    tmp = tmp_path_factory.mktemp("browser_lessons")
-    server = bu.AppServer(tmp / "runs", log_path=tmp / "streamlit.log")
-    request.addfinalizer(server.stop)
-    server.start()
-    server.wait_healthy(timeout=max(TIMEOUT, 120))
-    return server
+    return bu.serve_app(tmp_path_factory, request, "browser_lessons", TIMEOUT)[0]
 
 
 @pytest.fixture(scope="module")
 def page(app, request):
-    pw = playwright_sync.sync_playwright().start()
-    request.addfinalizer(pw.stop)
-    browser = bu.launch_chromium(pw)
-    request.addfinalizer(browser.close)
-    return bu.new_page(browser, timeout_ms=int(TIMEOUT * 1000))
+    return bu.new_page(bu.chromium(request), timeout_ms=int(TIMEOUT * 1000))
 
 
 def pasted_rects(size) -> list[tuple[float, float, float, float]]:

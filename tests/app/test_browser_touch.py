@@ -63,21 +63,12 @@ def crop(models) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, request):
-    tmp = tmp_path_factory.mktemp("browser_touch")
-    server = bu.AppServer(tmp / "runs", log_path=tmp / "streamlit.log")
-    request.addfinalizer(server.stop)
-    server.start()
-    server.wait_healthy(timeout=max(TIMEOUT, 120))
-    return server
+    return bu.serve_app(tmp_path_factory, request, "browser_touch", TIMEOUT)[0]
 
 
 @pytest.fixture(scope="module")
 def browser(app, request):
-    pw = playwright_sync.sync_playwright().start()
-    request.addfinalizer(pw.stop)
-    b = bu.launch_chromium(pw)
-    request.addfinalizer(b.close)
-    return b
+    return bu.chromium(request)
 
 
 @pytest.fixture(scope="module")
