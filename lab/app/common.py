@@ -19,9 +19,12 @@ from lab.infer import (  # noqa: F401  (PRETRAINED: pages and tests read it here
     PoseLab,
 )
 from lab.resources import ASSETS, CHECKOUT, LESSONS  # noqa: E402,F401  (found through the package)
+from lab.train import runs
 
 ROOT = CHECKOUT or Path.cwd()       # relative paths typed in the app start here
 RUNS_DIR = SETTINGS.runs_dir
+# The Retrain page's limits, once per server process: K runs train at once, the rest wait.
+runs.configure(SETTINGS.max_trainings, SETTINGS.max_queued)
 SHIPPED = "With ImageNet features (shipped)"
 SCRATCH = "As in the paper, from scratch (shipped)"
 FULL = "ImageNet features, fully connected graph (shipped)"

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from plotly.subplots import make_subplots
 
 from lab.app.memo import memoised
+from lab.colors import heat_scale
 from lab.joints import DRAW_EXTRA, LIMBS, NAMES, side
 
 # Person-centric sides, colour-blind safe (Okabe-Ito): right orange, left blue, centre green.
@@ -35,7 +36,7 @@ def _scale(name: str) -> list:
             for v, c in get_colorscale(name)]
 
 
-HEAT = _scale("Inferno")         # unary / marginal heatmaps
+HEAT = heat_scale()              # unary / marginal heatmaps: the lab's one ramp (lab.colors)
 FEATURE = _scale("Viridis")      # feature maps
 PRIOR = _scale("Blues")          # prior kernels
 DIVERGING = _scale("RdBu_r")     # differences, centred on 0

@@ -276,11 +276,11 @@ def training_table(configs, device: str, cuda: bool, out) -> dict:
 
 
 def retrain_table(out: Callable[[str], None] = print, presets: tuple[str, ...] = ()) -> dict:
-    """The Retrain page's presets run as the page runs them (lab.app.jobs, the small detector
+    """The Retrain page's presets run as the page runs them (lab.train.runs, the small detector
     on the bundled mini set): wall time and the validation PCK@0.2 of the kept (best) epoch."""
     import tempfile
 
-    from lab.app import jobs
+    from lab.train import runs as jobs
     res = {}
     out("Retrain page presets (small detector, mini set; validation = the mini set's val crops)")
     out(f"  {'preset':<28} {'settings':<52} {'wall s':>7} {'val PCK unary':>14} {'val PCK marginal':>17}")

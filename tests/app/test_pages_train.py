@@ -23,7 +23,6 @@ import torch
 from app_util import figure, go, joints_of, rerun, start, texts
 
 from lab.app import common
-from lab.app import jobs as browser
 from lab.config import DataConfig, RegressorConfig, to_dict
 from lab.data.cache import MINI_PATH
 from lab.eval import mean_pose as mp
@@ -33,6 +32,7 @@ from lab.infer import POSE_WEIGHTS
 from lab.models import io
 from lab.models.regressor import Regressor
 from lab.names import METHOD_LABELS, METHOD_SHORT
+from lab.train import runs as browser_runs
 
 
 @pytest.fixture(scope="module")
@@ -205,21 +205,21 @@ def test_a_link_keeps_a_retrained_model_while_it_exists(tmp_path, monkeypatch):
 def wait_terminal(runs_dir: Path, run_id: str, timeout: float = 60.0) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        st = browser.read_status(runs_dir / run_id)
-        if st and st["state"] in browser.TERMINAL:
-            browser.get_run(run_id).join(10)
+        st = browser_runs.read_status(runs_dir / run_id)
+        if st and st["state"] in browser_runs.TERMINAL:
+            browser_runs.get_run(run_id).join(10)
             return st
         time.sleep(0.2)
-    raise AssertionError(f"run {run_id} did not finish: {browser.read_status(runs_dir / run_id)}")
+    raise AssertionError(f"run {run_id} did not finish: {browser_runs.read_status(runs_dir / run_id)}")
 
 
 @pytest.fixture
 def one_at_a_time():
     """K = 1 (the default a server starts with), restored afterwards."""
-    old = (browser.LIMITS.max_running, browser.LIMITS.max_queued)
-    browser.configure(max_running=1, max_queued=4)
+    old = (browser_runs.LIMITS.max_running, browser_runs.LIMITS.max_queued)
+    browser_runs.configure(max_running=1, max_queued=4)
     yield
-    browser.configure(*old)
+    browser_runs.configure(*old)
 
 
 def test_retrain_page_trains_a_tiny_run(tmp_path, monkeypatch, one_at_a_time):
@@ -260,8 +260,8 @@ def test_retrain_page_trains_a_tiny_run(tmp_path, monkeypatch, one_at_a_time):
     at.button(key="rt_start").click().run()
     (second,) = [d for d in runs.iterdir() if d != run_dir]
     deadline = time.time() + 60
-    while not (second / browser.POSE).is_file():
-        assert time.time() < deadline, browser.read_status(second)
+    while not (second / browser_runs.POSE).is_file():
+        assert time.time() < deadline, browser_runs.read_status(second)
         time.sleep(0.1)
     at.run()
 
@@ -271,7 +271,7 @@ def test_retrain_page_trains_a_tiny_run(tmp_path, monkeypatch, one_at_a_time):
     assert [b.label for b in at.button if b.key == "rt_start"] == ["Queue this run"]
     at.button(key="rt_start").click().run()
     (third,) = [d for d in runs.iterdir() if d not in (run_dir, second)]
-    assert browser.status_of(runs, third.name)["queue_position"] == 1
+    assert browser_runs.status_of(runs, third.name)["queue_position"] == 1
     assert "number 1 in the queue" in texts(at.info)
     assert "\\*\\*queued\\*\\* \\[x\\]\\(http\\:" in texts(at.markdown)    # shown literally
     at.button(key=f"rt_cancel_{third.name}").click().run()

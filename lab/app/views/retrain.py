@@ -1,6 +1,6 @@
 """Retrain: train the small configuration from the browser and watch it learn.
 
-Runs live in lab.app.jobs (a background thread and a folder per run under
+Runs live in lab.train.runs (a background thread and a folder per run under
 common.RUNS_DIR, at most K training at once, the rest queued); this page starts, lists,
 watches, cancels, compares and deletes them."""
 from __future__ import annotations
@@ -13,11 +13,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab.app import common, jobs
+from lab.app import common
 from lab.data.cache import MINI_PATH
 from lab.errors import LabError
 from lab.infer import POSE_WEIGHTS
 from lab.names import METHOD_LABELS
+from lab.train import runs as jobs
 
 STAGE_COLOURS = {"detector": "#0072B2", "spatial": "#D55E00", "joint": "#009E73"}
 STATE_COLOUR = {"queued": "gray", "running": "blue", "done": "green", "cancelled": "orange",

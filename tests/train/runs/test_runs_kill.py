@@ -1,5 +1,5 @@
 """A training process killed at any moment, even in the middle of writing a checkpoint,
-leaves its previous best checkpoint loadable (lab.app.jobs writes to a temporary name,
+leaves its previous best checkpoint loadable (lab.train.runs writes to a temporary name,
 flushes, then renames).
 
 A real process trains a tiny browser run (small configuration, one batch per epoch, so a
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.app import jobs
 from lab.infer import PoseLab
 from lab.models import io
+from lab.train import runs
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 
@@ -29,22 +29,22 @@ import sys
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
-from lab.app import jobs
-run = jobs.start_run(jobs.RunSettings(cache="mini", epochs=100, train_size=16, val_size=8, batch_size=16,
+from lab.train import runs
+run = runs.start_run(runs.RunSettings(cache="mini", epochs=100, train_size=16, val_size=8, batch_size=16,
                                       spatial=False, label="killed"), Path(sys.argv[1]))
 print(run.id, flush=True)
 run.join()
 """
 
 
-def _kill_mid_write(runs: Path, timeout: float = 120.0) -> tuple[Path, bool]:
+def _kill_mid_write(runs_dir: Path, timeout: float = 120.0) -> tuple[Path, bool]:
     """Start the child, wait for its first kept checkpoint, then SIGKILL it while a .tmp exists.
     Returns (run folder, whether the kill landed during a write)."""
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(runs)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(runs_dir)], stdout=subprocess.PIPE, text=True)
     try:
-        run_dir = runs / proc.stdout.readline().strip()
+        run_dir = runs_dir / proc.stdout.readline().strip()
         deadline = time.monotonic() + timeout
-        while not (run_dir / jobs.POSE).is_file():
+        while not (run_dir / runs.POSE).is_file():
             assert proc.poll() is None, "the training process ended before its first checkpoint"
             assert time.monotonic() < deadline, "no checkpoint in time"
             time.sleep(0.02)
@@ -71,16 +71,16 @@ def test_a_run_killed_mid_write_keeps_a_loadable_best_checkpoint(tmp_path):
         run_dir, mid_write = _kill_mid_write(tmp_path / f"runs{attempt}")
         caught += mid_write
         # the best checkpoint and the stage's resume point load, whatever was being written
-        model, meta = io.load(run_dir / jobs.POSE)
+        model, meta = io.load(run_dir / runs.POSE)
         assert meta["kind"] == "pose" and meta["epoch"] >= 1
         io.load(run_dir / "detector" / "model.safetensors")
-        assert PoseLab(run_dir / jobs.POSE, None).size > 0
+        assert PoseLab(run_dir / runs.POSE, None).size > 0
         # status.json is whole, and reads as interrupted now that its process is gone
-        json.loads((run_dir / jobs.STATUS).read_text())
-        st = jobs.read_status(run_dir)
+        json.loads((run_dir / runs.STATUS).read_text())
+        st = runs.read_status(run_dir)
         assert st["state"] == "interrupted" and "checkpoint is kept" in st["error"]
         # and the run can be deleted from the page afterwards
-        jobs.delete_run(run_dir.parent, run_dir.name)
+        runs.delete_run(run_dir.parent, run_dir.name)
         if caught:
             break
     assert caught, "no kill landed while a checkpoint was being written (3 tries)"
