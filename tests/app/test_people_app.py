@@ -3,7 +3,7 @@ person found is a numbered box, each pick gives its own crop on every page, a dr
 replaces the detected one, and photos with nobody, or a tiny person, are said plainly.
 
 Photos are made here from real LSP test photos (the fixture's images) pasted onto a plain
-canvas at different scales, as in tests/test_people.py; the joints the page draws must be
+canvas at different scales, as in tests/people/test_people.py; the joints the page draws must be
 those of running the model on that person's crop alone, whatever the weights' accuracy."""
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from lab.app import photos
 from lab.data.transforms import apply_affine, image_box, invert_affine
 from lab.infer import POSE_WEIGHTS, PoseLab
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from test_people import canvas, covers, paste  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "people"))
+from people_util import canvas, covers, paste  # noqa: E402
 
 LAYOUT = [(1, 480, 10, 300), (2, 300, 520, 40), (3, 180, 740, 570)]    # (photo, person side, x0, y0)
 PHOTOS = ("lsp/im0001", "lsp/im0002", "lspet/im00002", "lspet/im00005")

@@ -8,34 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from people_util import canvas, covers, paste
 from PIL import Image
 
 from lab import people as P
 from lab.data.transforms import apply_affine, box_affine, crop_image, person_box
+from lab.resources import SAMPLES
 
-SAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "lab" / "assets" / "samples"
 # Fixture photos the detector finds at their native size (LSP training half and LSPET).
 PHOTOS = ("lsp/im0001", "lsp/im0002", "lspet/im00002", "lspet/im00005")
-
-
-def canvas(w: int, h: int, seed: int = 0) -> np.ndarray:
-    """A plain background (h, w, 3) uint8: a smooth colour field with a little noise."""
-    rng = np.random.default_rng(seed)
-    field = Image.fromarray(rng.integers(60, 200, (2, 3, 3), dtype=np.uint8)).resize((w, h), Image.BILINEAR)
-    return np.clip(np.asarray(field, np.int16) + rng.integers(-6, 7, (h, w, 1)), 0, 255).astype(np.uint8)
-
-
-def paste(dst: np.ndarray, rec, side: float, x0: int, y0: int) -> tuple[float, float, float]:
-    """Paste `rec`'s photo into dst, scaled so its person's square is `side` px, with the photo's
-    top-left corner at (x0, y0); return that person's ground-truth square (cx, cy, side) on dst."""
-    cx, cy, s = person_box(rec.coords, rec.labelled, 0.3)
-    k = side / s
-    img = Image.fromarray(rec.image())
-    w, h = round(img.width * k), round(img.height * k)
-    assert x0 + w <= dst.shape[1] and y0 + h <= dst.shape[0], "the pasted photo must fit"
-    dst[y0:y0 + h, x0:x0 + w] = np.asarray(img.resize((w, h), Image.BILINEAR))
-    xy = (rec.coords + 0.5) * [w / img.width, h / img.height] - 0.5 + [x0, y0]
-    return person_box(xy, rec.labelled, 0.3)
 
 
 def matches(person: P.Person, gt, centre_tol: float = 0.12, scale_tol: float = 0.2) -> bool:
@@ -44,12 +25,6 @@ def matches(person: P.Person, gt, centre_tol: float = 0.12, scale_tol: float = 0
     cx, cy, side = P.square_box(person)
     return (np.hypot(cx - gt[0], cy - gt[1]) < centre_tol * gt[2]
             and abs(np.log(side / gt[2])) < np.log(1 + scale_tol))
-
-
-def covers(person: P.Person, gt) -> bool:
-    """The detector's whole-body square contains the ground-truth person's centre."""
-    x0, y0, x1, y1 = person.box
-    return x0 <= gt[0] <= x1 and y0 <= gt[1] <= y1
 
 
 def found(rgb, people, gt) -> P.Person | None:
