@@ -202,13 +202,15 @@ def cmd_app(a) -> None:
 
 def cmd_classroom(a) -> None:
     if a.page_weight:
-        from lab.app import pageweight
+        from lab.bench import pageweight
         res = pageweight.run(a.url, timeout=a.timeout)
         if a.json:
             pageweight.dump(res, a.json)
             print(f"wrote {a.json}")
         return
-    from lab.bench.classroom import Capacity, Pace, run
+    from lab.bench.capacity import Capacity
+    from lab.bench.classroom import run
+    from lab.bench.learners import Pace
     uploads, switches = a.per_minute
     if uploads < 0 or switches < 0 or uploads + switches <= 0:
         raise LabError(f"--per-minute {uploads:g} {switches:g}: give uploads and page changes a minute per "

@@ -120,7 +120,7 @@ def measure(url: str, timeout: float = 240.0, out=print) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
     from lab.app.common import PAGES
-    from lab.bench.classroom import SKELETONS_JS, learner_photos
+    from lab.bench.learners import SKELETONS_JS, learner_photos
     rows = []
     received = [0]
     with tempfile.TemporaryDirectory(prefix="pose-lab-pageweight-") as tmp, sync_playwright() as pw:
@@ -178,7 +178,7 @@ def run(url: str | None = None, timeout: float = 240.0, out=print) -> dict:
         import playwright  # noqa: F401
     except ImportError:
         raise LabError("the page-weight benchmark needs Playwright: pip install 'pose-lab[test]'.")
-    from lab.bench.classroom import Server, machine
+    from lab.bench.server import Server, machine
     res = {"machine": machine(), "chromium_args": CHROMIUM_ARGS + UNTHROTTLED}
     with tempfile.TemporaryDirectory(prefix="pose-lab-pageweight-server-") as tmp:
         server = None

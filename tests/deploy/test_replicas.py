@@ -5,7 +5,7 @@ sharing one runs directory, two learners in Chromium.
 Marker `replicas` (opt-in, like `wheel`; .ci/run runs it once, installing Debian's haproxy
 if it is missing). Each learner (its own browser context, told apart by its User-Agent,
 which HAProxy's log captures) opens Try it, uploads a photo of its own, switches to Part
-detector and back (the classroom benchmark's walk, lab/bench/classroom.py). The test checks:
+detector and back (the classroom benchmark's walk, lab/bench/learners.py). The test checks:
 
   - both replicas served sessions (each learner's websocket went to a different one);
   - every request of a learner, the websocket and the upload included, went to one replica;
@@ -63,7 +63,7 @@ async def two_learners(url: str, photos: list[Path]) -> list[dict]:
     """Learner a opens the app; once its page is open, learner b arrives; both walk on."""
     from playwright.async_api import async_playwright
 
-    from lab.bench.classroom import learner
+    from lab.bench.learners import learner
     async with async_playwright() as pw:
         browser = await launch(pw, UNTHROTTLED)
         try:
@@ -84,7 +84,8 @@ async def two_learners(url: str, photos: list[Path]) -> list[dict]:
 
 def test_two_replicas_behind_haproxy_keep_each_learner_on_one(tmp_path, record_property):
     pytest.importorskip("playwright.async_api")
-    from lab.bench.classroom import STEPS, Server, learner_photos
+    from lab.bench.learners import STEPS, learner_photos
+    from lab.bench.server import Server
     t0 = time.perf_counter()
     runs = tmp_path / "runs"                                  # one runs directory for every replica
     replicas = []

@@ -131,7 +131,7 @@ def test_a_fresh_install_serves_the_lab(wheel, tmp_path, record_property):
         text = (tmp_path / "app.log").read_text()
         assert f"http://127.0.0.1:{port}" in text and "Email" not in text
 
-        from lab.bench.classroom import SKELETONS_JS
+        from lab.bench.learners import SKELETONS_JS
         photo = group_photo(tmp_path / "my_class.jpg")
         with sync_api.sync_playwright() as pw:
             browser = launch(pw)
