@@ -10,6 +10,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from lab.data.codec import CROP_SIZE, SIGMA, STRIDE, HeatmapCodec
+
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 ENV_DATA_ROOT = "POSE_LAB_DATA"
 
@@ -25,10 +27,12 @@ def data_root(flag: str | os.PathLike | None = None) -> Path:
 
 @dataclass
 class DataConfig:
-    crop_size: int = 128        # input side in pixels (square)
+    """The crops and their targets. Crop size, stride and sigma are the heatmap geometry:
+    their defaults are lab.data.codec's, and `codec` is the geometry these crops use."""
+    crop_size: int = CROP_SIZE  # input side in pixels (square)
     margin: float = 0.3         # box side = (1 + margin) * max extent of labelled joints
-    stride: int = 4             # heatmap stride: 128 px -> 32x32 heatmaps
-    sigma: float = 1.0          # Gaussian target sigma, in heatmap pixels
+    stride: int = STRIDE        # heatmap stride
+    sigma: float = SIGMA        # Gaussian target sigma, in heatmap pixels
     val_fraction: float = 0.05  # carved from the training split only
     seed: int = 0
     context: float = 1.0        # the cache keeps this many crop sides of the photo around the
@@ -36,8 +40,13 @@ class DataConfig:
                                 # rotation, zoom-out and shifts show real surroundings, not zeros
 
     @property
+    def codec(self) -> HeatmapCodec:
+        """The heatmap geometry of these crops (`lab.data.codec`)."""
+        return HeatmapCodec.from_config(self)
+
+    @property
     def heatmap_size(self) -> int:
-        return self.crop_size // self.stride
+        return self.codec.heatmap_size
 
     @property
     def context_pad(self) -> int:
@@ -143,7 +152,8 @@ class SpatialConfig:
     graph: str = "tree"         # "tree" (kinematic tree + self edges) or "full"
     belief: str = "relu"        # what a message convolves: "relu" of the unary (the paper,
                                 # MSE-trained unary) or its "softmax" over pixels (softmax loss)
-    heatmap_size: int = 32      # kernels are (2*size - 1) wide: every displacement
+    heatmap_size: int = HeatmapCodec().heatmap_size   # the default crops' (32): kernels are (2*size - 1)
+                                                      # wide, every displacement
     hist_blur: float = 1.0      # Gaussian blur (heatmap px) of the displacement histograms
     # Chosen on validation: a large pair bias lets a neighbour's message veto only where its
     # prior is confident (small biases let broad priors drag well-placed joints); the self

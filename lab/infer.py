@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab.data.codec import HeatmapCodec
 from lab.data.transforms import apply_affine, box_affine, crop_image, image_box, invert_affine
 from lab.errors import LabError
 from lab.models import io
@@ -79,7 +78,7 @@ class PoseLab:
         self.pose, self.pose_meta = io.load(pose_path)
         fold_batchnorm(self.pose)                  # same function, ~10% faster (lab.models.fuse)
         self.data = io.data_config(self.pose_meta)
-        self.codec = HeatmapCodec.from_config(self.data)
+        self.codec = self.data.codec
         self.regressor, self.regressor_meta = (None, None)
         if regressor_path is not None and Path(regressor_path).is_file():
             self.regressor, self.regressor_meta = io.load(regressor_path)

@@ -69,9 +69,8 @@ def photo_sentence(q: Question, models, pred, photo_name: str) -> str | None:
 
 # ------------------------------------------------------------------ figures the answers need
 def _stride() -> int:
-    from lab.config import DataConfig
-    from lab.data.codec import HeatmapCodec
-    return int(HeatmapCodec.from_config(DataConfig()).stride)
+    from lab.data.codec import STRIDE
+    return STRIDE
 
 
 def _tree_edges() -> int:

@@ -1,6 +1,11 @@
 """Heatmap geometry, in one place: crop size, stride, heatmap size, target sigma,
 and the conversions between heatmap, crop and photo pixels (as mmpose's codecs).
 
+The defaults below (CROP_SIZE, STRIDE, SIGMA) are declared here only: `DataConfig`
+(lab.config) takes its crop fields' defaults from them and builds its codec with
+`DataConfig.codec`; the spatial model's heatmap size starts from `HeatmapCodec().heatmap_size`.
+Torch is imported where it is used, so lab.config (and `pose-lab --help`) stays light.
+
 Heatmap pixel j at stride s covers crop pixels s*j .. s*j + s - 1, so its
 centre is at crop x = s*j + (s - 1)/2. Crop pixels map to photo pixels through
 the crop's affine A (photo -> crop), see `lab.data.transforms`.
@@ -12,16 +17,23 @@ and, for the softmax loss, the same Gaussian divided by its sum over pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
+
+CROP_SIZE = 128     # input side in pixels (square)
+STRIDE = 4          # heatmap stride: 128 px -> 32x32 heatmaps
+SIGMA = 1.0         # Gaussian target sigma, in heatmap pixels
 
 
 @dataclass(frozen=True)
 class HeatmapCodec:
-    crop_size: int = 128        # input side in pixels (square)
-    stride: int = 4             # heatmap stride: 128 px -> 32x32 heatmaps
-    sigma: float = 1.0          # Gaussian target sigma, in heatmap pixels
+    crop_size: int = CROP_SIZE
+    stride: int = STRIDE
+    sigma: float = SIGMA
 
     @property
     def heatmap_size(self) -> int:
@@ -29,9 +41,9 @@ class HeatmapCodec:
 
     @classmethod
     def from_config(cls, data) -> "HeatmapCodec":
-        """From a `DataConfig` (or the dict a checkpoint stores)."""
+        """From a `DataConfig` (or the dict a checkpoint stores); what it lacks takes the defaults."""
         get = data.get if isinstance(data, dict) else lambda k, d: getattr(data, k, d)
-        return cls(int(get("crop_size", 128)), int(get("stride", 4)), float(get("sigma", 1.0)))
+        return cls(int(get("crop_size", CROP_SIZE)), int(get("stride", STRIDE)), float(get("sigma", SIGMA)))
 
     # ------------------------------------------------------------ coordinates
     def to_heatmap(self, xy_crop):
@@ -44,6 +56,8 @@ class HeatmapCodec:
 
     def to_photo(self, xy_hm, affine: np.ndarray) -> np.ndarray:
         """Heatmap pixels (K, 2) -> photo pixels, through the crop's affine (2, 3) photo -> crop."""
+        import torch
+
         from lab.data.transforms import apply_affine, invert_affine
         return apply_affine(invert_affine(np.asarray(affine, np.float64)),
                             np.asarray(self.to_crop(torch.as_tensor(xy_hm)).cpu(), np.float64))
@@ -85,6 +99,7 @@ def gaussian_targets(xy: torch.Tensor, labelled: torch.Tensor, size: int, sigma:
 
     xy (B, K, 2) in heatmap pixels; labelled (B, K) -> targets (B, K, size, size).
     """
+    import torch
     r = torch.arange(size, dtype=xy.dtype, device=xy.device)
     gx = torch.exp(-(r - xy[..., 0:1]) ** 2 / (2 * sigma ** 2))      # (B, K, W)
     gy = torch.exp(-(r - xy[..., 1:2]) ** 2 / (2 * sigma ** 2))      # (B, K, H)
@@ -101,6 +116,7 @@ def decode(heatmaps: torch.Tensor, log_space: bool = False) -> tuple[torch.Tenso
     Pass `log_space=True` when the maps already hold log-values (a log-marginal, or
     the logits of a softmax-trained unary).
     """
+    import torch
     B, K, H, W = heatmaps.shape
     flat = heatmaps.reshape(B, K, -1)
     val, idx = flat.max(-1)

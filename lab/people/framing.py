@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.config import DataConfig
+from lab.data.codec import CROP_SIZE
 
 # Person square side (from the annotation, margin 0.3) below which the pose model's
 # 128 px crop is upsampled more than 2x from the original pixels: the joints are blurred.
@@ -209,7 +210,7 @@ def cut_by_edge(person: Person, photo_shape: tuple[int, ...], along: float = 0.1
 
 
 def person_warnings(person: Person, photo_shape: tuple[int, ...], min_side_px: float = MIN_SIDE_PX,
-                    crop_size: int = 128) -> list[str]:
+                    crop_size: int = CROP_SIZE) -> list[str]:
     """Plain-language warnings for a learner about this person's crop (empty when all is well)."""
     out = []
     side = square_box(person)[2]
@@ -224,7 +225,7 @@ def person_warnings(person: Person, photo_shape: tuple[int, ...], min_side_px: f
 
 
 def box_warnings(box: tuple[float, float, float], photo_shape: tuple[int, ...], min_side_px: float = MIN_SIDE_PX,
-                 crop_size: int = 128, outside: float = 0.15) -> list[str]:
+                 crop_size: int = CROP_SIZE, outside: float = 0.15) -> list[str]:
     """The same warnings for a square crop box (cx, cy, side) that a learner set by hand:
     small when its side is under `min_side_px`; past the photo's edge when more than
     `outside` x its side lies outside on some side."""
@@ -249,7 +250,7 @@ def no_people_message(photo_shape: tuple[int, ...]) -> str:
             "often missed: draw a box around the person instead.")
 
 
-def crop_person(rgb: np.ndarray, person: Person, size: int = 128,
+def crop_person(rgb: np.ndarray, person: Person, size: int = CROP_SIZE,
                 margin: float = TRAIN_MARGIN) -> tuple[np.ndarray, np.ndarray]:
     """The square crop (size, size, 3) uint8 of `person`, resampled from the original pixels
     (lab.data.transforms.crop_image), and its affine (2, 3) original -> crop (box_affine).

@@ -77,7 +77,7 @@ def new_model(cfg: TrainConfig, det: DetectorConfig, sp: SpatialConfig, reg: Reg
     if prev.spatial is not None and prev.spatial.edges == model.spatial.edges:
         model.spatial.load_state_dict(prev.spatial.state_dict())
     else:                   # spatial, or joint from a detector-only checkpoint: never the delta init
-        model.spatial.load_histograms(prior_histograms(train, HeatmapCodec.from_config(data), model.spatial))
+        model.spatial.load_histograms(prior_histograms(train, data.codec, model.spatial))
     return model, {"kind": "pose", "detector": meta["detector"], "spatial": to_dict(sp),
                    "lineage": meta.get("lineage", []) + [io.stage_summary(meta)]}
 
@@ -244,7 +244,7 @@ def train(cfg: TrainConfig, data: DataConfig, train_split: CachedSplit, val_spli
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    codec = HeatmapCodec.from_config(data)
+    codec = data.codec
     train_split = train_split.subset(cfg.train_limit)
     model, meta = new_model(cfg, det or DetectorConfig(), sp or SpatialConfig(heatmap_size=codec.heatmap_size),
                             reg or RegressorConfig(), init, train_split, data)

@@ -123,6 +123,21 @@ def test_codec_from_a_checkpoint_config():
     assert (c.crop_size, c.stride, c.sigma, c.heatmap_size) == (96, 4, 1.5, 24)
     from lab.config import DataConfig
     assert HeatmapCodec.from_config(DataConfig()) == HeatmapCodec(128, 4, 1.0)
+    assert HeatmapCodec.from_config({}) == HeatmapCodec()                # an old checkpoint without "data"
+
+
+def test_the_codec_is_the_one_owner_of_the_crop_geometry():
+    """DataConfig, the spatial model and the Retrain page take their defaults from the codec,
+    and a DataConfig's codec is the geometry of its own crops."""
+    from lab.config import DataConfig, SpatialConfig
+    from lab.data import codec
+    from lab.train.runs import RunSettings
+    d = DataConfig()
+    assert (d.crop_size, d.stride, d.sigma) == (codec.CROP_SIZE, codec.STRIDE, codec.SIGMA)
+    assert d.codec == HeatmapCodec() and d.heatmap_size == HeatmapCodec().heatmap_size == 32
+    assert SpatialConfig().heatmap_size == HeatmapCodec().heatmap_size and RunSettings().sigma == codec.SIGMA
+    everyday = DataConfig.everyday()
+    assert everyday.codec == HeatmapCodec(192, codec.STRIDE, 1.5) and everyday.heatmap_size == 48
 
 
 def test_encode_normalised_sums_to_one_for_labelled_joints():

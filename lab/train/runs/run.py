@@ -36,7 +36,6 @@ import traceback
 from pathlib import Path
 
 from lab.config import DetectorConfig, SpatialConfig, TrainConfig
-from lab.data.codec import HeatmapCodec
 from lab.errors import LabError
 from lab.train.loop import train
 from lab.train.runs.live import live_heatmap, save_png, validation_loss
@@ -195,7 +194,7 @@ class BrowserRun:
                               train_limit=s.train_size, seed=s.seed, device=s.device,
                               threads=getattr(self, "_threads", 0) or train_threads(s))
             self._progress(stage=stage)
-            self._cfg, self._val, self._codec = cfg, va, HeatmapCodec.from_config(data)
+            self._cfg, self._val, self._codec = cfg, va, data.codec
             run = train(cfg, data, tr, va, self.path / stage, det=det, sp=sp, init=init,
                         callback=self._on_event, should_stop=self._should_stop)
             if self._nan:

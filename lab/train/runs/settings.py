@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lab.config import to_dict
 from lab.data.cache import MINI_PATH, PoseCache
+from lab.data.codec import SIGMA
 from lab.errors import LabError
 from lab.train.runs.queue import LIMITS
 
@@ -26,7 +27,7 @@ class RunSettings:
     cache: str = "mini"
     epochs: int = 6             # total budget, shared by the stages (`stage_plan`): the default preset
     lr: float = 3e-3
-    sigma: float = 1.0          # Gaussian target sigma, heatmap pixels
+    sigma: float = SIGMA        # Gaussian target sigma, heatmap pixels (lab.data.codec's default)
     spatial: bool = True
     train_size: int = 0         # first N training crops (0 = all)
     val_size: int = 0           # first N validation crops (0 = all)
