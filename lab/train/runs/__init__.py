@@ -20,7 +20,7 @@ A server must survive its learners' trainings:
     at its next batch, keeping its best checkpoint;
   - every file is written to a temporary name, flushed to disk and renamed, so a run killed
     at any moment (even mid-write) leaves its previous best checkpoint loadable
-    (tests/train/runs/test_kill.py kills a real training process to check it);
+    (tests/train/runs/test_runs_kill.py kills a real training process to check it);
   - training threads run at a lower CPU priority than the learners' sessions (Linux), so
     the pages stay responsive while a run trains;
   - finished runs can be deleted; `disk_usage` says what the runs take and what is free.
