@@ -135,7 +135,7 @@ class DetectorConfig:
     @classmethod
     def small(cls) -> "DetectorConfig":
         """The Retrain page's model: the pretrained trunk with a light head."""
-        return cls(trunk="lite0", banks=2, width=32, head_width=48, head_depth=1, freeze_blocks=6)
+        return cls(trunk="lite0", banks=2, width=32, head_width=48, head_depth=1, freeze_blocks=9)
 
     @classmethod
     def preset(cls, name: str) -> "DetectorConfig":

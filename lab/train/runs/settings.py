@@ -25,7 +25,7 @@ class RunSettings:
     """What the Retrain page lets you choose. `cache` is "mini" or a `pose-lab prepare` file."""
     label: str = ""
     cache: str = "mini"
-    epochs: int = 6             # total budget, shared by the stages (`stage_plan`): the default preset
+    epochs: int = 3             # total budget, shared by the stages (`stage_plan`): the default preset
     lr: float = 3e-3
     sigma: float = SIGMA        # Gaussian target sigma, heatmap pixels (lab.data.codec's default)
     spatial: bool = True
@@ -55,14 +55,16 @@ class RunSettings:
         return self
 
 
-# The page's starting points, measured by `pose-lab bench --retrain` on 2 cores: the default
-# (at most a minute on a quiet 2-core machine, a model worth looking at: 8 epochs took 64 s for
-# mini-val PCK 54.4, 3 epochs 20 s; 6 epochs keeps both goals) and a longer run of about five minutes.
-# Through the page in Chromium on a busy 2-core machine (load average 4.9, a training campaign
-# running, so 1 torch thread at low priority) the 6-epoch default took 364 s, mini-val PCK 53.6.
+# The page's starting points. The default: 3 epochs (2 detector, 1 spatial) of the small
+# detector, whose trunk keeps its first 9 ImageNet blocks frozen (`DetectorConfig.small`).
+# Chosen on the mini set's validation crops (1 torch thread, busy machine, so the seconds are
+# not comparable): 6 epochs with 6 frozen blocks 53.6 (the old default, 220 s through the page
+# on a quiet machine); 3 epochs with 6 frozen blocks unary 50.9 / marginal 49.7; 9 frozen
+# 51.6 / 51.5; 11 frozen 49.2 / 51.3; 2 epochs at lr 6e-3 46.9 / 48.4. The longer preset is
+# five times the default's epochs (the page's ETA measures its time on the machine it runs on).
 PRESETS = {
-    "default (about 4 minutes on 2 cores)": RunSettings(),   # 220 s through the page, quiet, 2026-12-07
-    "about 5 minutes": RunSettings(epochs=28),
+    "default (about 1 minute on 2 cores)": RunSettings(),
+    "longer (5x the default's epochs)": RunSettings(epochs=15),
 }
 
 
