@@ -81,3 +81,15 @@ def evaluation(weights: Path) -> dict:
     version of both: {"result" (or None), "message" (or None), "path"}."""
     result = evals.eval_path(weights)
     return _evaluation(str(weights), _stamp(Path(weights)), str(result), _stamp(result))
+
+
+def zoom_and_flip(weights: Path) -> dict | None:
+    """Test-time augmentation as `pose-lab eval --flip --scales` measured it for these weights:
+    {"scales" (the zooms chosen on validation), "plain", "augmented" (marginal PCK@0.2 in
+    [0, 1] on LSP test without and with it, or None)}; None when their evaluation JSON has no
+    multi-scale run."""
+    res = evaluation(weights)["result"]
+    if not res or not res.get("scales"):
+        return None
+    plain, aug = evals.pck_of(res, "marginal"), evals.pck_of(res, "marginal_multiscale")
+    return {"scales": tuple(float(s) for s in res["scales"]), "plain": plain, "augmented": aug}

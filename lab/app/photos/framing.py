@@ -167,15 +167,17 @@ def current_box(models: PoseLab, ph: Photo) -> tuple[float, float, float]:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _predict(key: str, digest: str, box: tuple, _models: PoseLab, _rgb: np.ndarray) -> Prediction:
-    return _models.predict(_rgb, box)
+def _predict(key: str, digest: str, box: tuple, scales: tuple, _models: PoseLab, _rgb: np.ndarray) -> Prediction:
+    return _models.predict(_rgb, box, flip=bool(scales), scales=scales or (1.0,))
 
 
-def predict(models: PoseLab, ph: Photo, box=None) -> Prediction:
-    """`PoseLab.predict` on the photo and box (default: the current box), cached per photo, box and model."""
+def predict(models: PoseLab, ph: Photo, box=None, scales: tuple[float, ...] = ()) -> Prediction:
+    """`PoseLab.predict` on the photo and box (default: the current box), cached per photo, box,
+    model and test-time augmentation: `scales` () runs the crop once; otherwise the unary is
+    averaged over the crop at each zoom, each also mirrored (`pose-lab eval --flip --scales`)."""
     box = tuple(float(v) for v in (box or current_box(models, ph)))
     with st.spinner("Running the models…"):
-        return _predict(model_key(models), ph.digest, box, models, ph.rgb)
+        return _predict(model_key(models), ph.digest, box, tuple(float(s) for s in scales), models, ph.rgb)
 
 
 def framing_label_auto(ph: Photo) -> str:
