@@ -212,6 +212,38 @@ def add_points(fig: go.Figure, pts: Iterable[dict], row: int | None = None, col:
     return fig
 
 
+def pose_figure(poses: dict[str, np.ndarray], labels: dict, colours: dict, rgb: np.ndarray | None = None,
+                gt: np.ndarray | None = None, labelled=None, title: str = "", height: int = 300,
+                meta: str | None = None) -> go.Figure:
+    """Skeletons, one colour per method (`labels`, `colours` by name), over an image (y down,
+    sent as a PNG) or, without one, in a body frame. "mean training pose" is drawn as a wide
+    pale band underneath the rest."""
+    fig = go.Figure()
+    if rgb is not None:
+        fig.add_trace(px.imshow(np.asarray(rgb), binary_string=True).data[0].update(hoverinfo="skip"))
+    if gt is not None:
+        fig.add_trace(go.Scatter(x=gt[:, 0], y=gt[:, 1], mode="markers", name="Ground truth", text=list(NAMES),
+                                 marker=dict(color=MARK["truth"], size=7, symbol="x-thin",
+                                             line=dict(color=MARK["truth"], width=2)),
+                                 hovertemplate="%{text}<extra>ground truth</extra>", showlegend=False))
+    for name, xy in poses.items():
+        if name == "mean training pose":
+            fig.add_trace(skeleton_traces(xy, name=name, colour="#d9d9d9", width=9)[0])
+        else:
+            add_skeleton(fig, xy, name=labels[name], colour=colours[name], labelled=labelled, width=2.5, size=6)
+    if rgb is not None:
+        h, w = rgb.shape[:2]
+        fig.update_xaxes(visible=False, range=[-0.5, w - 0.5])
+        fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x")
+    else:
+        fig.update_xaxes(visible=False, range=[-1.7, 1.7])
+        fig.update_yaxes(visible=False, range=[2.1, -2.1], scaleanchor="x")
+        fig.update_layout(plot_bgcolor="#f6f6f6")
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=28 if title else 0, b=0), meta=meta,
+                      title=dict(text=title, font=dict(size=12)) if title else None)
+    return fig
+
+
 # ------------------------------------------------------------------ heatmaps
 def _heat_trace(m: np.ndarray, x=None, y=None, hover: str = "value", fmt: str = ".3f", **kw) -> go.Heatmap:
     """A heatmap trace as px.imshow builds it (rows top to bottom once the y axis is reversed),
@@ -374,6 +406,82 @@ def rgb_figure(img: np.ndarray, title: str = "", height: int = 260, meta: str | 
     if a.dtype != np.uint8:
         a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
     return photo_figure(a, title=title, height=height, meta=meta)
+
+
+# ------------------------------------------------------------------ several panels, one chart
+def _ref(ref: str, ax: str) -> str:
+    """A shape's xref / yref ('x', 'y', 'x domain', 'paper') moved to axis suffix `ax`."""
+    if ref in ("x", "y"):
+        return ref + ax
+    if ref in ("x domain", "y domain"):
+        return f"{ref[0]}{ax} domain"
+    return ref
+
+
+def panels(figs: Sequence[go.Figure], cols: int | None = None, meta: str | None = None,
+           spacing: float = 0.02, title_size: int = 13) -> go.Figure:
+    """Several one-panel figures drawn as one Plotly chart, a subplot each, in rows of `cols`.
+
+    A browser draws one chart with four panels far cheaper than four charts (each chart has
+    its own layout pass, SVG tree, toolbar and Streamlit frame): this is how a page shows many
+    small figures. Each panel keeps its traces (and so their hover), its axes, shapes, colour
+    scale (a colour axis of its own, the colour bar at its right) and title. Every trace of a
+    panel carries the panel figure's `layout.meta` as its own `meta`, and so does its title's
+    annotation (`name`), so tests and readers still find each panel by its id."""
+    figs = list(figs)
+    n = len(figs)
+    cols = max(1, min(cols or n, n))
+    rows = (n + cols - 1) // cols
+    bars = any(f.layout.coloraxis.colorscale is not None and f.layout.coloraxis.showscale is not False
+               for f in figs)
+    heights = [max((figs[i].layout.height or 300) for i in range(r * cols, min(n, (r + 1) * cols)))
+               for r in range(rows)]
+    top, gap = 30, 36                                    # px: the first row's title, a title between rows
+    total = sum(heights) - rows * 30 + top + gap * (rows - 1)
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=spacing + (0.045 if bars else 0.0),
+                        vertical_spacing=gap / total if rows > 1 else 0.0,
+                        row_heights=[h - 30 for h in heights])
+    for i, f in enumerate(figs):
+        r, c = i // cols + 1, i % cols + 1
+        ax = "" if i == 0 else str(i + 1)
+        pm = f.layout.meta
+        ca = None
+        if f.layout.coloraxis.colorscale is not None:
+            ca = "coloraxis" if i == 0 else f"coloraxis{i + 1}"
+            fig.layout[ca] = f.layout.coloraxis.to_plotly_json()
+        for t in f.data:
+            t = type(t)(t)
+            if ca and getattr(t, "coloraxis", None):
+                t.coloraxis = ca
+            t.meta = pm
+            fig.add_trace(t, row=r, col=c)
+        for a in ("xaxis", "yaxis"):
+            own = {k: v for k, v in f.layout[a].to_plotly_json().items()
+                   if k not in ("domain", "anchor", "matches", "overlaying", "position")}
+            if "scaleanchor" in own:
+                own["scaleanchor"] = "x" + ax if own["scaleanchor"].startswith("x") else "y" + ax
+            fig.layout[f"{a}{ax}"].update(own)
+        for sh in f.layout.shapes:
+            d = sh.to_plotly_json()
+            d["xref"], d["yref"] = _ref(d.get("xref", "x"), ax), _ref(d.get("yref", "y"), ax)
+            fig.add_shape(d)
+        xd, yd = fig.layout[f"xaxis{ax}"].domain, fig.layout[f"yaxis{ax}"].domain
+        if ca and fig.layout[ca].showscale is not False:
+            fig.layout[ca].colorbar.update(x=xd[1] + 0.004, xanchor="left", y=(yd[0] + yd[1]) / 2,
+                                           yanchor="middle", len=0.85 * (yd[1] - yd[0]),
+                                           thickness=fig.layout[ca].colorbar.thickness or 10)
+        title = f.layout.title.text
+        if title:
+            fig.add_annotation(text=title, name=pm, x=xd[0], y=yd[1], xref="paper", yref="paper",
+                               xanchor="left", yanchor="bottom", showarrow=False, font=dict(size=title_size))
+    first = figs[0].layout
+    titled = any(f.layout.xaxis.title.text for f in figs)          # axis titles and ticks need room
+    fig.update_layout(height=total + (45 if titled else 0),
+                      margin=dict(l=55 if titled else 0, r=0, t=top, b=45 if titled else 0),
+                      hovermode="closest", dragmode=False,
+                      showlegend=any(f.layout.showlegend for f in figs), plot_bgcolor=first.plot_bgcolor,
+                      meta=meta)
+    return fig
 
 
 # ------------------------------------------------------------------ PNG download

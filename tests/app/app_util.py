@@ -54,8 +54,23 @@ def arr(v) -> np.ndarray:
     return np.asarray(v, dtype=np.float64)
 
 
+def panels(fig: dict) -> list[dict]:
+    """A chart of several panels (`plots.panels`) as one figure per panel, as the page would
+    have drawn them apart: the traces whose `meta` is the panel's id, its title from the
+    annotation so named; the chart's layout otherwise."""
+    ids = list(dict.fromkeys(t["meta"] for t in fig["data"] if isinstance(t.get("meta"), str)))
+    titles = {a.get("name"): a.get("text") for a in fig["layout"].get("annotations", [])}
+    return [{"layout": {**fig["layout"], "meta": m, "title": {"text": titles.get(m)}, "panel_of": fig["layout"].get("meta")},
+             "data": [t for t in fig["data"] if t.get("meta") == m]} for m in ids]
+
+
 def figures(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    """Every chart, and every panel of a chart of panels as a figure of its own."""
+    out = []
+    for c in at.get("plotly_chart"):
+        fig = json.loads(c.proto.spec)
+        out += [fig, *panels(fig)]
+    return out
 
 
 def figure(at: AppTest, meta: str) -> dict:

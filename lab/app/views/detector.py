@@ -24,16 +24,19 @@ def bank_inputs(models, ins: dict) -> None:
     """1: the crop at each bank's resolution, and how this model's banks are built."""
     st.header("1 · One crop, several resolutions")
     cfg, words = models.pose.detector.cfg, describe_detector(models.pose.detector.cfg)
-    cols = st.columns(len(ins["inputs"]) + 1)
-    for i, (col, img) in enumerate(zip(cols, ins["inputs"])):
-        s = img.shape[0]
-        with col:
-            st.plotly_chart(plots.rgb_figure(img, f"Bank {i + 1} input: {s}×{s}", height=260,
-                                             meta=f"bank_input_{i}"), key=f"bank_input_{i}")
-            st.caption(("The crop at full resolution." if i == 0 else
-                        f"Averaged over {2 ** i}×{2 ** i} blocks: 1/{2 ** i} resolution.")
-                       + f" Bank {i + 1} turns it into {cfg.width} feature maps of {s // BANK_STRIDE}×{s // BANK_STRIDE}.")
-    with cols[-1]:
+    n_in = len(ins["inputs"])
+    left, right = st.columns([n_in, 1])
+    with left:                                       # one chart, a panel per bank
+        st.plotly_chart(plots.panels([plots.rgb_figure(img, f"Bank {i + 1} input: {img.shape[0]}×{img.shape[0]}",
+                                                       height=260, meta=f"bank_input_{i}")
+                                      for i, img in enumerate(ins["inputs"])], meta="bank_inputs"),
+                        key="bank_inputs")
+        for i, (col, img) in enumerate(zip(st.columns(n_in), ins["inputs"])):
+            s = img.shape[0]
+            col.caption(("The crop at full resolution." if i == 0 else
+                         f"Averaged over {2 ** i}×{2 ** i} blocks: 1/{2 ** i} resolution.")
+                        + f" Bank {i + 1} turns it into {cfg.width} feature maps of {s // BANK_STRIDE}×{s // BANK_STRIDE}.")
+    with right:
         n = models.codec.heatmap_size
         st.markdown(f"**This model**\n\n- {words['banks']}\n"
                     f"- coarse features upsampled to {n}×{n} and combined by **{cfg.combine}**\n"

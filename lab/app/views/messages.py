@@ -187,14 +187,19 @@ def message_maps(models, pred, a: int, steps: list[dict], i: int, ex: dict | Non
     st.header("2 · The maps of this step")
     competition_metrics(steps, i, second_peak(models.belief(pred.unary)[a]))
     alpha = st.slider("Heatmap opacity over the crop", 0.0, 1.0, 0.7, 0.05, key="msg_alpha")
-    cols = st.columns(3) + st.columns(3)
-    for col, (meta, title, m, hover, marks, cap) in zip(cols, panels(models, pred, a, steps, i, ex)):
-        with col:
-            st.plotly_chart(plots.overlay_figure(pred.crop, m.numpy(), models.codec, alpha, title=title, hover=hover,
-                                                 colorscale=plots.HEAT_OVER, markers=marks, height=330, meta=meta,
-                                                 fmt=".4g"), key=meta)
-            st.caption(cap)
-    with cols[5]:
+    maps = [(plots.overlay_figure(pred.crop, m.numpy(), models.codec, alpha, title=title, hover=hover,
+                                  colorscale=plots.HEAT_OVER, markers=marks, height=330, meta=meta, fmt=".4g"), cap)
+            for meta, title, m, hover, marks, cap in panels(models, pred, a, steps, i, ex)]
+    # two charts of panels (three maps, then two beside the summary), not five charts: one draw each
+    st.plotly_chart(plots.panels([f for f, _ in maps[:3]], meta="msg_maps_1"), key="msg_maps_1")
+    for col, (_, cap) in zip(st.columns(3), maps[:3]):
+        col.caption(cap)
+    left, right = st.columns([2, 1])
+    with left:
+        st.plotly_chart(plots.panels([f for f, _ in maps[3:]], meta="msg_maps_2"), key="msg_maps_2")
+        for col, (_, cap) in zip(st.columns(2), maps[3:]):
+            col.caption(cap)
+    with right:
         after_all_steps(models, pred, a, ex)
 
 
