@@ -146,7 +146,7 @@ def bank_switch(models, pred, incoming: dict) -> tuple[int, ...]:
     now_b = models.belief(now["unary"])
     fig = plots.heatmap_grid(now_b.numpy(), list(NAMES), cols=7, hover="unary", meta="unary_banks_off",
                              cell_px=150, colorbar_title="unary", zmin=float(min(ref.min(), now_b.min())),
-                             zmax=float(ref.max()))
+                             zmax=float(ref.max()), mosaic=True)
     st.plotly_chart(fig, key="unary_banks_off")
     rows = touch.displacement(models, base, now)
     st.dataframe(pd.DataFrame({
@@ -209,7 +209,7 @@ def occlusion_picker(models, crop, box) -> None:
     """The crop, with the box greyed; drag a rectangle on it to move the box."""
     fig = plots.overlay_figure(crop if box is None else touch.occlude(crop, box), None, models.codec,
                                title="Drag a rectangle to hide it", height=360, meta="occlusion_crop")
-    plots.add_click_grid(fig, models.codec, label="drag to hide")
+    plots.add_click_grid(fig, models.codec, label="drag to hide", every=2)    # the box counts, not the points
     fig.update_layout(dragmode="select")
     st.plotly_chart(fig, key=OCC_PICK, on_select="rerun", selection_mode="box")
 

@@ -66,8 +66,8 @@ DRAWN_JS = r"""
 # Each page's main interaction, done once the page is open (a widget click: one script run,
 # the figures it changes redrawn). Try it's is the upload, measured first.
 INTERACTIONS = {
-    "Try it": [("whole photo", lambda page: page.locator('[data-testid^="stBaseButton-segmented_control"]',
-                                                         has_text="Whole photo").first.click())],
+    "Try it": [("whole photo", lambda page: page.locator('[data-testid="stButtonGroup"]')
+                .get_by_text("Whole photo", exact=True).first.click())],
     "Part detector": [("switch bank 1 off", lambda page: page.get_by_text("Bank 1 on", exact=True).first.click())],
     "Spatial priors": [("move v one cell", lambda page: page.locator('[data-testid="stSlider"]', has_text=" x (heatmap px)")
                         .first.get_by_role("slider").first.press("ArrowRight"))],

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from lab.app import plots
+
 MAIN = str(Path(__file__).resolve().parents[2] / "lab" / "app" / "main.py")
 TIMEOUT = 600       # per script run: generous, the machine may be busy training (runs take seconds when idle)
 
@@ -80,7 +82,21 @@ def figure(at: AppTest, meta: str) -> dict:
 
 
 def heatmaps(fig: dict) -> list[np.ndarray]:
-    return [arr(t["z"]) for t in fig["data"] if t["type"] == "heatmap"]
+    """Every heatmap's z; a mosaic of maps (`plots.heatmap_grid(mosaic=True)`) as its maps."""
+    out = []
+    for t in fig["data"]:
+        if t["type"] != "heatmap":
+            continue
+        grid = (t.get("meta") or {}).get("grid") if isinstance(t.get("meta"), dict) else None
+        z = arr(t["z"])
+        if grid is None:
+            out.append(z)
+            continue
+        n, h, w, cols = grid
+        at, gw, gh, _ = plots.grid_layout(n, h, w, cols)
+        z = z.reshape(gh, gw)
+        out += [z[y0:y0 + h, x0:x0 + w] for x0, y0 in at]
+    return out
 
 
 def joints_of(fig: dict) -> list[dict]:

@@ -70,7 +70,7 @@ def bank_features(models, ins: dict) -> None:
         return
     st.plotly_chart(plots.heatmap_grid(feats[chans], [f"ch {c}" for c in chans], cols=min(8, len(chans)),
                                        colorscale=plots.FEATURE, zmin=0.0, hover="activation", meta="features",
-                                       cell_px=130), key="features")
+                                       cell_px=130, mosaic=True), key="features")
     shared = (" All banks run the same pretrained trunk, so the difference between banks is the resolution "
               "the trunk saw and each bank's own decoder." if models.pose.detector.cfg.trunk == "lite0" else "")
     s = feats.shape[-1]
@@ -199,8 +199,18 @@ def main() -> None:
     unary_grid(models, belief, rep)
     one_heatmap(models, pred, belief, rep)
     doubt_table(models, rep)
+    touch_sections(models, pred, incoming)
+
+
+@st.fragment
+def touch_sections(models, pred, incoming: dict) -> None:
+    """6-7: switch banks off, hide part of the crop, and the page's link. A fragment: a click
+    here reruns these two sections alone, so the browser redraws their charts, not the
+    page's. A link's values (`incoming`) apply once: on the fragment's own reruns, which
+    get the same dict, it is empty."""
     off = interact.bank_switch(models, pred, incoming)
     occ = interact.occlusion(models, pred, off, incoming)
+    incoming.clear()
     links.share({"off": links.joined(i + 1 for i in off), "occ": links.joined(occ or ()),
                  "joint": SHORT[st.session_state[interact.OCC_JOINT]]})
 

@@ -89,6 +89,7 @@ def v_position(models, ph, pred, v: int) -> tuple[str, str]:
     return kx, ky
 
 
+@st.fragment                        # a click or a slider here reruns this section alone
 def place_v(models, ph, pred, a: int, v: int) -> None:
     """3: the prior centred where the learner puts v on the crop."""
     st.header("3 · Place v on the crop")
