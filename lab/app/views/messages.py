@@ -190,10 +190,16 @@ def message_maps(models, pred, a: int, steps: list[dict], i: int, ex: dict | Non
     maps = [(plots.overlay_figure(pred.crop, m.numpy(), models.codec, alpha, title=title, hover=hover,
                                   colorscale=plots.HEAT_OVER, markers=marks, height=330, meta=meta, fmt=".4g"), cap)
             for meta, title, m, hover, marks, cap in panels(models, pred, a, steps, i, ex)]
-    # two charts of panels (three maps, then two beside the summary), not five charts: one draw each
-    st.plotly_chart(plots.panels([f for f, _ in maps[:3]], meta="msg_maps_1"), key="msg_maps_1")
-    for col, (_, cap) in zip(st.columns(3), maps[:3]):
-        col.caption(cap)
+    # A's unary alone (a step leaves it as it is), then the four maps a step changes as two charts
+    # of two panels, not four charts: one draw each
+    first, rest = st.columns([1, 2])
+    with first:
+        st.plotly_chart(maps[0][0], key=maps[0][0].layout.meta)
+        st.caption(maps[0][1])
+    with rest:
+        st.plotly_chart(plots.panels([f for f, _ in maps[1:3]], meta="msg_maps_1"), key="msg_maps_1")
+        for col, (_, cap) in zip(st.columns(2), maps[1:3]):
+            col.caption(cap)
     left, right = st.columns([2, 1])
     with left:
         st.plotly_chart(plots.panels([f for f, _ in maps[3:]], meta="msg_maps_2"), key="msg_maps_2")
