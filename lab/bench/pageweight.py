@@ -1,7 +1,9 @@
 """`pose-lab classroom --page-weight`: what each page of the lab costs a learner's browser.
 
 One Chromium context, one tab, as one learner: it opens Try it, uploads a photo of its own,
-then opens every other page from the sidebar in order, and comes back to Try it; then it
+then opens every other page from the sidebar in order, doing each page's main interaction
+once it is open (`INTERACTIONS`: the whole photo, a bank switched off, v moved one cell, the
+next message), and comes back to Try it; then it
 loads every page afresh by its address (a link a learner opens: the whole app starts in
 the tab again, its scripts from the browser's cache). After each
 step (once the page's title is shown, no script run is in progress, nothing is stale, every
