@@ -469,7 +469,7 @@ def panels(figs: Sequence[go.Figure], cols: int | None = None, meta: str | None 
     A browser draws one chart with four panels far cheaper than four charts (each chart has
     its own layout pass, SVG tree, toolbar and Streamlit frame): this is how a page shows many
     small figures. Each panel keeps its traces (and so their hover), its axes, shapes, colour
-    scale (a colour axis of its own, the colour bar at its right) and title. Every trace of a
+    scale (a colour axis of its own, the colour bar flat under the panel) and title. Every trace of a
     panel carries the panel figure's `layout.meta` as its own `meta`, and so does its title's
     annotation (`name`), so tests and readers still find each panel by its id."""
     figs = list(figs)
@@ -478,13 +478,16 @@ def panels(figs: Sequence[go.Figure], cols: int | None = None, meta: str | None 
     rows = (n + cols - 1) // cols
     bars = any(f.layout.coloraxis.colorscale is not None and f.layout.coloraxis.showscale is not False
                for f in figs)
-    heights = [max((figs[i].layout.height or 300) for i in range(r * cols, min(n, (r + 1) * cols)))
+    titled = any(f.layout.xaxis.title.text for f in figs)          # axis titles and ticks need room
+    plot_px = [max((figs[i].layout.height or 300) for i in range(r * cols, min(n, (r + 1) * cols))) - 30
                for r in range(rows)]
-    top, gap = 30, 36                                    # px: the first row's title, a title between rows
-    total = sum(heights) - rows * 30 + top + gap * (rows - 1)
-    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=spacing + (0.045 if bars else 0.0),
-                        vertical_spacing=gap / total if rows > 1 else 0.0,
-                        row_heights=[h - 30 for h in heights])
+    # px: a row's title above it; under it the x axis (when titled), then the colour bars,
+    # laid flat under their own panels so that they never reach into the next one
+    title_px, axis_px, bar_px = 26, 45 if titled else 0, 34 if bars else 0
+    below = axis_px + bar_px
+    area = sum(plot_px) + (rows - 1) * (below + title_px)
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=spacing,
+                        vertical_spacing=(below + title_px) / area if rows > 1 else 0.0, row_heights=plot_px)
     for i, f in enumerate(figs):
         r, c = i // cols + 1, i % cols + 1
         ax = "" if i == 0 else str(i + 1)
@@ -511,17 +514,18 @@ def panels(figs: Sequence[go.Figure], cols: int | None = None, meta: str | None 
             fig.add_shape(d)
         xd, yd = fig.layout[f"xaxis{ax}"].domain, fig.layout[f"yaxis{ax}"].domain
         if ca and fig.layout[ca].showscale is not False:
-            fig.layout[ca].colorbar.update(x=xd[1] + 0.004, xanchor="left", y=(yd[0] + yd[1]) / 2,
-                                           yanchor="middle", len=0.85 * (yd[1] - yd[0]),
-                                           thickness=fig.layout[ca].colorbar.thickness or 10)
+            cb = fig.layout[ca].colorbar
+            cb.update(orientation="h", x=(xd[0] + xd[1]) / 2, xanchor="center", len=0.8 * (xd[1] - xd[0]),
+                      lenmode="fraction", y=yd[0] - (axis_px + 6) / area, yanchor="top", ypad=0, thickness=8)
+            if cb.title.text:
+                cb.title.side = "right"
         title = f.layout.title.text
         if title:
-            fig.add_annotation(text=title, name=pm, x=xd[0], y=yd[1], xref="paper", yref="paper",
+            fig.add_annotation(text=title, name=pm, x=0, y=1, xref=f"x{ax} domain", yref=f"y{ax} domain",
                                xanchor="left", yanchor="bottom", showarrow=False, font=dict(size=title_size))
     first = figs[0].layout
-    titled = any(f.layout.xaxis.title.text for f in figs)          # axis titles and ticks need room
-    fig.update_layout(height=total + (45 if titled else 0),
-                      margin=dict(l=55 if titled else 0, r=0, t=top, b=45 if titled else 0),
+    fig.update_layout(height=title_px + area + below,
+                      margin=dict(l=55 if titled else 0, r=0, t=title_px, b=below),
                       hovermode="closest", dragmode=False,
                       showlegend=any(f.layout.showlegend for f in figs), plot_bgcolor=first.plot_bgcolor,
                       meta=meta)
