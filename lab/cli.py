@@ -203,7 +203,10 @@ def cmd_app(a) -> None:
 def cmd_classroom(a) -> None:
     if a.page_weight:
         from lab.bench import pageweight
-        res = pageweight.run(a.url, timeout=a.timeout)
+        if a.rounds_before < 1:
+            raise LabError(f"--rounds-before {a.rounds_before}: at least 1.")
+        res = pageweight.run(a.url, timeout=a.timeout, before=a.before, rounds=a.rounds_before,
+                             pages=[t.strip() for t in a.pages.split(",")] if a.pages else None)
         if a.json:
             pageweight.dump(res, a.json)
             print(f"wrote {a.json}")
@@ -408,6 +411,12 @@ def classroom_args(sub) -> None:
     s.add_argument("--page-weight", action="store_true",
                    help="instead: one learner's browser opening every page and uploading a photo: CPU-s to "
                         "draw (CDP), bytes received, Plotly figures and traces per step")
+    s.add_argument("--before", metavar="REF",
+                   help="with --page-weight: also measure this commit (a second server of its tree) and print "
+                        "before, after and their ratio per step, in the same run")
+    s.add_argument("--rounds-before", type=int, default=1, metavar="N",
+                   help="with --before: walk before and after N times each, alternating (default 1); medians")
+    s.add_argument("--pages", help="with --page-weight: only these page titles, comma-separated (Try it always)")
     s.add_argument("--json", help="write every figure here")
     s.add_argument("--check", action="store_true", help="exit 1 unless the classroom goal is met")
     s.set_defaults(fn=cmd_classroom)

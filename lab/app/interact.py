@@ -146,7 +146,7 @@ def bank_switch(models, pred, incoming: dict) -> tuple[int, ...]:
     now_b = models.belief(now["unary"])
     fig = plots.heatmap_grid(now_b.numpy(), list(NAMES), cols=7, hover="unary", meta="unary_banks_off",
                              cell_px=150, colorbar_title="unary", zmin=float(min(ref.min(), now_b.min())),
-                             zmax=float(ref.max()))
+                             zmax=float(ref.max()), mosaic=True)
     st.plotly_chart(fig, key="unary_banks_off")
     rows = touch.displacement(models, base, now)
     st.dataframe(pd.DataFrame({
@@ -209,7 +209,7 @@ def occlusion_picker(models, crop, box) -> None:
     """The crop, with the box greyed; drag a rectangle on it to move the box."""
     fig = plots.overlay_figure(crop if box is None else touch.occlude(crop, box), None, models.codec,
                                title="Drag a rectangle to hide it", height=360, meta="occlusion_crop")
-    plots.add_click_grid(fig, models.codec, label="drag to hide")
+    plots.add_click_grid(fig, models.codec, label="drag to hide", every=2)    # the box counts, not the points
     fig.update_layout(dragmode="select")
     st.plotly_chart(fig, key=OCC_PICK, on_select="rerun", selection_mode="box")
 
@@ -217,7 +217,6 @@ def occlusion_picker(models, crop, box) -> None:
 def before_after(models, crop, occluded, base, now, a: int) -> None:
     """A's unary and marginal without and with the occluder, side by side, peaks marked."""
     pb, pa = touch.peaks(models, base), touch.peaks(models, now)
-    cols = st.columns(4)
     panels = [("occ_unary_before", "Unary, whole crop", crop, models.belief(base["unary"])[a], pb, "unary"),
               ("occ_unary_after", "Unary, occluded", occluded, models.belief(now["unary"])[a], pa, "unary")]
     if "log_marginal" in base:
@@ -225,14 +224,14 @@ def before_after(models, crop, occluded, base, now, a: int) -> None:
                     pb, "marginal"),
                    ("occ_marginal_after", "Marginal, occluded", occluded, touch.marginal_map(now["log_marginal"][a]),
                     pa, "marginal")]
-    for col, (meta, title, img, m, p, method) in zip(cols, panels):
+    figs = []
+    for meta, title, img, m, p, method in panels:
         x, y = p[method][a]
         mark = [{"x": x, "y": y, "name": f"{method} peak", "symbol": "x" if method == "unary" else "circle-open",
                  "colour": plots.MARK[method], "size": 12}]
-        with col:
-            st.plotly_chart(plots.overlay_figure(img, m.numpy(), models.codec, 0.7, title=f"{title}: {NAMES[a]}",
-                                                 hover=method, markers=mark, height=300, meta=meta, fmt=".4g"),
-                            key=meta)
+        figs.append(plots.overlay_figure(img, m.numpy(), models.codec, 0.7, title=f"{title}: {NAMES[a]}",
+                                         hover=method, markers=mark, height=300, meta=meta, fmt=".4g"))
+    st.plotly_chart(plots.panels(figs, cols=4, meta="occ_panels"), key="occ_panels")    # one chart, not four
 
 
 def moved_table(rows: list[dict]) -> None:
@@ -315,19 +314,20 @@ def plant(models, pred, a: int, incoming: dict) -> str | None:
     marks_a = [{"x": a_peak[0], "y": a_peak[1], "name": f"{NAMES[a]}'s marginal peak", "symbol": "circle-open",
                 "colour": plots.MARK["marginal"], "size": 14}]
     with c2:
-        cols = st.columns(3)
+        cols = st.columns([1, 2])
         fig = plots.overlay_figure(pred.crop, unary_v.numpy(), codec, 0.7, title=f"Unary of v: {NAMES[v]}"
                                    + (" (planted)" if on else ""), hover="unary", height=320, meta="plant_v")
         plots.add_click_grid(fig, codec, label=f"click to plant {NAMES[v]} here")
         with cols[0]:
             st.plotly_chart(fig, key=PLANT_PICK, on_select="rerun", selection_mode="points")
-        for col, meta, title, m in (
-                (cols[1], "plant_message", f"Message {NAMES[v]} → {NAMES[a]}", out[pre + "message"]),
-                (cols[2], "plant_marginal", f"Marginal of {NAMES[a]}", touch.marginal_map(out[pre + "log_marginal"]))):
-            with col:
-                st.plotly_chart(plots.overlay_figure(pred.crop, m.numpy(), codec, 0.7, title=title, hover="value",
-                                                     markers=marks_a if meta == "plant_marginal" else (),
-                                                     height=320, meta=meta, fmt=".4g"), key=meta)
+        figs = [plots.overlay_figure(pred.crop, m.numpy(), codec, 0.7, title=title, hover="value",
+                                     markers=marks_a if meta == "plant_marginal" else (), height=320, meta=meta,
+                                     fmt=".4g")
+                for meta, title, m in (
+                    ("plant_message", f"Message {NAMES[v]} → {NAMES[a]}", out[pre + "message"]),
+                    ("plant_marginal", f"Marginal of {NAMES[a]}", touch.marginal_map(out[pre + "log_marginal"])))]
+        with cols[1]:                                # the two that follow the click: one chart
+            st.plotly_chart(plots.panels(figs, meta="plant_panels"), key="plant_panels")
     moved = float(np.linalg.norm(out["a_peak"] - out["real_a_peak"]))
     if on:
         st.caption(f"Planted at heatmap ({xy[0]}, {xy[1]}) = crop ({xy_crop[0]:.1f}, {xy_crop[1]:.1f}). With "
@@ -353,16 +353,16 @@ def edges_off(models, pred, a: int, incoming: dict) -> str | None:
     full = pred.log_marginal[a]
     lm = _without(_key(models, pred.crop), tuple((a, v) for v in drop), models, pred.unary)[a]
     peaks = [models.codec.decode_crop(m[None, None], log_space=True)[0][0, 0].numpy() for m in (full, lm)]
-    cols = st.columns(2)
-    for col, meta, title, m, p in ((cols[0], "edge_full", "All messages", full, peaks[0]),
-                                   (cols[1], "edge_without", ("Without " + ", ".join(NAMES[v] for v in drop))
-                                                                          if drop else "None left out yet", lm, peaks[1])):
+    figs = []
+    for meta, title, m, p in (("edge_full", "All messages", full, peaks[0]),
+                              ("edge_without", ("Without " + ", ".join(NAMES[v] for v in drop))
+                                                if drop else "None left out yet", lm, peaks[1])):
         mark = [{"x": p[0], "y": p[1], "name": "marginal peak", "symbol": "circle-open",
                  "colour": plots.MARK["marginal"], "size": 14}]
-        with col:
-            st.plotly_chart(plots.overlay_figure(pred.crop, touch.marginal_map(m).numpy(), models.codec, 0.7,
-                                                 title=f"Marginal of {NAMES[a]}: {title}", hover="marginal",
-                                                 markers=mark, height=360, meta=meta, fmt=".4g"), key=meta)
+        figs.append(plots.overlay_figure(pred.crop, touch.marginal_map(m).numpy(), models.codec, 0.7,
+                                         title=f"Marginal of {NAMES[a]}: {title}", hover="marginal",
+                                         markers=mark, height=360, meta=meta, fmt=".4g"))
+    st.plotly_chart(plots.panels(figs, meta="edge_panels"), key="edge_panels")        # one chart, not two
     st.caption(f"Without those messages {NAMES[a]}'s marginal peak moves "
                f"{float(np.linalg.norm(peaks[1] - peaks[0])):.0f} crop px.")
     st.subheader("What does each limb's message contribute? (LSP test)")

@@ -1,7 +1,9 @@
 """`pose-lab classroom --page-weight`: what each page of the lab costs a learner's browser.
 
 One Chromium context, one tab, as one learner: it opens Try it, uploads a photo of its own,
-then opens every other page from the sidebar in order, and comes back to Try it; then it
+then opens every other page from the sidebar in order, doing each page's main interaction
+once it is open (`INTERACTIONS`: the whole photo, a bank switched off, v moved one cell, the
+next message), and comes back to Try it; then it
 loads every page afresh by its address (a link a learner opens: the whole app starts in
 the tab again, its scripts from the browser's cache). After each
 step (once the page's title is shown, no script run is in progress, nothing is stale, every
@@ -21,11 +23,18 @@ The figures are the browser's alone; the server runs elsewhere or on other cores
 machine the main thread is preempted and every figure grows: measure on a quiet one (the
 load average is printed). The polling that detects "drawn" runs in the page too, a few ms
 per step.
+
+`--before REF` measures an older commit in the same run: a second server runs that commit's
+tree (`git archive REF`, the same Python and data), and the walk alternates, before then
+after, `--rounds` times; the table gives each step's median CPU-s before and after and
+their ratio, which a busy machine inflates alike on both sides.
 """
 from __future__ import annotations
 
 import json
 import os
+import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -54,6 +63,18 @@ DRAWN_JS = r"""
           heatmaps: figs.reduce((a, gd) => a + (gd.data || []).filter(t => t.type === 'heatmap').length, 0)};
 }
 """
+
+
+# Each page's main interaction, done once the page is open (a widget click: one script run,
+# the figures it changes redrawn). Try it's is the upload, measured first.
+INTERACTIONS = {
+    "Try it": [("whole photo", lambda page: page.locator('[data-testid="stButtonGroup"]')
+                .get_by_text("Whole photo", exact=True).first.click())],
+    "Part detector": [("switch bank 1 off", lambda page: page.get_by_text("Bank 1 on", exact=True).first.click())],
+    "Spatial priors": [("move v one cell", lambda page: page.locator('[data-testid="stSlider"]', has_text=" x (heatmap px)")
+                        .first.get_by_role("slider").first.press("ArrowRight"))],
+    "Message passing": [("next step", lambda page: page.get_by_role("button", name="Next ▶").first.click())],
+}
 
 
 def parse_metrics(result: dict) -> dict[str, float]:
@@ -115,8 +136,9 @@ def _wait_drawn(page, title: str, timeout: float) -> dict:
     raise LabError(f"{title!r} was not drawn and idle after {timeout:.0f} s")
 
 
-def measure(url: str, timeout: float = 240.0, out=print) -> list[dict]:
-    """Walk the pages in one Chromium context; one row per step."""
+def measure(url: str, timeout: float = 240.0, out=print, pages: list[str] | None = None) -> list[dict]:
+    """Walk the pages in one Chromium context; one row per step. `pages`: only these titles
+    (Try it and its upload always)."""
     from playwright.sync_api import sync_playwright
 
     from lab.app.common import PAGES
@@ -158,10 +180,13 @@ def measure(url: str, timeout: float = 240.0, out=print) -> list[dict]:
                  lambda: page.locator('[data-testid="stFileUploader"] input[type=file]').first.set_input_files(str(photo)),
                  lambda: page.wait_for_function(SKELETONS_JS, arg=[first["n"], first["sig"], f"Your photo: {photo.name}"],
                                                 polling=200))
-            for _, title, _ in PAGES[1:]:
+            walk = [p for p in PAGES if pages is None or p[1] in pages or p[1] == "Try it"]
+            for _, title, _ in walk[1:] if walk[0][1] != "Try it" else walk:
                 step(f"open {title}", title, lambda t=title: nav(t))
+                for what, act in INTERACTIONS.get(title, ()):
+                    step(f"{what} ({title})", title, lambda a=act: a(page))
             step("back to Try it", "Try it", lambda: nav("Try it"))
-            for _, title, path in PAGES:                      # a link opened: the app starts afresh
+            for _, title, path in walk:                       # a link opened: the app starts afresh
                 step(f"load {title} (address)", title, lambda p=path: page.goto(f"{url}/{p}"),
                      skeletons if path == "try-it" else None, new_document=True)
         finally:
@@ -169,8 +194,72 @@ def measure(url: str, timeout: float = 240.0, out=print) -> list[dict]:
     return rows
 
 
-def run(url: str | None = None, timeout: float = 240.0, out=print) -> dict:
-    """Start `pose-lab app` (unless `url`), measure, print; returns the rows."""
+TREE = Path(__file__).resolve().parents[2]          # the tree this lab is imported from
+
+
+def _server_env(tree: Path) -> dict:
+    """A server that imports `lab` from `tree` (not whatever `pip install -e` points at) and
+    reads the same datasets as this process."""
+    from lab.config import data_root
+    return {"PYTHONPATH": os.pathsep.join([str(tree), *filter(None, [os.environ.get("PYTHONPATH")])]),
+            "POSE_LAB_DATA": str(data_root())}
+
+
+def checkout(ref: str, into: Path) -> str:
+    """`git archive` of `ref` (this repository's) unpacked into `into`; returns its short commit."""
+    try:
+        commit = subprocess.run(["git", "-C", str(TREE), "rev-parse", "--short", f"{ref}^{{commit}}"],
+                                check=True, capture_output=True, text=True).stdout.strip()
+        into.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.Popen(["git", "-C", str(TREE), "archive", commit], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", str(into)], stdin=archive.stdout, check=True)
+        if archive.wait() != 0:
+            raise subprocess.CalledProcessError(archive.returncode, "git archive")
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise LabError(f"--before {ref}: cannot check out that commit of {TREE} ({e}); give a commit, "
+                       "branch or tag of this repository.")
+    return commit
+
+
+def compared(before: list[list[dict]], after: list[list[dict]]) -> list[dict]:
+    """Per step (the walks are the same, step i of each), the median over rounds of before
+    and after, and after / before."""
+    def med(runs, i, step, key):
+        xs = [rows[i][key] for rows in runs if i < len(rows) and rows[i]["step"] == step]
+        return statistics.median(xs) if xs else None
+    out = []
+    for i, r in enumerate(after[0]):
+        s = r["step"]
+        row = {"step": s}
+        for key in ("cpu_s", "task_s", "received_kb", "figures", "traces"):
+            row[f"{key}_before"], row[f"{key}_after"] = med(before, i, s, key), med(after, i, s, key)
+        b, a = row["cpu_s_before"], row["cpu_s_after"]
+        row["ratio"] = round(a / b, 2) if b else None
+        out.append(row)
+    return out
+
+
+def compare_table(rows: list[dict], page_s: float = 1.5, interaction_s: float = 0.5) -> str:
+    """Before and after side by side; `*` marks a step over its target (pages `page_s`,
+    interactions `interaction_s` CPU-s)."""
+    lines = [f"{'step':<38}{'CPU-s before':>13}{'after':>7}{'ratio':>7}{'KB before':>11}{'after':>8}"
+             f"{'figs/traces before':>20}{'after':>8}"]
+    for r in rows:
+        target = page_s if r["step"].startswith(("open ", "load ", "back ")) else interaction_s
+        over = "*" if (r["cpu_s_after"] or 0) > target else " "
+        lines.append(f"{r['step']:<38}{r['cpu_s_before'] or 0:>13.2f}{r['cpu_s_after']:>6.2f}{over}"
+                     f"{r['ratio'] if r['ratio'] is not None else float('nan'):>7.2f}"
+                     f"{r['received_kb_before'] or 0:>11.1f}{r['received_kb_after']:>8.1f}"
+                     f"{'%d/%d' % (r['figures_before'] or 0, r['traces_before'] or 0):>20}"
+                     f"{'%d/%d' % (r['figures_after'], r['traces_after']):>8}")
+    lines.append(f"* over the target: {page_s} CPU-s to open a page, {interaction_s} CPU-s an interaction")
+    return "\n".join(lines)
+
+
+def run(url: str | None = None, timeout: float = 240.0, out=print, before: str | None = None,
+        rounds: int = 1, pages: list[str] | None = None) -> dict:
+    """Start `pose-lab app` (unless `url`), measure, print; returns the rows. `before`: also
+    a server of that commit, measured in turn with this tree's (`rounds` times each)."""
     why = chromium_missing()
     if why:
         raise LabError(f"the page-weight benchmark {why}.")
@@ -178,25 +267,48 @@ def run(url: str | None = None, timeout: float = 240.0, out=print) -> dict:
         import playwright  # noqa: F401
     except ImportError:
         raise LabError("the page-weight benchmark needs Playwright: pip install 'pose-lab[test]'.")
+    if before is not None and url is not None:
+        raise LabError("--before starts both servers itself: leave out --url.")
     from lab.bench.server import Server, machine
     res = {"machine": machine(), "chromium_args": CHROMIUM_ARGS + UNTHROTTLED}
     with tempfile.TemporaryDirectory(prefix="pose-lab-pageweight-server-") as tmp:
-        server = None
+        servers = []
         try:
-            if url is None:
-                server = Server(Path(tmp))
-                server.wait_healthy()
-                url = server.url
-                out(f"pose-lab app started on {url}")
+            trees = {"after": TREE}
+            if before is not None:
+                res["before"] = {"ref": before, "commit": checkout(before, Path(tmp) / "before" / "tree")}
+                trees = {"before": Path(tmp) / "before" / "tree", "after": TREE}
+            urls = {}
+            if url is not None:
+                urls["after"] = url
+            else:
+                for side, tree in trees.items():
+                    (Path(tmp) / side).mkdir(exist_ok=True)
+                    servers.append(Server(Path(tmp) / side, env=_server_env(tree)))
+                    servers[-1].wait_healthy()
+                    urls[side] = servers[-1].url
+                    out(f"pose-lab app ({side}: {tree}) started on {urls[side]}")
             out(f"one learner in one Chromium context; load average {res['machine']['load_average_at_start']:.2f}")
-            out(table([]).splitlines()[0])
-            res["rows"] = measure(url, timeout, out)
+            runs: dict[str, list] = {side: [] for side in urls}
+            for i in range(rounds if before is not None else 1):
+                for side in (urls if i % 2 == 0 else reversed(list(urls))):
+                    out(f"{side} (round {i + 1}): " + table([]).splitlines()[0])
+                    runs[side].append(measure(urls[side], timeout, out, pages))
+                    out(f"load average {os.getloadavg()[0]:.2f}")
+            res["rows"] = runs["after"][0]
+            if before is not None:
+                res["runs"] = runs
+                res["compared"] = compared(runs["before"], runs["after"])
         finally:
-            if server is not None:
+            for server in servers:
                 server.stop()
     res["load_average_at_end"] = os.getloadavg()[0]
     out("")
-    out(table(res["rows"]))
+    if before is not None:
+        out(f"before: {before} ({res['before']['commit']}), after: {TREE}; median of {rounds} round(s) each")
+        out(compare_table(res["compared"]))
+    else:
+        out(table(res["rows"]))
     out(f"load average (1 min): {res['machine']['load_average_at_start']:.2f} at the start, "
         f"{res['load_average_at_end']:.2f} at the end (a busy machine inflates every figure)")
     return res

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from lab.app import plots
+
 MAIN = str(Path(__file__).resolve().parents[2] / "lab" / "app" / "main.py")
 TIMEOUT = 600       # per script run: generous, the machine may be busy training (runs take seconds when idle)
 
@@ -54,8 +56,23 @@ def arr(v) -> np.ndarray:
     return np.asarray(v, dtype=np.float64)
 
 
+def panels(fig: dict) -> list[dict]:
+    """A chart of several panels (`plots.panels`) as one figure per panel, as the page would
+    have drawn them apart: the traces whose `meta` is the panel's id, its title from the
+    annotation so named; the chart's layout otherwise."""
+    ids = list(dict.fromkeys(t["meta"] for t in fig["data"] if isinstance(t.get("meta"), str)))
+    titles = {a.get("name"): a.get("text") for a in fig["layout"].get("annotations", [])}
+    return [{"layout": {**fig["layout"], "meta": m, "title": {"text": titles.get(m)}, "panel_of": fig["layout"].get("meta")},
+             "data": [t for t in fig["data"] if t.get("meta") == m]} for m in ids]
+
+
 def figures(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    """Every chart, and every panel of a chart of panels as a figure of its own."""
+    out = []
+    for c in at.get("plotly_chart"):
+        fig = json.loads(c.proto.spec)
+        out += [fig, *panels(fig)]
+    return out
 
 
 def figure(at: AppTest, meta: str) -> dict:
@@ -65,7 +82,21 @@ def figure(at: AppTest, meta: str) -> dict:
 
 
 def heatmaps(fig: dict) -> list[np.ndarray]:
-    return [arr(t["z"]) for t in fig["data"] if t["type"] == "heatmap"]
+    """Every heatmap's z; a mosaic of maps (`plots.heatmap_grid(mosaic=True)`) as its maps."""
+    out = []
+    for t in fig["data"]:
+        if t["type"] != "heatmap":
+            continue
+        grid = (t.get("meta") or {}).get("grid") if isinstance(t.get("meta"), dict) else None
+        z = arr(t["z"])
+        if grid is None:
+            out.append(z)
+            continue
+        n, h, w, cols = grid
+        at, gw, gh, _ = plots.grid_layout(n, h, w, cols)
+        z = z.reshape(gh, gw)
+        out += [z[y0:y0 + h, x0:x0 + w] for x0, y0 in at]
+    return out
 
 
 def joints_of(fig: dict) -> list[dict]:

@@ -158,22 +158,34 @@ PLOTS_JS = r"""
       if (a.length !== undefined) for (let i = 0; i < a.length; i++) scan(a[i]); };
     if (t.type === 'heatmap') scan(t.z);
     return {type: t.type, name: t.name || null, n, lo: n ? lo : null, hi: n ? hi : null,
+            meta: typeof t.meta === 'string' ? t.meta : null,
             xy: t.type === 'scatter' ? JSON.stringify([Array.from(t.x || []), Array.from(t.y || [])]) : null};
   });
+  const titles = {};
+  ((gd.layout && gd.layout.annotations) || []).forEach(a => { if (a.name) titles[a.name] = a.text; });
   return {meta: (gd.layout && gd.layout.meta) || null,
           title: (gd.layout && gd.layout.title && gd.layout.title.text) || null,
           rendered: !!gd.querySelector('.main-svg'),
           annotations: Array.from(gd.querySelectorAll('.annotation-text')).map(e => e.textContent),
           width: gd.getBoundingClientRect().width, height: gd.getBoundingClientRect().height,
           stale: !!gd.closest('[data-stale="true"]'),
-          traces};
+          titles, traces};
 })
 """
 
 
 def plots(page) -> list[dict]:
-    """Every Plotly chart on the page: meta id, rendered?, subplot titles, traces (heatmap z range)."""
-    return page.evaluate(PLOTS_JS)
+    """Every Plotly chart on the page: meta id, rendered?, subplot titles, traces (heatmap z
+    range). A chart of several panels (`plots.panels`: each trace's meta names its panel) is
+    listed as one entry per panel, as the page would have drawn them apart."""
+    out = []
+    for p in page.evaluate(PLOTS_JS):
+        ids = list(dict.fromkeys(t["meta"] for t in p["traces"] if t["meta"]))
+        if not ids:
+            out.append(p)
+        out += [{**p, "meta": m, "title": p["titles"].get(m), "panel_of": p["meta"],
+                 "traces": [t for t in p["traces"] if t["meta"] == m]} for m in ids]
+    return out
 
 
 def plot(page, meta: str) -> dict | None:

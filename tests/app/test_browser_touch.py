@@ -17,6 +17,7 @@ import pytest
 from app_util import framed_box
 
 from lab import touch
+from lab.app import plots
 from lab.data.images import load_image
 from lab.infer import POSE_WEIGHTS, PoseLab
 from lab.joints import NAMES, SHORT
@@ -32,10 +33,15 @@ SAMPLE = Path(__file__).resolve().parents[2] / "lab" / "assets" / "samples" / "l
 STATE: dict[str, object] = {}
 
 Z_JS = r"""
-meta => { const gd = Array.from(document.querySelectorAll('.js-plotly-plot'))
-            .find(g => g.layout && g.layout.meta === meta && !g.closest('[data-stale="true"]'));
-  if (!gd) return null;
-  return gd._fullData.filter(t => t.type === 'heatmap').map(t => Array.from(t.z, r => Array.from(r))); }
+meta => { for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    if (gd.closest('[data-stale="true"]') || !gd._fullData) continue;
+    const whole = gd.layout && gd.layout.meta === meta;         // the figure, or a panel of a chart of panels
+    const own = t => (gd.data[t.index] || {}).meta;
+    const heat = gd._fullData.filter(t => t.type === 'heatmap' && (whole || own(t) === meta));
+    if (whole || heat.length)
+      return heat.map(t => ({z: Array.from(t.z, r => Array.from(r)), grid: (own(t) || {}).grid || null}));
+  }
+  return null; }
 """
 # data (crop px) -> page px of a figure's plot area
 XY_JS = r"""
@@ -78,8 +84,19 @@ def page(browser):
 
 # ------------------------------------------------------------------ helpers
 def zs(page, meta: str) -> list[np.ndarray] | None:
+    """The figure's (or panel's) heatmaps; a mosaic of maps (`heatmap_grid(mosaic=True)`) as its maps."""
     got = page.evaluate(Z_JS, meta)
-    return None if not got else [np.asarray(z, np.float64) for z in got]
+    if not got:
+        return None
+    out = []
+    for t in got:
+        z = np.asarray(t["z"], np.float64)
+        if t["grid"] is None:
+            out.append(z)
+            continue
+        n, h, w, cols = t["grid"]
+        out += [z[y0:y0 + h, x0:x0 + w] for x0, y0 in plots.grid_layout(n, h, w, cols)[0]]
+    return out
 
 
 def same(page, meta: str, want) -> bool:

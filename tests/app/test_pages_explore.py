@@ -208,6 +208,26 @@ def test_per_map_colour_scale_has_a_colour_bar_and_true_values_on_hover():
         np.testing.assert_allclose(custom, maps[i], rtol=1e-6)
 
 
+def test_a_mosaic_grid_is_one_trace_holding_every_map_with_its_own_pixels_on_hover():
+    """`mosaic`: the maps as tiles of one heatmap (cheaper to draw), each titled, the hover
+    giving a map's own pixel; the maps read back tile by tile are the maps given."""
+    rng = np.random.default_rng(1)
+    maps = rng.random((5, 6, 7)).astype(np.float32)
+    fig = plots.heatmap_grid(maps, list("abcde"), cols=3, mosaic=True, hover="act").to_plotly_json()
+    (t,) = fig["data"]
+    assert t["type"] == "heatmap" and t["meta"] == {"grid": [5, 6, 7, 3]} and "act" in t["hovertemplate"]
+    got = heatmaps(fig)
+    assert len(got) == 5
+    for g, m in zip(got, maps):
+        np.testing.assert_allclose(g, m)
+    at_, gw, gh, _ = plots.grid_layout(5, 6, 7, 3)
+    own = arr(t["customdata"]).reshape(gh, gw, 2)
+    x0, y0 = at_[4]
+    assert own[y0 + 2, x0 + 5].tolist() == [5, 2]                 # map e's pixel (5, 2)
+    assert np.isnan(arr(t["z"]).reshape(gh, gw)[y0 - 1, x0])        # the gaps are empty
+    assert [a["text"] for a in fig["layout"]["annotations"]] == list("abcde")
+
+
 def test_annotated_png_titles_stay_inside_their_panels():
     """The three methods' long labels over a narrow photo: each title is wrapped to its own
     panel's width, so no two run into each other."""
@@ -238,15 +258,22 @@ def test_detector_page_draws_the_unary_as_the_spatial_model_reads_it(app, pred, 
     for k in range(14):
         np.testing.assert_allclose(maps[k], belief[k], rtol=1e-4, atol=1e-6)
     assert [a["text"] for a in grid["layout"]["annotations"]][:14] == list(NAMES)
-    # the ✕ on each map is the decoded unary peak, in heatmap pixels (the codec's conversion)
-    peaks = [t for t in grid["data"] if t.get("name") == "unary peak"]
+    # the ✕ on each map is the decoded unary peak, in heatmap pixels (the codec's conversion): one
+    # trace, customdata (map, x, y), drawn at the map's place in the grid
+    (peaks,) = [t for t in grid["data"] if t.get("name") == "unary peak"]
     want = models.codec.to_heatmap(pred.crop_joints("unary"))
-    np.testing.assert_allclose([[float(xy_of(t)[0, 0]), float(xy_of(t)[0, 1])] for t in peaks], want, atol=1e-4)
+    own = arr(peaks["customdata"]).reshape(-1, 3)
+    assert own[:, 0].tolist() == list(range(14))
+    np.testing.assert_allclose(own[:, 1:], want, atol=1e-4)
+    at_, *_ = plots.grid_layout(14, *belief.shape[1:], 7)
+    np.testing.assert_allclose(xy_of(peaks) - np.asarray(at_, np.float64), want, atol=1e-4)
+    assert "%{pointNumber[1]}" in next(t for t in grid["data"] if t["type"] == "heatmap")["hovertemplate"]
     cfg, words = models.pose.detector.cfg, analysis.describe_detector(models.pose.detector.cfg)
     assert words["banks"] in texts(at.markdown) and words["drawn"] in texts(at.caption)
     for i in range(cfg.banks):
         assert figure(at, f"bank_input_{i}")["data"][0]["type"] == "image"
-    assert len(heatmaps(figure(at, "features"))) == 8           # the 8 strongest channels by default
+    feats = figure(at, "features")                              # the 8 strongest channels by default,
+    assert len(heatmaps(feats)) == 8 and len([t for t in feats["data"] if t["type"] == "heatmap"]) == 1  # one trace
     (over,) = heatmaps(figure(at, "unary_overlay"))
     np.testing.assert_allclose(over, belief[R_WRIST], rtol=1e-4, atol=1e-6)
     next(s for s in at.selectbox if s.label == "Joint").set_value(R_ANKLE)

@@ -1,7 +1,7 @@
 """The page-weight benchmark's figures (the benchmark itself: `pose-lab classroom --page-weight`)."""
 import pytest
 
-from lab.bench.pageweight import parse_metrics, step_row, table
+from lab.bench.pageweight import compare_table, compared, parse_metrics, step_row, table
 from lab.errors import LabError
 
 # Chromium's answer to CDP Performance.getMetrics (timeDomain threadTicks), recorded on this
@@ -54,3 +54,24 @@ def test_a_loaded_page_counts_its_new_documents_main_thread_from_zero():
     row = step_row("load Part detector (address)", before, after, 0, {}, 4.9, new_document=True)
     assert row["cpu_s"] == pytest.approx(3.55) and row["task_s"] == pytest.approx(1.75)
     assert "note" not in row
+
+
+def test_before_and_after_are_compared_step_by_step_with_medians_and_a_ratio():
+    # `--before REF --rounds-before 2`: the same walk on both servers, twice each; a step
+    # name may come twice in a walk (Try it opened, then clicked in the sidebar)
+    def walk(cpu):
+        return [step_row(name, ZERO, {**ZERO, "cpu_s": c}, 1024, {"figures": f, "traces": 3 * f}, 1.0)
+                for name, c, f in zip(("open Try it", "open Try it", "switch bank 1 off (Part detector)"), cpu,
+                                      (3, 3, 7))]
+    before = [walk((4.0, 0.4, 1.4)), walk((4.2, 0.6, 1.2))]
+    after = [walk((3.8, 0.3, 0.4)), walk((4.0, 0.5, 0.6))]
+    rows = compared(before, after)
+    assert [r["step"] for r in rows] == ["open Try it", "open Try it", "switch bank 1 off (Part detector)"]
+    assert rows[0]["cpu_s_before"] == pytest.approx(4.1) and rows[0]["cpu_s_after"] == pytest.approx(3.9)
+    assert rows[1]["cpu_s_before"] == pytest.approx(0.5)                 # step 2, not step 1's name-mates
+    assert rows[2]["ratio"] == pytest.approx(0.38) and rows[2]["figures_after"] == 7
+    text = compare_table(rows)
+    lines = text.splitlines()
+    assert "open Try it" in lines[1] and lines[1].count("*") == 1        # 3.90 > 1.5 a page
+    assert "*" not in lines[3]                                          # 0.50 ≤ 0.5 an interaction
+    assert "target" in lines[-1]

@@ -37,31 +37,9 @@ def legend_line(names) -> str:
 
 
 def pose_figure(poses: dict[str, np.ndarray], rgb: np.ndarray | None = None, gt: np.ndarray | None = None,
-                labelled=None, title: str = "", height: int = 300, meta: str | None = None) -> go.Figure:
-    """Skeletons, one colour per method, over an image (y down) or, without one, in a body frame."""
-    fig = go.Figure(go.Image(z=rgb, hoverinfo="skip") if rgb is not None else None)
-    if gt is not None:
-        fig.add_trace(go.Scatter(x=gt[:, 0], y=gt[:, 1], mode="markers", name="Ground truth", text=list(NAMES),
-                                 marker=dict(color=plots.MARK["truth"], size=7, symbol="x-thin",
-                                             line=dict(color=plots.MARK["truth"], width=2)),
-                                 hovertemplate="%{text}<extra>ground truth</extra>", showlegend=False))
-    for name, xy in poses.items():
-        if name == "mean training pose":        # a wide pale band underneath the rest
-            fig.add_trace(plots.skeleton_traces(xy, name=name, colour="#d9d9d9", width=9)[0])
-        else:
-            plots.add_skeleton(fig, xy, name=LABELS[name], colour=COLOURS[name], labelled=labelled,
-                               width=2.5, size=6)
-    if rgb is not None:
-        h, w = rgb.shape[:2]
-        fig.update_xaxes(visible=False, range=[-0.5, w - 0.5])
-        fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x")
-    else:
-        fig.update_xaxes(visible=False, range=[-1.7, 1.7])
-        fig.update_yaxes(visible=False, range=[2.1, -2.1], scaleanchor="x")
-        fig.update_layout(plot_bgcolor="#f6f6f6")
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=28 if title else 0, b=0), meta=meta,
-                      title=dict(text=title, font=dict(size=12)) if title else None)
-    return fig
+                labelled=None, title: str = "", height: int = 300, meta: str | None = None):
+    """`plots.pose_figure` in this page's colours and names."""
+    return plots.pose_figure(poses, LABELS, COLOURS, rgb, gt, labelled, title, height, meta)
 
 
 # ------------------------------------------------------------------ sections
@@ -73,15 +51,21 @@ def section_photo() -> None:
     ph = photos.photo_input(compact=True)
     pred = photos.predict(models, ph)
     heat = "marginal" if "marginal" in pred.joints else "unary"
-    for col, method in zip(st.columns(2), (heat, "regressor")):
-        with col:
-            if method not in pred.joints:
-                st.info(f"No regressor to compare with. {common.regressor_note(models)}")
-                continue
-            title = ("Heatmaps: " if method != "regressor" else "Direct regression: ") + METHOD_LABELS[method]
-            fig = plots.photo_figure(pred.crop, title, height=400, meta=f"compare_photo_{method}")
-            plots.add_skeleton(fig, pred.crop_joints(method), pred.confidence[method], METHOD_LABELS[method])
-            st.plotly_chart(fig, width="stretch", key=f"photo-{method}")
+    figs = []
+    for method in (heat, "regressor"):
+        if method not in pred.joints:
+            continue
+        title = ("Heatmaps: " if method != "regressor" else "Direct regression: ") + METHOD_LABELS[method]
+        fig = plots.photo_figure(pred.crop, title, height=400, meta=f"compare_photo_{method}")
+        plots.add_skeleton(fig, pred.crop_joints(method), pred.confidence[method], METHOD_LABELS[method])
+        figs.append(fig)
+    if "regressor" in pred.joints:                   # one chart, a panel each
+        st.plotly_chart(plots.panels(figs, cols=2, meta="compare_photos", spacing=0.04), width="stretch",
+                        key="compare-photos")
+    else:
+        left, right = st.columns(2)
+        left.plotly_chart(figs[0], width="stretch", key="compare-photos")
+        right.info(f"No regressor to compare with. {common.regressor_note(models)}")
     st.markdown(f"Both models see the same {models.size}×{models.size} crop of **{ph.label}** (framed as on the "
                 f"Try it page), with the models chosen in the sidebar. Colours follow the person's own sides: "
                 f"{plots.side_legend_md()}. Heatmaps commit to a peak per joint; the regressor outputs all 28 "
@@ -214,7 +198,7 @@ def section_disagree(results: list[dict]) -> None:
                 "collapse when someone leans towards the camera). " + legend_line((a, "regressor"))
                 + f" &nbsp; <span style='color:{plots.MARK['truth']};text-shadow:0 0 2px #000'>✕</span> ground truth",
                 unsafe_allow_html=True)
-    shown, cols = 0, st.columns(3)
+    figs, notes = [], []
     for n, item in enumerate(top):
         img = evals.find_image(item["id"], data_root(), TEST_CACHE)
         if img is None:
@@ -222,14 +206,16 @@ def section_disagree(results: list[dict]) -> None:
         gt = evals.to_shown(np.asarray(heat["ground_truth"][item["id"]]), img["affine"])
         poses = {m: evals.to_shown(np.asarray(methods[m]["predictions"][item["id"]]), img["affine"])
                  for m in (a, "regressor")}
-        with cols[shown % 3]:
-            st.plotly_chart(pose_figure(poses, img["rgb"], gt, meta=f"disagree_{n}"), width="stretch",
-                            key=f"disagree-{n}")
-            e = item["error"]
-            st.caption(f"**{item['id']}**: {item['disagreement']:.2f} apart; mean error {METHOD_LABELS[a].lower()} "
-                       f"{e[a]:.2f}, regressor {e['regressor']:.2f}"
-                       + (" (crop from the cache)" if img["source"] == "cache crop" else ""))
-        shown += 1
+        figs.append(pose_figure(poses, img["rgb"], gt, title=f"{item['id']}: {item['disagreement']:.2f} apart",
+                                height=330, meta=f"disagree_{n}"))
+        e = item["error"]
+        notes.append(f"**{item['id']}**: mean error {METHOD_LABELS[a].lower()} {e[a]:.2f}, regressor "
+                     f"{e['regressor']:.2f}" + (" (crop from the cache)" if img["source"] == "cache crop" else ""))
+    shown = len(figs)
+    if figs:                                         # one chart, a panel per image
+        st.plotly_chart(plots.panels(figs, cols=3, meta="disagree_panels", spacing=0.03), width="stretch",
+                        key="disagree-panels")
+        st.caption("Distances in body sizes. " + "; ".join(notes) + ".")
     if shown < len(top):
         if shown == 0:
             st.info(f"The test images aren't available here (no LSP folder under {data_root()} and no "
@@ -313,11 +299,12 @@ def unusual_poses(study: dict, names: list[str]) -> None:
                 "ground truth alone), drawn in each image's ground-truth frame over the mean pose (pale band). "
                 + legend_line(shown), unsafe_allow_html=True)
     picks = mp.furthest_from_mean(study, top=4)
-    for col, i in zip(st.columns(max(len(picks), 1)), picks):
-        poses = {"mean training pose": study["mean"], **{n: study["poses"][n][i] for n in shown}}
-        with col:
-            st.plotly_chart(pose_figure(poses, labelled=study["labelled"][i], title=study["ids"][i], height=360,
-                                        meta=f"mean_pose_example_{i}"), width="stretch", key=f"frame-{i}")
+    figs = [pose_figure({"mean training pose": study["mean"], **{n: study["poses"][n][i] for n in shown}},
+                        labelled=study["labelled"][i], title=study["ids"][i], height=360,
+                        meta=f"mean_pose_example_{i}") for i in picks]
+    if figs:                                         # one chart, a panel per pose
+        st.plotly_chart(plots.panels(figs, meta="mean_pose_examples", spacing=0.03), width="stretch",
+                        key="mean-pose-examples")
 
 
 INTRO = (

@@ -24,16 +24,19 @@ def bank_inputs(models, ins: dict) -> None:
     """1: the crop at each bank's resolution, and how this model's banks are built."""
     st.header("1 · One crop, several resolutions")
     cfg, words = models.pose.detector.cfg, describe_detector(models.pose.detector.cfg)
-    cols = st.columns(len(ins["inputs"]) + 1)
-    for i, (col, img) in enumerate(zip(cols, ins["inputs"])):
-        s = img.shape[0]
-        with col:
-            st.plotly_chart(plots.rgb_figure(img, f"Bank {i + 1} input: {s}×{s}", height=260,
-                                             meta=f"bank_input_{i}"), key=f"bank_input_{i}")
-            st.caption(("The crop at full resolution." if i == 0 else
-                        f"Averaged over {2 ** i}×{2 ** i} blocks: 1/{2 ** i} resolution.")
-                       + f" Bank {i + 1} turns it into {cfg.width} feature maps of {s // BANK_STRIDE}×{s // BANK_STRIDE}.")
-    with cols[-1]:
+    n_in = len(ins["inputs"])
+    left, right = st.columns([n_in, 1])
+    with left:                                       # one chart, a panel per bank
+        st.plotly_chart(plots.panels([plots.rgb_figure(img, f"Bank {i + 1} input: {img.shape[0]}×{img.shape[0]}",
+                                                       height=260, meta=f"bank_input_{i}")
+                                      for i, img in enumerate(ins["inputs"])], meta="bank_inputs"),
+                        key="bank_inputs")
+        for i, (col, img) in enumerate(zip(st.columns(n_in), ins["inputs"])):
+            s = img.shape[0]
+            col.caption(("The crop at full resolution." if i == 0 else
+                         f"Averaged over {2 ** i}×{2 ** i} blocks: 1/{2 ** i} resolution.")
+                        + f" Bank {i + 1} turns it into {cfg.width} feature maps of {s // BANK_STRIDE}×{s // BANK_STRIDE}.")
+    with right:
         n = models.codec.heatmap_size
         st.markdown(f"**This model**\n\n- {words['banks']}\n"
                     f"- coarse features upsampled to {n}×{n} and combined by **{cfg.combine}**\n"
@@ -67,7 +70,7 @@ def bank_features(models, ins: dict) -> None:
         return
     st.plotly_chart(plots.heatmap_grid(feats[chans], [f"ch {c}" for c in chans], cols=min(8, len(chans)),
                                        colorscale=plots.FEATURE, zmin=0.0, hover="activation", meta="features",
-                                       cell_px=130), key="features")
+                                       cell_px=130, mosaic=True), key="features")
     shared = (" All banks run the same pretrained trunk, so the difference between banks is the resolution "
               "the trunk saw and each bank's own decoder." if models.pose.detector.cfg.trunk == "lite0" else "")
     s = feats.shape[-1]
@@ -196,8 +199,18 @@ def main() -> None:
     unary_grid(models, belief, rep)
     one_heatmap(models, pred, belief, rep)
     doubt_table(models, rep)
+    touch_sections(models, pred, incoming)
+
+
+@st.fragment
+def touch_sections(models, pred, incoming: dict) -> None:
+    """6-7: switch banks off, hide part of the crop, and the page's link. A fragment: a click
+    here reruns these two sections alone, so the browser redraws their charts, not the
+    page's. A link's values (`incoming`) apply once: on the fragment's own reruns, which
+    get the same dict, it is empty."""
     off = interact.bank_switch(models, pred, incoming)
     occ = interact.occlusion(models, pred, off, incoming)
+    incoming.clear()
     links.share({"off": links.joined(i + 1 for i in off), "occ": links.joined(occ or ()),
                  "joint": SHORT[st.session_state[interact.OCC_JOINT]]})
 

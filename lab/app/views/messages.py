@@ -187,14 +187,25 @@ def message_maps(models, pred, a: int, steps: list[dict], i: int, ex: dict | Non
     st.header("2 · The maps of this step")
     competition_metrics(steps, i, second_peak(models.belief(pred.unary)[a]))
     alpha = st.slider("Heatmap opacity over the crop", 0.0, 1.0, 0.7, 0.05, key="msg_alpha")
-    cols = st.columns(3) + st.columns(3)
-    for col, (meta, title, m, hover, marks, cap) in zip(cols, panels(models, pred, a, steps, i, ex)):
-        with col:
-            st.plotly_chart(plots.overlay_figure(pred.crop, m.numpy(), models.codec, alpha, title=title, hover=hover,
-                                                 colorscale=plots.HEAT_OVER, markers=marks, height=330, meta=meta,
-                                                 fmt=".4g"), key=meta)
-            st.caption(cap)
-    with cols[5]:
+    maps = [(plots.overlay_figure(pred.crop, m.numpy(), models.codec, alpha, title=title, hover=hover,
+                                  colorscale=plots.HEAT_OVER, markers=marks, height=330, meta=meta, fmt=".4g"), cap)
+            for meta, title, m, hover, marks, cap in panels(models, pred, a, steps, i, ex)]
+    # A's unary alone (a step leaves it as it is), then the four maps a step changes as two charts
+    # of two panels, not four charts: one draw each
+    first, rest = st.columns([1, 2])
+    with first:
+        st.plotly_chart(maps[0][0], key=maps[0][0].layout.meta)
+        st.caption(maps[0][1])
+    with rest:
+        st.plotly_chart(plots.panels([f for f, _ in maps[1:3]], meta="msg_maps_1"), key="msg_maps_1")
+        for col, (_, cap) in zip(st.columns(2), maps[1:3]):
+            col.caption(cap)
+    left, right = st.columns([2, 1])
+    with left:
+        st.plotly_chart(plots.panels([f for f, _ in maps[3:]], meta="msg_maps_2"), key="msg_maps_2")
+        for col, (_, cap) in zip(st.columns(2), maps[3:]):
+            col.caption(cap)
+    with right:
         after_all_steps(models, pred, a, ex)
 
 

@@ -45,29 +45,27 @@ def kernels(sp, a: int, v: int, stride: int) -> None:
     ext = plots.kernel_extent(cmp["learned"], cmp["histogram"], offsets=off)
     told = describe_prior(sp, a, v, stride)
     st.info(told["sentence"], icon=":material/insights:")
+    lim = float(np.abs(cmp["difference"]).max()) or 1.0
+    diff = plots.kernel_figure(cmp["difference"], off, stride, "Learned − histogram (both peak 1)",
+                               colorscale=plots.DIVERGING, zmid=0.0, hover="difference", meta="prior_diff",
+                               extent=ext)
+    diff.update_coloraxes(cmin=-lim, cmax=lim)
+    figs = [plots.kernel_figure(sp.kernel(a, v), off, stride, f"Learned: {PRIOR_HTML}", meta="prior_kernel",
+                                extent=ext),
+            plots.kernel_figure(cmp["histogram"], off, stride, "Histogram it started from", hover="histogram",
+                                meta="prior_hist", extent=ext),
+            diff]
+    st.plotly_chart(plots.panels(figs, meta="prior_kernels", spacing=0.07), key="prior_kernels")   # one chart
     k1, k2, k3 = st.columns(3)
-    with k1:
-        st.plotly_chart(plots.kernel_figure(sp.kernel(a, v), off, stride, f"Learned: {PRIOR_HTML}",
-                                            meta="prior_kernel", extent=ext), key="prior_kernel")
-        st.caption(f"The kernel this model uses: {len(off)}×{len(off)} weights, one per displacement "
-                   f"Δ = A − v between two {sp.cfg.heatmap_size}×{sp.cfg.heatmap_size} heatmap pixels (centre = "
-                   f"same place; +y is down). The view shows ±{ext} px; double-click to see all of it.")
-    with k2:
-        st.plotly_chart(plots.kernel_figure(cmp["histogram"], off, stride, "Histogram it started from",
-                                            hover="histogram", meta="prior_hist", extent=ext), key="prior_hist")
-        st.caption("How often each displacement occurred in the model's training labels, blurred by "
-                   f"{sp.cfg.hist_blur:g} px and scaled to a peak of 1: the kernel's starting point, stored "
-                   "in the model next to what training made of it.")
-    with k3:
-        lim = float(np.abs(cmp["difference"]).max()) or 1.0
-        fig = plots.kernel_figure(cmp["difference"], off, stride, "Learned − histogram (both peak 1)",
-                                  colorscale=plots.DIVERGING, zmid=0.0, hover="difference", meta="prior_diff",
-                                  extent=ext)
-        fig.update_coloraxes(cmin=-lim, cmax=lim)
-        st.plotly_chart(fig, key="prior_diff")
-        st.caption("Red: displacements training made *more* likely than the histogram; blue: less. Both are "
-                   "scaled to a peak of 1 first, because a kernel's overall scale trades off against the bias "
-                   "and the other messages.")
+    k1.caption(f"The kernel this model uses: {len(off)}×{len(off)} weights, one per displacement "
+               f"Δ = A − v between two {sp.cfg.heatmap_size}×{sp.cfg.heatmap_size} heatmap pixels (centre = "
+               f"same place; +y is down). The view shows ±{ext} px; double-click to see all of it.")
+    k2.caption("How often each displacement occurred in the model's training labels, blurred by "
+               f"{sp.cfg.hist_blur:g} px and scaled to a peak of 1: the kernel's starting point, stored "
+               "in the model next to what training made of it.")
+    k3.caption("Red: displacements training made *more* likely than the histogram; blue: less. Both are "
+               "scaled to a peak of 1 first, because a kernel's overall scale trades off against the bias "
+               "and the other messages.")
 
 
 def v_position(models, ph, pred, v: int) -> tuple[str, str]:
@@ -91,6 +89,7 @@ def v_position(models, ph, pred, v: int) -> tuple[str, str]:
     return kx, ky
 
 
+@st.fragment                        # a click or a slider here reruns this section alone
 def place_v(models, ph, pred, a: int, v: int) -> None:
     """3: the prior centred where the learner puts v on the crop."""
     st.header("3 · Place v on the crop")

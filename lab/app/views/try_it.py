@@ -86,17 +86,19 @@ def three_predictions(models, ph, box, pred) -> list[str]:
     view = st.segmented_control("View", ["Around the crop", "Whole photo"], default="Around the crop",
                                 key="skeleton_view", label_visibility="collapsed")
     x0, x1, y0, y1 = view_window(ph, box, pred, methods, view == "Whole photo")
+    img, origin, step = photos.view_image(ph, (x0, x1, y0, y1), max_side=700)
+    figs = []
+    for m in methods:                                 # one chart, a panel per method: one draw, not three
+        fig = plots.photo_figure(img, METHOD_LABELS[m], meta=f"skeleton_{m}", origin=origin, step=step,
+                                 height=plots.fit_height(x1 - x0, y1 - y0, width_px=330))
+        plots.add_box(fig, box, colour="rgba(255,255,255,0.6)")
+        plots.add_skeleton(fig, pred.joints[m], pred.confidence[m], METHOD_LABELS[m])
+        plots.zoom_to(fig, x0, x1, y0, y1)
+        fig.update_layout(plot_bgcolor="#3a3a3a")
+        figs.append(fig)
+    st.plotly_chart(plots.panels(figs, meta="skeleton_panels"), key="skeletons")
     for col, m in zip(st.columns(len(methods)), methods):
-        with col:
-            img, origin, step = photos.view_image(ph, (x0, x1, y0, y1), max_side=700)
-            fig = plots.photo_figure(img, METHOD_LABELS[m], meta=f"skeleton_{m}", origin=origin, step=step,
-                                     height=plots.fit_height(x1 - x0, y1 - y0, width_px=330))
-            plots.add_box(fig, box, colour="rgba(255,255,255,0.6)")
-            plots.add_skeleton(fig, pred.joints[m], pred.confidence[m], METHOD_LABELS[m])
-            plots.zoom_to(fig, x0, x1, y0, y1)
-            fig.update_layout(plot_bgcolor="#3a3a3a")
-            st.plotly_chart(fig, key=f"skeleton_{m}")
-            st.caption(CAPTIONS[m])
+        col.caption(CAPTIONS[m])
     if "marginal" not in pred.joints:
         st.warning(f"Not available with the chosen model: {METHOD_LABELS['marginal']} (it has no spatial model).")
     if "regressor" not in pred.joints:
