@@ -141,6 +141,33 @@ BAD = {
 }
 
 
+def test_flip_and_zoom_switch_runs_what_eval_measured(app, choice, models):
+    """Off by default; on, the skeletons are PoseLab.predict with eval's flip and zooms, and
+    the caption quotes the eval JSON's figures for it."""
+    from lab.app.views.try_it import TTA
+    tta = data.zoom_and_flip(SHIPPED[choice])
+    at = go(app, "try_it")
+    switch = [t for t in at.toggle if t.key == TTA]
+    if tta is None:                                 # no multi-scale run in its eval JSON: no switch
+        assert not switch
+        return
+    assert switch[0].value is False
+    switch[0].set_value(True)
+    rerun(at)
+    (rect,) = [r for r in figure(at, "photo_box")["layout"]["shapes"] if r.get("name") == "crop"]
+    box = ((rect["x0"] + rect["x1"]) / 2, (rect["y0"] + rect["y1"]) / 2, rect["x1"] - rect["x0"])
+    want = models.predict(load_image(SAMPLE), box, flip=True, scales=tta["scales"])
+    plain = models.predict(load_image(SAMPLE), box)
+    (joints,) = joints_of(figure(at, "skeleton_marginal"))
+    np.testing.assert_allclose(xy_of(joints), want.joints["marginal"], atol=1e-2)
+    assert np.abs(want.joints["marginal"] - plain.joints["marginal"]).max() > 1e-2    # it does change them
+    assert f"marginal scores {100 * tta['augmented']:.1f} PCK@0.2" in texts(at.caption)
+    next(t for t in at.toggle if t.key == TTA).set_value(False)
+    rerun(at)
+    (joints,) = joints_of(figure(at, "skeleton_marginal"))
+    np.testing.assert_allclose(xy_of(joints), plain.joints["marginal"], atol=1e-2)
+
+
 def test_bad_uploads_give_a_clear_error_and_keep_the_photo():
     at = start()
     before = photo_choice(at)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from lab import analysis
 from lab.analysis import confidence_help
-from lab.app import common, photos, plots
+from lab.app import common, data, links, photos, plots
 from lab.joints import NAMES, side
 from lab.names import METHOD_LABELS, METHODS
 
@@ -31,7 +31,8 @@ def photo_and_framing(models):
         st.info(FRAMING_INFO, icon="ℹ️")
         photos.person_list(ph)
         box = photos.crop_controls(models, ph)
-    pred = photos.predict(models, ph, box)
+        scales = zoom_and_flip_switch()
+    pred = photos.predict(models, ph, box, scales)
     with right:
         c1, c2 = st.columns([3, 2])
         with c1:
@@ -52,6 +53,29 @@ FRAMING_INFO = ("Like the paper, the model assumes **one person, roughly centred
                 "the one you pick (by default the most prominent). Click a number on the photo or pick from the "
                 "list; drag a box on the photo (toolbar: *Box Select*), or move the sliders, to frame the crop "
                 "yourself.")
+
+
+TTA = "try_tta"          # the switch's session key; `tta=1` in a link
+
+
+def zoom_and_flip_switch() -> tuple[float, ...]:
+    """Test-time augmentation, off by default: the zooms to average the unary over (each also
+    mirrored), as `pose-lab eval --flip --scales` measured them; () when off or not measured."""
+    tta = data.zoom_and_flip(common.shipped_weights())
+    if tta is None:
+        return ()
+    if links.take("try-it").get("tta") == "1":
+        st.session_state[TTA] = True
+    zooms = ", ".join(f"{s:g}" for s in tta["scales"])
+    on = st.toggle("Flip + zoom test", key=TTA,
+                   help=f"Run the detector on the crop at zooms {zooms}, each also mirrored, and average the "
+                        f"unaries: {2 * len(tta['scales'])} runs instead of one.")
+    if on and tta["plain"] is not None and tta["augmented"] is not None:
+        st.caption(f"{2 * len(tta['scales'])} detector runs (zooms {zooms}, each mirrored; chosen on the validation "
+                   f"split). On the LSP test set the marginal scores {100 * tta['augmented']:.1f} PCK@0.2 with "
+                   f"them and {100 * tta['plain']:.1f} without (`pose-lab eval --flip --scales`).")
+    links.share({"tta": "1" if on else None})
+    return tta["scales"] if on else ()
 
 
 def photo_with_people(models, ph, box) -> None:
