@@ -30,17 +30,18 @@ PROTOCOL = ("PCK@alpha, torso = |left shoulder - right hip| of the ground truth;
             "crop box from the annotation; unlabelled joints excluded")
 
 
-def load_split(split: str, cache: str | None, data: str | None, model_data) -> dict:
-    """Crops (N, 3, S, S) uint8, original-pixel ground truth and affines for a split."""
+def load_split(split: str, cache: str | None, data: str | None, model_data, every: int = 1) -> dict:
+    """Crops (N, 3, S, S) uint8, original-pixel ground truth and affines for a split (with
+    `every` > 1, only every `every`-th image: a sample for quick reproduction checks)."""
     if cache:
         c = PoseCache(cache)[split]
-        images = torch.from_numpy(c.images).permute(0, 3, 1, 2).contiguous()
-        ids, affine, lab = c.ids, c.affine, c.labelled
-        gt = np.stack([apply_affine(invert_affine(a), xy) for a, xy in zip(affine, c.coords)])
+        images = torch.from_numpy(c.images[::every]).permute(0, 3, 1, 2).contiguous()
+        ids, affine, lab = list(c.ids)[::every], c.affine[::every], c.labelled[::every]
+        gt = np.stack([apply_affine(invert_affine(a), xy) for a, xy in zip(affine, c.coords[::every])])
         gt[~lab] = 0
         return {"ids": ids, "images": images, "gt": gt, "labelled": lab, "affine": affine,
                 "source": f"cache {cache}"}
-    recs = split_records(data_root(data), split, model_data.val_fraction, model_data.seed)
+    recs = split_records(data_root(data), split, model_data.val_fraction, model_data.seed)[::every]
     crop_only = dataclasses.replace(model_data, context=1.0)    # the crop alone, no surroundings
     samples = [make_sample(r, crop_only) for r in track(recs, f"eval crops {split}", unit="images")]
     return {"ids": [s.id for s in samples],
@@ -182,13 +183,15 @@ def edge_ablation(model, meta: dict, d: dict, batch: int = 64) -> dict:
 
 def evaluate(model_path: Path, split: str = "test", cache: str | None = None, data: str | None = None,
              flip: bool = False, ablate_banks: bool = False, ablate_edges: bool = False,
-             scales: tuple[float, ...] = (), upload_path: bool = False, robustness: bool = False) -> dict:
+             scales: tuple[float, ...] = (), upload_path: bool = False, robustness: bool = False,
+             every: int = 1) -> dict:
     """PCK of every method a checkpoint offers (and the mean-pose baseline) on a split; with
     `upload_path` / `robustness` also the measures learners' photos depend on (these read the
-    original photos, so they need the dataset folders)."""
+    original photos, so they need the dataset folders). `every` > 1 evaluates every
+    `every`-th image only (a quick check that stored predictions reproduce; not a result)."""
     model, meta = io.load(model_path)
     mdata = io.data_config(meta)
-    d = load_split(split, cache, data, mdata)
+    d = load_split(split, cache, data, mdata, every)
     t0 = time.perf_counter()
     crop_preds = predict_split(model, meta, d["images"], flip, scales)
     seconds = time.perf_counter() - t0
@@ -209,7 +212,7 @@ def evaluate(model_path: Path, split: str = "test", cache: str | None = None, da
     if ablate_edges and meta["kind"] == "pose" and model.spatial is not None:
         result.setdefault("ablations", {})["edges"] = edge_ablation(model, meta, d)
     if upload_path or robustness:
-        records = split_records(data_root(data), split, mdata.val_fraction, mdata.seed)
+        records = split_records(data_root(data), split, mdata.val_fraction, mdata.seed)[::every]
         if [r.id for r in records] != list(d["ids"]):
             raise LabError("the cache's photos are not the dataset's split: rebuild it with pose-lab prepare")
         result.update(photo_measures(model, meta, d, records, mdata, upload_path, robustness))
