@@ -8,7 +8,8 @@ import io
 import pytest
 
 from lab import progress
-from lab.cli import app_command, main, parser
+from lab.cli import main, parser
+from lab.commands import app_command
 
 
 def argv_of(*flags, env=None, monkeypatch=None):

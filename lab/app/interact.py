@@ -16,7 +16,7 @@ import streamlit as st
 import torch
 
 from lab import touch
-from lab.app import common, data, links, photos, plots, workers
+from lab.app import chart, common, data, grid, links, photos, plots, workers
 from lab.eval.pck import points
 from lab.joints import NAMES, R_WRIST, SHORT
 from lab.models import graph
@@ -144,7 +144,7 @@ def bank_switch(models, pred, incoming: dict) -> tuple[int, ...]:
         ", ".join(str(i + 1) for i in off) + " off"
     ref = models.belief(base["unary"])          # (K, H, W): the colour scale of all banks on, so dead maps look dead
     now_b = models.belief(now["unary"])
-    fig = plots.heatmap_grid(now_b.numpy(), list(NAMES), cols=7, hover="unary", meta="unary_banks_off",
+    fig = grid.heatmap_grid(now_b.numpy(), list(NAMES), cols=7, hover="unary", meta="unary_banks_off",
                              cell_px=150, colorbar_title="unary", zmin=float(min(ref.min(), now_b.min())),
                              zmax=float(ref.max()), mosaic=True)
     st.plotly_chart(fig, key="unary_banks_off")
@@ -231,7 +231,7 @@ def before_after(models, crop, occluded, base, now, a: int) -> None:
                  "colour": plots.MARK[method], "size": 12}]
         figs.append(plots.overlay_figure(img, m.numpy(), models.codec, 0.7, title=f"{title}: {NAMES[a]}",
                                          hover=method, markers=mark, height=300, meta=meta, fmt=".4g"))
-    st.plotly_chart(plots.panels(figs, cols=4, meta="occ_panels"), key="occ_panels")    # one chart, not four
+    st.plotly_chart(chart.panels(figs, cols=4, meta="occ_panels"), key="occ_panels")    # one chart, not four
 
 
 def moved_table(rows: list[dict]) -> None:
@@ -327,7 +327,7 @@ def plant(models, pred, a: int, incoming: dict) -> str | None:
                     ("plant_message", f"Message {NAMES[v]} → {NAMES[a]}", out[pre + "message"]),
                     ("plant_marginal", f"Marginal of {NAMES[a]}", touch.marginal_map(out[pre + "log_marginal"])))]
         with cols[1]:                                # the two that follow the click: one chart
-            st.plotly_chart(plots.panels(figs, meta="plant_panels"), key="plant_panels")
+            st.plotly_chart(chart.panels(figs, meta="plant_panels"), key="plant_panels")
     moved = float(np.linalg.norm(out["a_peak"] - out["real_a_peak"]))
     if on:
         st.caption(f"Planted at heatmap ({xy[0]}, {xy[1]}) = crop ({xy_crop[0]:.1f}, {xy_crop[1]:.1f}). With "
@@ -362,7 +362,7 @@ def edges_off(models, pred, a: int, incoming: dict) -> str | None:
         figs.append(plots.overlay_figure(pred.crop, touch.marginal_map(m).numpy(), models.codec, 0.7,
                                          title=f"Marginal of {NAMES[a]}: {title}", hover="marginal",
                                          markers=mark, height=360, meta=meta, fmt=".4g"))
-    st.plotly_chart(plots.panels(figs, meta="edge_panels"), key="edge_panels")        # one chart, not two
+    st.plotly_chart(chart.panels(figs, meta="edge_panels"), key="edge_panels")        # one chart, not two
     st.caption(f"Without those messages {NAMES[a]}'s marginal peak moves "
                f"{float(np.linalg.norm(peaks[1] - peaks[0])):.0f} crop px.")
     st.subheader("What does each limb's message contribute? (LSP test)")

@@ -1,5 +1,6 @@
 """Figure builders shared by the explore pages: photos with skeletons, heatmap grids,
-heatmaps over a crop, prior kernels, and the PNG the Try it page downloads.
+heatmaps over a crop and prior kernels (several as one chart: `lab.app.chart`; the PNG the
+Try it page downloads: `lab.app.download`).
 
 Only drawing here: every number drawn comes from the library (lab.infer, lab.models).
 Images go through `px.imshow` (go.Heatmap would put row 0 at the bottom); heatmaps
@@ -9,14 +10,11 @@ readers can find it.
 """
 from __future__ import annotations
 
-import io
 from typing import Iterable, Sequence
 
 import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
-from PIL import Image, ImageDraw, ImageFont
-from plotly.subplots import make_subplots
 
 from lab.app.memo import memoised
 from lab.colors import heat_scale
@@ -256,98 +254,6 @@ def _heat_trace(m: np.ndarray, x=None, y=None, hover: str = "value", fmt: str = 
     return t
 
 
-def grid_layout(n: int, h: int, w: int, cols: int) -> tuple[list[tuple[int, int]], int, int, int]:
-    """Where `heatmap_grid` puts n maps of h x w on its one pair of axes: each map's top-left
-    (x, y) in grid units (one unit a map pixel), the grid's width and height, and the band
-    above each row that holds its titles."""
-    cols = max(1, min(cols, n))
-    gap, band = max(1, round(0.08 * w)), max(2, round(0.16 * h))
-    at = [((i % cols) * (w + gap), (i // cols) * (h + gap + band) + band) for i in range(n)]
-    rows = (n + cols - 1) // cols
-    return at, cols * w + (cols - 1) * gap, rows * (h + band) + (rows - 1) * gap, band
-
-
-@memoised
-def heatmap_grid(maps: np.ndarray, titles: Sequence[str], cols: int = 7, colorscale=HEAT,
-                 zmin: float | None = None, zmax: float | None = None, hover: str = "value",
-                 markers: Sequence[Sequence[dict]] | None = None, meta: str | None = None,
-                 cell_px: int = 150, colorbar_title: str = "", shared: bool = True,
-                 mosaic: bool = False) -> go.Figure:
-    """One small map per panel; heatmap trace i is panel i (row-major), or with `mosaic`
-    (a shared scale only) every panel a tile of one heatmap trace, gaps empty: about four
-    times cheaper again to draw, the hover (customdata: the map's own x, y) unchanged; its
-    `meta` {"grid": [n, h, w, cols]} says where each map lies (`grid_layout`).
-
-    All panels lie side by side on one pair of axes (`grid_layout`), each title above its
-    map: a browser draws that several times faster than a subplot per map (two axes each).
-    Hover gives the map's own pixel (x, y) and its value; markers[i]: points for panel i in
-    the maps' pixel coordinates, one trace per kind of marker (customdata: panel, x, y).
-    shared: one colour scale for all panels (compare heights), else each panel spans its
-    own min..max (see every map's shape): the panels then share one colour bar from 0 (the
-    map's own minimum) to 1 (its own maximum), and hover still gives the true values.
-    """
-    maps = np.asarray(maps, np.float32)
-    n, h, w = maps.shape
-    at, gw, gh, band = grid_layout(n, h, w, cols)
-    rows = (n + max(1, min(cols, n)) - 1) // max(1, min(cols, n))
-    fig = go.Figure()
-    if shared:
-        zmin = float(maps.min()) if zmin is None else zmin
-        zmax = float(maps.max()) if zmax is None else zmax
-    else:
-        zmin, zmax = 0.0, 1.0
-        colorbar_title = "share of the map's own range (0 = its min, 1 = its max)"
-    where = "x %{pointNumber[1]}, y %{pointNumber[0]}"          # the map's own pixel, not the grid's
-    if mosaic and shared:
-        z = np.full((gh, gw), np.nan, np.float32)
-        own = np.full((gh, gw, 2), max(h, w), np.uint8 if max(h, w) < 255 else np.uint16)  # pixel in its own map
-        yy, xx = np.mgrid[0:h, 0:w]
-        for i, (x0, y0) in enumerate(at):
-            z[y0:y0 + h, x0:x0 + w] = maps[i]
-            own[y0:y0 + h, x0:x0 + w] = np.stack([xx, yy], -1)
-        t = _heat_trace(z, hover=hover)
-        t.update(customdata=own, meta={"grid": [n, h, w, max(1, min(cols, n))]}, name="maps",
-                 hovertemplate=f"x %{{customdata[0]}}, y %{{customdata[1]}}<br>{hover} %{{z:.3f}}<extra></extra>")
-        fig.add_trace(t)
-    for i in range(n):
-        if mosaic and shared:
-            if i < len(titles):
-                fig.add_annotation(text=str(titles[i]), x=at[i][0] + (w - 1) / 2, y=at[i][1] - 0.5, xref="x",
-                                   yref="y", xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=12))
-            continue
-        if shared:
-            t = _heat_trace(maps[i], hover=hover)
-            t.update(hovertemplate=f"{where}<br>{hover} %{{z:.3f}}<extra></extra>")
-        else:                                        # z: the map on its own range; hover: the true value
-            lo, hi = float(maps[i].min()), float(maps[i].max())
-            t = _heat_trace((maps[i] - lo) / (hi - lo if hi > lo else 1.0), hover=hover)
-            t.update(customdata=maps[i], hovertemplate=f"{where}<br>{hover} %{{customdata:.3f}}<extra></extra>")
-        t.update(x0=at[i][0], dx=1, y0=at[i][1], dy=1, name=str(titles[i]) if i < len(titles) else str(i))
-        fig.add_trace(t)
-        if i < len(titles):
-            fig.add_annotation(text=str(titles[i]), x=at[i][0] + (w - 1) / 2, y=at[i][1] - 0.5, xref="x", yref="y",
-                               xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=12))
-    kinds: dict[tuple, list] = {}
-    for i, pts in enumerate(markers or ()):
-        for p in pts:
-            k = (p["name"], p.get("symbol", "x"), p.get("colour", "#FFFFFF"), p.get("size", 11), p.get("text"))
-            kinds.setdefault(k, []).append((i, p["x"], p["y"]))
-    for (name, symbol, colour, size, text), pts in kinds.items():
-        a = np.asarray(pts, np.float64)
-        fig.add_trace(go.Scatter(
-            x=a[:, 1] + [at[int(i)][0] for i in a[:, 0]], y=a[:, 2] + [at[int(i)][1] for i in a[:, 0]],
-            mode="markers", name=name, showlegend=False, customdata=a,
-            marker=dict(symbol=symbol, color=colour, size=size, line=dict(color="black", width=1.5)),
-            hovertemplate=(text or name) + "<br>x %{customdata[1]:.1f}, y %{customdata[2]:.1f}<extra></extra>"))
-    fig.update_xaxes(range=[-0.5, gw - 0.5], autorange=False, constrain="domain")
-    fig.update_yaxes(range=[gh - 0.5, -0.5], autorange=False, scaleanchor="x", constrain="domain")
-    fig.update_layout(coloraxis=dict(colorscale=colorscale, cmin=zmin, cmax=zmax,
-                                     colorbar=dict(title=colorbar_title, thickness=12, len=0.9)))
-    _no_axes(fig, rows * cell_px + 50, meta)
-    fig.update_layout(coloraxis_showscale=True, margin=dict(l=0, r=0, t=10, b=0))
-    return fig
-
-
 @memoised
 def overlay_figure(crop: np.ndarray, m: np.ndarray | None, codec, opacity: float = 0.6,
                    title: str = "", colorscale=HEAT_OVER, hover: str = "value", zmid=None,
@@ -451,146 +357,3 @@ def rgb_figure(img: np.ndarray, title: str = "", height: int = 260, meta: str | 
     if a.dtype != np.uint8:
         a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
     return photo_figure(a, title=title, height=height, meta=meta)
-
-
-# ------------------------------------------------------------------ several panels, one chart
-def _ref(ref: str, ax: str) -> str:
-    """A shape's xref / yref ('x', 'y', 'x domain', 'paper') moved to axis suffix `ax`."""
-    if ref in ("x", "y"):
-        return ref + ax
-    if ref in ("x domain", "y domain"):
-        return f"{ref[0]}{ax} domain"
-    return ref
-
-
-def panels(figs: Sequence[go.Figure], cols: int | None = None, meta: str | None = None,
-           spacing: float = 0.02, title_size: int = 13) -> go.Figure:
-    """Several one-panel figures drawn as one Plotly chart, a subplot each, in rows of `cols`.
-
-    A browser draws one chart with four panels far cheaper than four charts (each chart has
-    its own layout pass, SVG tree, toolbar and Streamlit frame): this is how a page shows many
-    small figures. Each panel keeps its traces (and so their hover), its axes, shapes, colour
-    scale (a colour axis of its own, the colour bar flat under the panel) and title. Every trace of a
-    panel carries the panel figure's `layout.meta` as its own `meta`, and so does its title's
-    annotation (`name`), so tests and readers still find each panel by its id."""
-    figs = list(figs)
-    n = len(figs)
-    cols = max(1, min(cols or n, n))
-    rows = (n + cols - 1) // cols
-    bars = any(f.layout.coloraxis.colorscale is not None and f.layout.coloraxis.showscale is not False
-               for f in figs)
-    titled = any(f.layout.xaxis.title.text for f in figs)          # axis titles and ticks need room
-    plot_px = [max((figs[i].layout.height or 300) for i in range(r * cols, min(n, (r + 1) * cols))) - 30
-               for r in range(rows)]
-    # px: a row's title above it; under it the x axis (when titled), then the colour bars,
-    # laid flat under their own panels so that they never reach into the next one
-    title_px, axis_px, bar_px = 26, 45 if titled else 0, 34 if bars else 0
-    below = axis_px + bar_px
-    area = sum(plot_px) + (rows - 1) * (below + title_px)
-    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=spacing,
-                        vertical_spacing=(below + title_px) / area if rows > 1 else 0.0, row_heights=plot_px)
-    for i, f in enumerate(figs):
-        r, c = i // cols + 1, i % cols + 1
-        ax = "" if i == 0 else str(i + 1)
-        pm = f.layout.meta
-        ca = None
-        if f.layout.coloraxis.colorscale is not None:
-            ca = "coloraxis" if i == 0 else f"coloraxis{i + 1}"
-            fig.layout[ca] = f.layout.coloraxis.to_plotly_json()
-        for t in f.data:
-            t = type(t)(t)
-            if ca and getattr(t, "coloraxis", None):
-                t.coloraxis = ca
-            t.meta = pm
-            fig.add_trace(t, row=r, col=c)
-        for a in ("xaxis", "yaxis"):
-            own = {k: v for k, v in f.layout[a].to_plotly_json().items()
-                   if k not in ("domain", "anchor", "matches", "overlaying", "position")}
-            if "scaleanchor" in own:
-                own["scaleanchor"] = "x" + ax if own["scaleanchor"].startswith("x") else "y" + ax
-            fig.layout[f"{a}{ax}"].update(own)
-        for sh in f.layout.shapes:
-            d = sh.to_plotly_json()
-            d["xref"], d["yref"] = _ref(d.get("xref", "x"), ax), _ref(d.get("yref", "y"), ax)
-            fig.add_shape(d)
-        xd, yd = fig.layout[f"xaxis{ax}"].domain, fig.layout[f"yaxis{ax}"].domain
-        if ca and fig.layout[ca].showscale is not False:
-            cb = fig.layout[ca].colorbar
-            cb.update(orientation="h", x=(xd[0] + xd[1]) / 2, xanchor="center", len=0.8 * (xd[1] - xd[0]),
-                      lenmode="fraction", y=yd[0] - (axis_px + 6) / area, yanchor="top", ypad=0, thickness=8)
-            if cb.title.text:
-                cb.title.side = "right"
-        title = f.layout.title.text
-        if title:
-            fig.add_annotation(text=title, name=pm, x=0, y=1, xref=f"x{ax} domain", yref=f"y{ax} domain",
-                               xanchor="left", yanchor="bottom", showarrow=False, font=dict(size=title_size))
-    first = figs[0].layout
-    fig.update_layout(height=title_px + area + below,
-                      margin=dict(l=55 if titled else 0, r=0, t=title_px, b=below),
-                      hovermode="closest", dragmode=False,
-                      showlegend=any(f.layout.showlegend for f in figs), plot_bgcolor=first.plot_bgcolor,
-                      meta=meta)
-    return fig
-
-
-# ------------------------------------------------------------------ PNG download
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:                       # Pillow < 10.1
-        return ImageFont.load_default()
-
-
-def wrap_title(title: str, font, width: float) -> list[str]:
-    """A panel title broken into lines at spaces, each at most `width` px wide in `font`
-    (a single word longer than that is cut with an ellipsis)."""
-    lines: list[str] = []
-    for word in title.split():
-        if lines and font.getlength(lines[-1] + " " + word) <= width:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    out = []
-    for line in lines or [""]:
-        while font.getlength(line) > width and len(line) > 1:
-            line = line[:-2] + "…"
-        out.append(line)
-    return out
-
-
-@memoised
-def annotated_png(rgb: np.ndarray, panels: Sequence[tuple[str, np.ndarray]], box=None,
-                  min_height: int = 480) -> bytes:
-    """The photo once per (title, joints (K, 2) original px) panel, skeleton drawn on it,
-    panels side by side with their titles above. Small photos are enlarged (joints
-    scaled with them) so the lines stay readable."""
-    h, w = rgb.shape[:2]
-    f = max(1, int(np.ceil(min_height / h))) if h < min_height else 1
-    f = min(f, 8)
-    base = Image.fromarray(rgb).resize((w * f, h * f), Image.LANCZOS) if f > 1 else Image.fromarray(rgb)
-    lw = max(2, round(min(base.size) / 120))
-    r = lw + 2
-    font = _font(18)
-    titles = [wrap_title(title, font, base.width - 12) for title, _ in panels]   # each within its own panel
-    band = 12 + 22 * max((len(t) for t in titles), default=1)
-    out = Image.new("RGB", (base.width * len(panels) + 8 * (len(panels) - 1), base.height + band), "white")
-    for i, (title, xy) in enumerate(panels):
-        im = base.copy()
-        d = ImageDraw.Draw(im)
-        if box is not None:
-            cx, cy, s = box
-            d.rectangle([((cx - s / 2) + 0.5) * f, ((cy - s / 2) + 0.5) * f,
-                         ((cx + s / 2) + 0.5) * f, ((cy + s / 2) + 0.5) * f], outline="white", width=1)
-        p = (np.asarray(xy, np.float64) + 0.5) * f          # pixel centres -> PIL's corner-based grid
-        for a, b, colour in limb_segments():
-            d.line([tuple(p[a]), tuple(p[b])], fill=colour, width=lw)
-        for k in range(len(p)):
-            x, y = p[k]
-            d.ellipse([x - r, y - r, x + r, y + r], fill=joint_colour(k), outline="white", width=1)
-        x0 = i * (base.width + 8)
-        out.paste(im, (x0, band))
-        for j, line in enumerate(titles[i]):
-            ImageDraw.Draw(out).text((x0 + 6, 7 + 22 * j), line, fill="black", font=font)
-    buf = io.BytesIO()
-    out.save(buf, format="PNG", optimize=True)
-    return buf.getvalue()

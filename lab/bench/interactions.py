@@ -37,7 +37,7 @@ BOX = (56, 8, 100, 48)          # crop px: a box the occlusion is timed with
 
 def interactions(lab, crop: np.ndarray) -> dict[str, tuple[Callable, Callable]]:
     """Name -> (compute, compute + figures) for one crop (S, S, 3) uint8."""
-    from lab.app import plots
+    from lab.app import grid, plots
     codec = lab.codec
     base = touch.maps(lab, crop)
 
@@ -47,7 +47,7 @@ def interactions(lab, crop: np.ndarray) -> dict[str, tuple[Callable, Callable]]:
 
     def bank_fig():
         now, _ = bank()
-        plots.heatmap_grid(lab.belief(now["unary"]).numpy(), list(NAMES), cols=7, meta="bench")
+        grid.heatmap_grid(lab.belief(now["unary"]).numpy(), list(NAMES), cols=7, meta="bench")
 
     def occlude():
         hidden = touch.occlude(crop, BOX)

@@ -176,6 +176,41 @@ class Pace:
                 f"{0.5 * self.think_s:g}-{1.5 * self.think_s:g} s before the next step")
 
 
+class StepClock:
+    """A learner's step times (`times`, with what `Frames` saw arrive) and, with `cpu` (a
+    function: the server's CPU-s so far), the server's CPU-s per step (`used`)."""
+
+    def __init__(self, cpu=None):
+        self.cpu, self.c0 = cpu, None
+        self.times: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+        self.frames = Frames()
+
+    def begin(self) -> float:
+        self.c0 = self.cpu() if self.cpu else None
+        return time.perf_counter()
+
+    def done(self, step: str, t0: float) -> None:
+        self.times[step] = time.perf_counter() - t0
+        self.frames.note(self.times, step, t0)
+
+    async def settled(self, step: str) -> None:
+        """used[step]: the server's CPU from the step's start until it is idle again (the rest
+        of the page's script may run after the figures were drawn), so no step's work is
+        counted in the next one. Waits at most SETTLE_S; not part of any step's time."""
+        c1 = self.cpu() if self.cpu else None
+        if self.c0 is None or c1 is None:
+            return
+        deadline = time.perf_counter() + SETTLE_S
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(0.3)
+            now = self.cpu()
+            if now is None or now - c1 < IDLE_CPU_S:
+                break
+            c1 = now
+        self.used[step] = round(c1 - self.c0, 3)
+
+
 async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout: float,
                   arrive: float = 0.0, thinks=(0.0,) * len(STEPS), cpu=None, context_args: dict | None = None,
                   opened: asyncio.Event | None = None) -> dict:
@@ -184,41 +219,14 @@ async def learner(browser, url: str, photo: Path, start: asyncio.Event, timeout:
     when the learner walks alone. `arrive` and `thinks` (seconds, see Pace) are waited
     before the walk and after each step. `context_args`: more options of the learner's
     browser context (its user_agent, say); `opened` is set once the app is open."""
-    times: dict[str, float] = {}
-    used: dict[str, float] = {}
-    c0 = None
     problems: list[str] = []
     ctx = await browser.new_context(viewport=VIEWPORT, **(context_args or {}))
     page = await ctx.new_page()
     page.on("pageerror", lambda e: problems.append(f"javascript: {str(e)[:200]}"))
-    frames = Frames()
-    page.on("websocket", frames.watch)
+    clock = StepClock(cpu)
+    page.on("websocket", clock.frames.watch)
     page.set_default_timeout(timeout * 1000)
-
-    def begin() -> float:
-        nonlocal c0
-        c0 = cpu() if cpu else None
-        return time.perf_counter()
-
-    def done(step: str, t0: float) -> None:
-        times[step] = time.perf_counter() - t0
-        frames.note(times, step, t0)
-
-    async def settled(step: str) -> None:
-        """used[step]: the server's CPU from the step's start until it is idle again (the rest
-        of the page's script may run after the figures were drawn), so no step's work is
-        counted in the next one. Waits at most SETTLE_S; not part of any step's time."""
-        c1 = cpu() if cpu else None
-        if c0 is None or c1 is None:
-            return
-        deadline = time.perf_counter() + SETTLE_S
-        while time.perf_counter() < deadline:
-            await asyncio.sleep(0.3)
-            now = cpu()
-            if now is None or now - c1 < IDLE_CPU_S:
-                break
-            c1 = now
-        used[step] = round(c1 - c0, 3)
+    begin, done, settled, times, used = clock.begin, clock.done, clock.settled, clock.times, clock.used
     step = "open"
     try:
         await start.wait()

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from lab.app import plots
+from lab.app import grid
 
 MAIN = str(Path(__file__).resolve().parents[2] / "lab" / "app" / "main.py")
 TIMEOUT = 600       # per script run: generous, the machine may be busy training (runs take seconds when idle)
@@ -57,7 +57,7 @@ def arr(v) -> np.ndarray:
 
 
 def panels(fig: dict) -> list[dict]:
-    """A chart of several panels (`plots.panels`) as one figure per panel, as the page would
+    """A chart of several panels (`chart.panels`) as one figure per panel, as the page would
     have drawn them apart: the traces whose `meta` is the panel's id, its title from the
     annotation so named; the chart's layout otherwise."""
     ids = list(dict.fromkeys(t["meta"] for t in fig["data"] if isinstance(t.get("meta"), str)))
@@ -82,18 +82,18 @@ def figure(at: AppTest, meta: str) -> dict:
 
 
 def heatmaps(fig: dict) -> list[np.ndarray]:
-    """Every heatmap's z; a mosaic of maps (`plots.heatmap_grid(mosaic=True)`) as its maps."""
+    """Every heatmap's z; a mosaic of maps (`grid.heatmap_grid(mosaic=True)`) as its maps."""
     out = []
     for t in fig["data"]:
         if t["type"] != "heatmap":
             continue
-        grid = (t.get("meta") or {}).get("grid") if isinstance(t.get("meta"), dict) else None
+        tiles = (t.get("meta") or {}).get("grid") if isinstance(t.get("meta"), dict) else None
         z = arr(t["z"])
-        if grid is None:
+        if tiles is None:
             out.append(z)
             continue
-        n, h, w, cols = grid
-        at, gw, gh, _ = plots.grid_layout(n, h, w, cols)
+        n, h, w, cols = tiles
+        at, gw, gh, _ = grid.grid_layout(n, h, w, cols)
         z = z.reshape(gh, gw)
         out += [z[y0:y0 + h, x0:x0 + w] for x0, y0 in at]
     return out

@@ -176,7 +176,7 @@ PLOTS_JS = r"""
 
 def plots(page) -> list[dict]:
     """Every Plotly chart on the page: meta id, rendered?, subplot titles, traces (heatmap z
-    range). A chart of several panels (`plots.panels`: each trace's meta names its panel) is
+    range). A chart of several panels (`chart.panels`: each trace's meta names its panel) is
     listed as one entry per panel, as the page would have drawn them apart."""
     out = []
     for p in page.evaluate(PLOTS_JS):

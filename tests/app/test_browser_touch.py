@@ -17,7 +17,7 @@ import pytest
 from app_util import framed_box
 
 from lab import touch
-from lab.app import plots
+from lab.app import grid
 from lab.data.images import load_image
 from lab.infer import POSE_WEIGHTS, PoseLab
 from lab.joints import NAMES, SHORT
@@ -95,7 +95,7 @@ def zs(page, meta: str) -> list[np.ndarray] | None:
             out.append(z)
             continue
         n, h, w, cols = t["grid"]
-        out += [z[y0:y0 + h, x0:x0 + w] for x0, y0 in plots.grid_layout(n, h, w, cols)[0]]
+        out += [z[y0:y0 + h, x0:x0 + w] for x0, y0 in grid.grid_layout(n, h, w, cols)[0]]
     return out
 
 

@@ -19,7 +19,7 @@ from app_util import arr, figure, framed_box, go, heatmaps, joints_of, lesson_li
 from PIL import Image
 
 from lab import analysis
-from lab.app import common, data, photos, plots
+from lab.app import common, data, download, grid, photos
 from lab.data.images import load_image
 from lab.errors import LabError
 from lab.infer import POSE_WEIGHTS, SCRATCH_WEIGHTS, PoseLab
@@ -215,7 +215,7 @@ def test_result_json_and_png_hold_the_prediction(pred, models):
     assert out["methods"]["unary"]["confidence"] == analysis.describe_detector(models.pose.detector.cfg)["confidence"]
     if "regressor" in out["methods"]:
         assert all(j["confidence"] is None for j in out["methods"]["regressor"]["joints"])
-    png = plots.annotated_png(rgb, [("a", pred.joints["unary"]), ("b", pred.joints["unary"])], pred.box)
+    png = download.annotated_png(rgb, [("a", pred.joints["unary"]), ("b", pred.joints["unary"])], pred.box)
     im = Image.open(io.BytesIO(png))
     assert im.format == "PNG" and im.width > 2 * rgb.shape[1]
 
@@ -225,7 +225,7 @@ def test_per_map_colour_scale_has_a_colour_bar_and_true_values_on_hover():
     map's min, 1 = its max), the true values kept for the hover."""
     rng = np.random.default_rng(0)
     maps = rng.random((3, 8, 8)).astype(np.float32) * np.array([1.0, 0.1, 0.01], np.float32)[:, None, None]
-    fig = plots.heatmap_grid(maps, ["a", "b", "c"], cols=3, shared=False)
+    fig = grid.heatmap_grid(maps, ["a", "b", "c"], cols=3, shared=False)
     axis = fig.layout.coloraxis
     assert axis.cmin == 0 and axis.cmax == 1 and "own range" in axis.colorbar.title.text
     assert fig.layout.coloraxis.showscale is not False
@@ -240,14 +240,14 @@ def test_a_mosaic_grid_is_one_trace_holding_every_map_with_its_own_pixels_on_hov
     giving a map's own pixel; the maps read back tile by tile are the maps given."""
     rng = np.random.default_rng(1)
     maps = rng.random((5, 6, 7)).astype(np.float32)
-    fig = plots.heatmap_grid(maps, list("abcde"), cols=3, mosaic=True, hover="act").to_plotly_json()
+    fig = grid.heatmap_grid(maps, list("abcde"), cols=3, mosaic=True, hover="act").to_plotly_json()
     (t,) = fig["data"]
     assert t["type"] == "heatmap" and t["meta"] == {"grid": [5, 6, 7, 3]} and "act" in t["hovertemplate"]
     got = heatmaps(fig)
     assert len(got) == 5
     for g, m in zip(got, maps):
         np.testing.assert_allclose(g, m)
-    at_, gw, gh, _ = plots.grid_layout(5, 6, 7, 3)
+    at_, gw, gh, _ = grid.grid_layout(5, 6, 7, 3)
     own = arr(t["customdata"]).reshape(gh, gw, 2)
     x0, y0 = at_[4]
     assert own[y0 + 2, x0 + 5].tolist() == [5, 2]                 # map e's pixel (5, 2)
@@ -258,14 +258,14 @@ def test_a_mosaic_grid_is_one_trace_holding_every_map_with_its_own_pixels_on_hov
 def test_annotated_png_titles_stay_inside_their_panels():
     """The three methods' long labels over a narrow photo: each title is wrapped to its own
     panel's width, so no two run into each other."""
-    font = plots._font(18)
+    font = download._font(18)
     narrow = np.full((600, 160, 3), 90, np.uint8)
     for m in METHOD_LABELS:
-        lines = plots.wrap_title(METHOD_LABELS[m], font, 160 - 12)
+        lines = download.wrap_title(METHOD_LABELS[m], font, 160 - 12)
         assert all(font.getlength(line) <= 160 - 12 for line in lines)
         assert " ".join(lines) == METHOD_LABELS[m]                  # nothing lost when the words fit
     panels = [(METHOD_LABELS[m], np.full((14, 2), 80.0)) for m in ("unary", "marginal", "regressor")]
-    im = np.asarray(Image.open(io.BytesIO(plots.annotated_png(narrow, panels))).convert("L"))
+    im = np.asarray(Image.open(io.BytesIO(download.annotated_png(narrow, panels))).convert("L"))
     band = im.shape[0] - 600
     assert band > 34                                                # room for the wrapped lines
     for i in range(1, 3):                                           # the 8-px gutters hold no title ink
@@ -279,22 +279,22 @@ def test_detector_page_draws_the_unary_as_the_spatial_model_reads_it(app, pred, 
     assert at.title[0].value == "Part detector"
     assert lesson_links(at) == ["lesson=02_part_detector.md"]
     belief = models.belief(pred.unary).numpy()
-    grid = figure(at, "unary_grid")
-    maps = heatmaps(grid)
+    fig = figure(at, "unary_grid")
+    maps = heatmaps(fig)
     assert len(maps) == 14
     for k in range(14):
         np.testing.assert_allclose(maps[k], belief[k], rtol=1e-4, atol=1e-6)
-    assert [a["text"] for a in grid["layout"]["annotations"]][:14] == list(NAMES)
+    assert [a["text"] for a in fig["layout"]["annotations"]][:14] == list(NAMES)
     # the ✕ on each map is the decoded unary peak, in heatmap pixels (the codec's conversion): one
     # trace, customdata (map, x, y), drawn at the map's place in the grid
-    (peaks,) = [t for t in grid["data"] if t.get("name") == "unary peak"]
+    (peaks,) = [t for t in fig["data"] if t.get("name") == "unary peak"]
     want = models.codec.to_heatmap(pred.crop_joints("unary"))
     own = arr(peaks["customdata"]).reshape(-1, 3)
     assert own[:, 0].tolist() == list(range(14))
     np.testing.assert_allclose(own[:, 1:], want, atol=1e-4)
-    at_, *_ = plots.grid_layout(14, *belief.shape[1:], 7)
+    at_, *_ = grid.grid_layout(14, *belief.shape[1:], 7)
     np.testing.assert_allclose(xy_of(peaks) - np.asarray(at_, np.float64), want, atol=1e-4)
-    assert "%{pointNumber[1]}" in next(t for t in grid["data"] if t["type"] == "heatmap")["hovertemplate"]
+    assert "%{pointNumber[1]}" in next(t for t in fig["data"] if t["type"] == "heatmap")["hovertemplate"]
     cfg, words = models.pose.detector.cfg, analysis.describe_detector(models.pose.detector.cfg)
     assert words["banks"] in texts(at.markdown) and words["drawn"] in texts(at.caption)
     for i in range(cfg.banks):

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab.app import common, data, photos, plots
+from lab.app import chart, common, data, photos, plots
 from lab.config import data_root
 from lab.eval import mean_pose as mp
 from lab.eval import results as evals
@@ -60,7 +60,7 @@ def section_photo() -> None:
         plots.add_skeleton(fig, pred.crop_joints(method), pred.confidence[method], METHOD_LABELS[method])
         figs.append(fig)
     if "regressor" in pred.joints:                   # one chart, a panel each
-        st.plotly_chart(plots.panels(figs, cols=2, meta="compare_photos", spacing=0.04), width="stretch",
+        st.plotly_chart(chart.panels(figs, cols=2, meta="compare_photos", spacing=0.04), width="stretch",
                         key="compare-photos")
     else:
         left, right = st.columns(2)
@@ -213,7 +213,7 @@ def section_disagree(results: list[dict]) -> None:
                      f"{e['regressor']:.2f}" + (" (crop from the cache)" if img["source"] == "cache crop" else ""))
     shown = len(figs)
     if figs:                                         # one chart, a panel per image
-        st.plotly_chart(plots.panels(figs, cols=3, meta="disagree_panels", spacing=0.03), width="stretch",
+        st.plotly_chart(chart.panels(figs, cols=3, meta="disagree_panels", spacing=0.03), width="stretch",
                         key="disagree-panels")
         st.caption("Distances in body sizes. " + "; ".join(notes) + ".")
     if shown < len(top):
@@ -303,7 +303,7 @@ def unusual_poses(study: dict, names: list[str]) -> None:
                         labelled=study["labelled"][i], title=study["ids"][i], height=360,
                         meta=f"mean_pose_example_{i}") for i in picks]
     if figs:                                         # one chart, a panel per pose
-        st.plotly_chart(plots.panels(figs, meta="mean_pose_examples", spacing=0.03), width="stretch",
+        st.plotly_chart(chart.panels(figs, meta="mean_pose_examples", spacing=0.03), width="stretch",
                         key="mean-pose-examples")
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from lab.analysis import STRONG_SECOND_PEAK, describe_detector, peak_report
-from lab.app import common, interact, links, photos, plots
+from lab.app import chart, common, grid, interact, links, photos, plots
 from lab.joints import NAMES, R_WRIST, SHORT, side
 from lab.models.detector import BANK_STRIDE, strongest_channels
 
@@ -27,7 +27,7 @@ def bank_inputs(models, ins: dict) -> None:
     n_in = len(ins["inputs"])
     left, right = st.columns([n_in, 1])
     with left:                                       # one chart, a panel per bank
-        st.plotly_chart(plots.panels([plots.rgb_figure(img, f"Bank {i + 1} input: {img.shape[0]}×{img.shape[0]}",
+        st.plotly_chart(chart.panels([plots.rgb_figure(img, f"Bank {i + 1} input: {img.shape[0]}×{img.shape[0]}",
                                                        height=260, meta=f"bank_input_{i}")
                                       for i, img in enumerate(ins["inputs"])], meta="bank_inputs"),
                         key="bank_inputs")
@@ -68,7 +68,7 @@ def bank_features(models, ins: dict) -> None:
     if not chans:
         st.info("Pick at least one channel.")
         return
-    st.plotly_chart(plots.heatmap_grid(feats[chans], [f"ch {c}" for c in chans], cols=min(8, len(chans)),
+    st.plotly_chart(grid.heatmap_grid(feats[chans], [f"ch {c}" for c in chans], cols=min(8, len(chans)),
                                        colorscale=plots.FEATURE, zmin=0.0, hover="activation", meta="features",
                                        cell_px=130, mosaic=True), key="features")
     shared = (" All banks run the same pretrained trunk, so the difference between banks is the resolution "
@@ -101,7 +101,7 @@ def unary_grid(models, belief: np.ndarray, rep: list[dict]) -> None:
                                   help="Shared: one scale for all 14, to compare how sure the detector is about "
                                        "each joint. Per map: each map spans its own range, to see its shape.") \
         != "Per map"
-    fig = plots.heatmap_grid(belief, list(NAMES), cols=7, hover="unary", markers=peak_marks(models, rep),
+    fig = grid.heatmap_grid(belief, list(NAMES), cols=7, hover="unary", markers=peak_marks(models, rep),
                              meta="unary_grid", cell_px=170, colorbar_title="unary", shared=shared)
     st.plotly_chart(fig, key="unary_grid")
     n = models.codec.heatmap_size

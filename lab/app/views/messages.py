@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from lab.analysis import describe_detector, message_panels, neighbour_names, peak_report, second_peak
-from lab.app import common, data, interact, links, photos, plots
+from lab.app import chart, common, data, interact, links, photos, plots
 from lab.joints import NAMES, R_WRIST, SHORT
 from lab.names import PRIOR_TEX
 
@@ -197,12 +197,12 @@ def message_maps(models, pred, a: int, steps: list[dict], i: int, ex: dict | Non
         st.plotly_chart(maps[0][0], key=maps[0][0].layout.meta)
         st.caption(maps[0][1])
     with rest:
-        st.plotly_chart(plots.panels([f for f, _ in maps[1:3]], meta="msg_maps_1"), key="msg_maps_1")
+        st.plotly_chart(chart.panels([f for f, _ in maps[1:3]], meta="msg_maps_1"), key="msg_maps_1")
         for col, (_, cap) in zip(st.columns(2), maps[1:3]):
             col.caption(cap)
     left, right = st.columns([2, 1])
     with left:
-        st.plotly_chart(plots.panels([f for f, _ in maps[3:]], meta="msg_maps_2"), key="msg_maps_2")
+        st.plotly_chart(chart.panels([f for f, _ in maps[3:]], meta="msg_maps_2"), key="msg_maps_2")
         for col, (_, cap) in zip(st.columns(2), maps[3:]):
             col.caption(cap)
     with right:

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from lab.analysis import describe_prior
-from lab.app import common, photos, plots
+from lab.app import chart, common, photos, plots
 from lab.joints import NAMES
 from lab.models import graph
 from lab.models.spatial import compare_with_histogram
@@ -55,7 +55,7 @@ def kernels(sp, a: int, v: int, stride: int) -> None:
             plots.kernel_figure(cmp["histogram"], off, stride, "Histogram it started from", hover="histogram",
                                 meta="prior_hist", extent=ext),
             diff]
-    st.plotly_chart(plots.panels(figs, meta="prior_kernels", spacing=0.07), key="prior_kernels")   # one chart
+    st.plotly_chart(chart.panels(figs, meta="prior_kernels", spacing=0.07), key="prior_kernels")   # one chart
     k1, k2, k3 = st.columns(3)
     k1.caption(f"The kernel this model uses: {len(off)}×{len(off)} weights, one per displacement "
                f"Δ = A − v between two {sp.cfg.heatmap_size}×{sp.cfg.heatmap_size} heatmap pixels (centre = "

@@ -9,7 +9,7 @@ import streamlit as st
 
 from lab import analysis
 from lab.analysis import confidence_help
-from lab.app import common, data, links, photos, plots
+from lab.app import chart, common, data, download, links, photos, plots
 from lab.joints import NAMES, side
 from lab.names import METHOD_LABELS, METHODS
 
@@ -120,7 +120,7 @@ def three_predictions(models, ph, box, pred) -> list[str]:
         plots.zoom_to(fig, x0, x1, y0, y1)
         fig.update_layout(plot_bgcolor="#3a3a3a")
         figs.append(fig)
-    st.plotly_chart(plots.panels(figs, meta="skeleton_panels"), key="skeletons")
+    st.plotly_chart(chart.panels(figs, meta="skeleton_panels"), key="skeletons")
     for col, m in zip(st.columns(len(methods)), methods):
         col.caption(CAPTIONS[m])
     if "marginal" not in pred.joints:
@@ -175,7 +175,7 @@ def downloads(models, ph, box, pred, methods) -> None:
     d1, d2 = st.columns(2)
     with d1:
         panels = [(METHOD_LABELS[m], pred.joints[m]) for m in pick]
-        png = (lambda: plots.annotated_png(ph.rgb, panels, box)) if pick else b""    # made on click
+        png = (lambda: download.annotated_png(ph.rgb, panels, box)) if pick else b""    # made on click
         st.download_button("Annotated photo (PNG)", png, file_name=f"pose_{stem}.png", mime="image/png",
                            disabled=not pick, icon=":material/image:", on_click="ignore")
     with d2:

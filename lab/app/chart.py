@@ -1,0 +1,87 @@
+"""Several one-panel figures drawn as one Plotly chart: how a page shows many small figures
+cheaply (a browser lays out, draws and frames each chart on its own)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+
+def _ref(ref: str, ax: str) -> str:
+    """A shape's xref / yref ('x', 'y', 'x domain', 'paper') moved to axis suffix `ax`."""
+    if ref in ("x", "y"):
+        return ref + ax
+    if ref in ("x domain", "y domain"):
+        return f"{ref[0]}{ax} domain"
+    return ref
+
+
+def panels(figs: Sequence[go.Figure], cols: int | None = None, meta: str | None = None,
+           spacing: float = 0.02, title_size: int = 13) -> go.Figure:
+    """Several one-panel figures drawn as one Plotly chart, a subplot each, in rows of `cols`.
+
+    A browser draws one chart with four panels far cheaper than four charts (each chart has
+    its own layout pass, SVG tree, toolbar and Streamlit frame): this is how a page shows many
+    small figures. Each panel keeps its traces (and so their hover), its axes, shapes, colour
+    scale (a colour axis of its own, the colour bar flat under the panel) and title. Every trace of a
+    panel carries the panel figure's `layout.meta` as its own `meta`, and so does its title's
+    annotation (`name`), so tests and readers still find each panel by its id."""
+    figs = list(figs)
+    n = len(figs)
+    cols = max(1, min(cols or n, n))
+    rows = (n + cols - 1) // cols
+    bars = any(f.layout.coloraxis.colorscale is not None and f.layout.coloraxis.showscale is not False
+               for f in figs)
+    titled = any(f.layout.xaxis.title.text for f in figs)          # axis titles and ticks need room
+    plot_px = [max((figs[i].layout.height or 300) for i in range(r * cols, min(n, (r + 1) * cols))) - 30
+               for r in range(rows)]
+    # px: a row's title above it; under it the x axis (when titled), then the colour bars,
+    # laid flat under their own panels so that they never reach into the next one
+    title_px, axis_px, bar_px = 26, 45 if titled else 0, 34 if bars else 0
+    below = axis_px + bar_px
+    area = sum(plot_px) + (rows - 1) * (below + title_px)
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=spacing,
+                        vertical_spacing=(below + title_px) / area if rows > 1 else 0.0, row_heights=plot_px)
+    for i, f in enumerate(figs):
+        r, c = i // cols + 1, i % cols + 1
+        ax = "" if i == 0 else str(i + 1)
+        pm = f.layout.meta
+        ca = None
+        if f.layout.coloraxis.colorscale is not None:
+            ca = "coloraxis" if i == 0 else f"coloraxis{i + 1}"
+            fig.layout[ca] = f.layout.coloraxis.to_plotly_json()
+        for t in f.data:
+            t = type(t)(t)
+            if ca and getattr(t, "coloraxis", None):
+                t.coloraxis = ca
+            t.meta = pm
+            fig.add_trace(t, row=r, col=c)
+        for a in ("xaxis", "yaxis"):
+            own = {k: v for k, v in f.layout[a].to_plotly_json().items()
+                   if k not in ("domain", "anchor", "matches", "overlaying", "position")}
+            if "scaleanchor" in own:
+                own["scaleanchor"] = "x" + ax if own["scaleanchor"].startswith("x") else "y" + ax
+            fig.layout[f"{a}{ax}"].update(own)
+        for sh in f.layout.shapes:
+            d = sh.to_plotly_json()
+            d["xref"], d["yref"] = _ref(d.get("xref", "x"), ax), _ref(d.get("yref", "y"), ax)
+            fig.add_shape(d)
+        xd, yd = fig.layout[f"xaxis{ax}"].domain, fig.layout[f"yaxis{ax}"].domain
+        if ca and fig.layout[ca].showscale is not False:
+            cb = fig.layout[ca].colorbar
+            cb.update(orientation="h", x=(xd[0] + xd[1]) / 2, xanchor="center", len=0.8 * (xd[1] - xd[0]),
+                      lenmode="fraction", y=yd[0] - (axis_px + 6) / area, yanchor="top", ypad=0, thickness=8)
+            if cb.title.text:
+                cb.title.side = "right"
+        title = f.layout.title.text
+        if title:
+            fig.add_annotation(text=title, name=pm, x=0, y=1, xref=f"x{ax} domain", yref=f"y{ax} domain",
+                               xanchor="left", yanchor="bottom", showarrow=False, font=dict(size=title_size))
+    first = figs[0].layout
+    fig.update_layout(height=title_px + area + below,
+                      margin=dict(l=55 if titled else 0, r=0, t=title_px, b=below),
+                      hovermode="closest", dragmode=False,
+                      showlegend=any(f.layout.showlegend for f in figs), plot_bgcolor=first.plot_bgcolor,
+                      meta=meta)
+    return fig
