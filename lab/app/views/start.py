@@ -28,7 +28,7 @@ TOUR = (
                  "compare the tree with the fully connected graph."),
     ("compare", "Heatmaps against direct regression on the whole LSP test set: PCK curves, a table by body "
                 "part, and the regressor's pull towards the average pose."),
-    ("retrain", "Train the small configuration yourself in a few minutes and watch the training and "
+    ("retrain", "Train the small configuration yourself in a minute or two and watch the training and "
                 "validation curves."),
 )
 

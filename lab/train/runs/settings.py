@@ -62,8 +62,10 @@ class RunSettings:
 # on a quiet machine); 3 epochs with 6 frozen blocks unary 50.9 / marginal 49.7; 9 frozen
 # 51.6 / 51.5; 11 frozen 49.2 / 51.3; 2 epochs at lr 6e-3 46.9 / 48.4. The longer preset is
 # five times the default's epochs (the page's ETA measures its time on the machine it runs on).
+# Through the page in Chromium, quiet machine (load 0.67): 91 s click to done, mini-val 51.5, on
+# 1 torch thread (Chromium drawing the page kept the load over half a core): 101 s on a rerun.
 PRESETS = {
-    "default (about 1 minute on 2 cores)": RunSettings(),
+    "default (about 1.5 minutes on 2 cores)": RunSettings(),     # 91 s through the page, quiet, 2026-12-07
     "longer (5x the default's epochs)": RunSettings(epochs=15),
 }
 
