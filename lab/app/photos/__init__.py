@@ -2,12 +2,8 @@
 `lab.data.images.load_image`), the crop box (around a detected person, or drawn by the learner) and
 the cached prediction on it.
 
-State lives in st.session_state under non-widget keys, so it survives switching pages:
-  PHOTO     the current `Photo`
-  UPLOADED  the last upload that decoded (offered again in the photo list)
-  ERROR     why the last upload was refused (shown until the photo changes)
-  BOXES     photo digest -> the learner's crop box, dragged or set with the sliders (absent: detected)
-  PICKS     photo digest -> which detected person every page analyses (absent: the most prominent)
+State lives in st.session_state under non-widget keys, so it survives switching pages
+(the keys are listed in photo.py).
 
 The box is framed around a person that `lab.people` detected (numbered boxes on the
 photo; the learner picks one by clicking its number or from the list), or dragged by the
