@@ -74,7 +74,8 @@ def cmd_train(a) -> None:
             val = "  ".join(f"{k} {100 * v:.1f}" for k, v in e["val_pck"].items())
             ratio = f" = {e['vs_model_only']:.2f}x model-only {e['model_only_images_per_s']:.0f}" \
                 if e.get("vs_model_only") else ""
-            line = (f"epoch {e['epoch']:3d}  loss {e['loss']:.5f}  val PCK@0.2 {val}  "
+            line = (f"epoch {e['epoch']:3d}  loss {e['loss']:.5f}  val loss {e.get('val_loss', float('nan')):.5f}  "
+                    f"val PCK@0.2 {val}  "
                     f"{e['seconds']:.0f} s  {e['images_per_s']:.0f} img/s{ratio}  load {e['load_average']:.2f}")
             bar[0].write(line) if bar else print(line, flush=True)
     try:

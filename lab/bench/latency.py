@@ -45,7 +45,8 @@ from lab.models.predict import heatmaps
 from lab.models.regressor import Regressor
 from lab.models.spatial import SpatialModel
 from lab.progress import track
-from lab.train.loop import autocast, model_only_speed, param_groups, pick_device, step_loss
+from lab.train.loop import autocast, model_only_speed, param_groups, pick_device
+from lab.train.losses import step_loss
 
 TRAIN_BATCH = 32
 

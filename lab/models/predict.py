@@ -55,15 +55,21 @@ def predict_pose(model: PoseNet, images_u8: torch.Tensor, codec: HeatmapCodec, b
     res: dict[str, list] = {}
     for i in track(range(0, len(images_u8), batch), "predict", unit="batches"):
         out = heatmaps(model, to_input(images_u8[i:i + batch].to(device)), flip, off, scales)
-        for name, key, log in (("unary", "unary", model.unary_is_log), ("marginal", "log_marginal", True)):
-            if key not in out:
-                continue
-            xy, conf = codec.decode_crop(out[key].float(), log_space=log)
-            if log:
-                conf = peak_share(out[key].float())
-            res.setdefault(name, []).append(xy.cpu())
-            res.setdefault(name + "_conf", []).append(conf.cpu())
+        for name, v in decode(model, out, codec).items():
+            res.setdefault(name, []).append(v.cpu())
     return {k: torch.cat(v) for k, v in res.items()}
+
+
+def decode(model: PoseNet, out: dict, codec: HeatmapCodec) -> dict:
+    """`heatmaps` outputs -> {"unary", "marginal"}: crop-pixel joints (B, K, 2), and their
+    "_conf" peak confidences (B, K). Log-space maps report their peak's softmax share."""
+    res = {}
+    for name, key, log in (("unary", "unary", model.unary_is_log), ("marginal", "log_marginal", True)):
+        if key not in out:
+            continue
+        xy, conf = codec.decode_crop(out[key].float(), log_space=log)
+        res[name], res[name + "_conf"] = xy, peak_share(out[key].float()) if log else conf
+    return res
 
 
 def peak_share(log_maps: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@
 
 The heatmap loss is the detector's `loss`: "mse" to Gaussian targets (the paper)
 or "softmax", the cross-entropy between a Gaussian normalised to sum 1 and the
-softmax of the map over its pixels (see `heatmap_loss`).
+softmax of the map over its pixels (see `lab.train.losses`).
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from lab.config import DataConfig, DetectorConfig, RegressorConfig, SpatialConfig, TrainConfig, to_dict
 from lab.data.cache import CachedSplit
@@ -33,9 +32,10 @@ from lab.eval.pck import pck
 from lab.models import io
 from lab.models.detector import BELIEF_OF_LOSS
 from lab.models.pose import PoseNet
-from lab.models.predict import predict_pose, predict_regressor
-from lab.models.regressor import Regressor, normalise
+from lab.models.predict import decode, heatmaps, to_input
+from lab.models.regressor import Regressor, denormalise
 from lab.models.spatial import displacement_histograms
+from lab.train import losses
 from lab.train.checkpoint import load_optimizer, save_run
 from lab.train.distributed import Dist
 
@@ -135,68 +135,35 @@ def trainable(model, stage: str):
     return [p for g in param_groups(model, TrainConfig(stage=stage)) for p in g["params"]]
 
 
-# ------------------------------------------------------------------ losses
-def heatmap_loss(pred: torch.Tensor, xy: torch.Tensor, lab: torch.Tensor, codec: HeatmapCodec,
-                 kind: str) -> torch.Tensor:
-    """Mean over labelled joints of the per-map loss; pred (B, K, H, W), xy (B, K, 2) crop px.
-
-    mse:      sum_p (pred(p) - T(p))^2,              T = the Gaussian target (peak 1)
-    softmax:  -sum_p T'(p) log softmax_p(pred)(p),    T' = T / sum_p T (sums to 1)
-
-    Both are sums over one map's pixels, so they have similar sizes when the joint stage
-    adds a marginal loss of one kind to a unary loss of the other.
-    """
-    w = lab.float()
-    pred = pred.float()
-    if kind == "softmax":
-        target = codec.encode(xy, lab, normalise=True)
-        per_joint = -(target.flatten(2) * F.log_softmax(pred.flatten(2), -1)).sum(-1)   # (B, K)
-    else:
-        per_joint = ((pred - codec.encode(xy, lab)) ** 2).sum((-1, -2))                  # (B, K)
-    return (per_joint * w).sum() / w.sum().clamp_min(1)
-
-
-def regression_loss(pred: torch.Tensor, xy: torch.Tensor, lab: torch.Tensor, size: int,
-                    kind: str) -> torch.Tensor:
-    """sum over coordinates of |y_hat - y| (l1) or (y_hat - y)^2 (l2), normalised y, labelled joints."""
-    d = pred.float() - normalise(xy, size)
-    err = (d.abs() if kind == "l1" else d ** 2).sum(-1)                                  # (B, K)
-    return (err * lab).sum() / lab.sum().clamp_min(1)
-
-
-def step_loss(model, stage: str, x, xy, lab, codec: HeatmapCodec, unary_weight: float,
-              marginal_kind: str = "", prior_decay: float = 0.0):
-    """The stage's training loss on one batch. The marginal is scored as logits (its log) by
-    the softmax loss and as a heatmap (exp of its log) by MSE, as the paper did."""
-    if stage == "regressor":
-        return regression_loss(model(x), xy, lab, codec.crop_size, model.cfg.loss)
-    kind = model.detector.cfg.loss
-    marginal_kind = marginal_kind or kind
-
-    def marginal_loss(out):
-        pred = out["log_marginal"] if marginal_kind == "softmax" else out["marginal"]
-        return heatmap_loss(pred, xy, lab, codec, marginal_kind)
-
-    penalty = prior_decay * model.spatial.prior_penalty() if prior_decay and model.spatial is not None else 0.0
-    if stage == "spatial":
-        with torch.no_grad():
-            unary = model.detector(x)
-        return marginal_loss(model.from_unary(unary.float())) + penalty
-    out = model(x)
-    loss = heatmap_loss(out["unary"], xy, lab, codec, kind)
-    if stage == "joint":
-        loss = marginal_loss(out) + unary_weight * loss + penalty
-    return loss
-
-
-def validate(model, stage: str, val: CachedSplit, codec: HeatmapCodec, device: str) -> dict:
-    images, coords, lab = val.tensors()
-    if stage == "regressor":
-        pred = {"regressor": predict_regressor(model, images, device=device)}
-    else:
-        pred = predict_pose(model, images, codec, device=device)
-    return {name: pck(p.numpy(), coords.numpy(), lab.numpy())["mean"]
-            for name, p in pred.items() if not name.endswith("_conf")}
+# ------------------------------------------------------------------ validation
+@torch.no_grad()
+def validate(model, cfg: TrainConfig, val: CachedSplit, codec: HeatmapCodec, device: str,
+             batch: int = 64) -> tuple[dict, float]:
+    """({method: PCK@0.2}, the stage's loss) on the validation crops: eval mode, no
+    augmentation, the training loss's own terms and weights (`losses.outputs_loss`), and one
+    forward pass per batch for both. Next to the training loss the validation loss shows
+    overfitting: the training loss keeps falling while this one stops or rises."""
+    images, coords, lab = val.tensors()                     # (N, 3, S, S) uint8, (N, K, 2), (N, K)
+    model.eval()
+    preds, total = {}, 0.0
+    for i in range(0, len(images), batch):
+        x = to_input(images[i:i + batch].to(device))
+        xy, m = coords[i:i + batch].to(device), lab[i:i + batch].to(device)
+        if cfg.stage == "regressor":
+            out = model(x)                                  # (B, K, 2) normalised
+            loss = losses.regression_loss(out, xy, m, codec.crop_size, model.cfg.loss)
+            got = {"regressor": denormalise(out.float(), images.shape[-1])}
+        else:
+            out = heatmaps(model, x)
+            loss = losses.outputs_loss(model, cfg.stage, out, xy, m, codec, cfg.unary_weight,
+                                       cfg.marginal_loss, cfg.prior_decay)
+            got = decode(model, out, codec)
+        total += float(loss) * len(x)
+        for name, p in got.items():
+            preds.setdefault(name, []).append(p.cpu())
+    scores = {name: pck(torch.cat(p).numpy(), coords.numpy(), lab.numpy())["mean"]
+              for name, p in preds.items() if not name.endswith("_conf")}
+    return scores, total / max(len(images), 1)
 
 
 def autocast(cfg: TrainConfig, device: str):
@@ -223,8 +190,8 @@ class StageLoss(nn.Module):
 
     def forward(self, x, xy, lab):
         c = self.cfg
-        return step_loss(self.model, c.stage, x, xy, lab, self.codec, c.unary_weight, c.marginal_loss,
-                         c.prior_decay)
+        return losses.step_loss(self.model, c.stage, x, xy, lab, self.codec, c.unary_weight, c.marginal_loss,
+                                c.prior_decay)
 
 
 # ------------------------------------------------------------------ the loop
@@ -270,7 +237,7 @@ def train(cfg: TrainConfig, data: DataConfig, train_split: CachedSplit, val_spli
                "model_only_images_per_s": speed, "load_average": os.getloadavg()[0]}
         row["vs_model_only"] = row["images_per_s"] / speed if speed else None
         if dist.rank == 0:
-            row["val_pck"] = validate(model, cfg.stage, val_split, codec, device)
+            row["val_pck"], row["val_loss"] = validate(model, cfg, val_split, codec, device)
             run.history.append(row)
             meta.update({"stage": cfg.stage, "epoch": epoch + 1, "history": run.history,
                          "train": to_dict(cfg), "data": to_dict(data), "provenance": provenance(device, dist),

@@ -26,7 +26,7 @@ from lab.eval.pck import pck
 from lab.models import io
 from lab.models.detector import BELIEF_OF_LOSS
 from lab.models.spatial import SpatialModel, displacement_histograms, prior_drift
-from lab.train.loop import heatmap_loss
+from lab.train.losses import heatmap_loss
 
 torch.set_num_threads(int(os.environ.get("T", "2")))
 data = torch.load(sys.argv[1], weights_only=True)  # tensors only: no pickle code runs

@@ -271,3 +271,28 @@ def test_every_epoch_logs_its_speed_against_the_model_only_speed(splits, tmp_pat
     assert row["load_average"] >= 0
     probed = go(splits, "detector", tmp_path / "probed", epochs=1, speed_probe=2).history[0]
     assert probed["model_only_images_per_s"] > 0 and probed["vs_model_only"] > 0
+
+
+# ------------------------------------------------------------------ validation
+@pytest.mark.parametrize("stage", ["joint", "regressor"])
+def test_validation_scores_pck_and_the_stage_loss_from_one_forward(splits, spatial_run, reg_run, stage):
+    """validate's loss is the training loss (every term, same weights) on the validation crops
+    in eval mode, batch by batch; its PCK is predict_pose's / predict_regressor's."""
+    from lab.eval.pck import pck
+    from lab.models.predict import predict_pose, predict_regressor
+    from lab.train.loop import validate
+    from lab.train.losses import step_loss
+    data, _, va = splits
+    run = spatial_run if stage == "joint" else reg_run
+    model = io.load(run.path / "model.safetensors")[0].eval()
+    c, codec = cfg(stage, unary_weight=0.3, prior_decay=1e-2), data.codec
+    scores, loss = validate(model, c, va, codec, "cpu", batch=3)            # 8 crops: batches 3, 3, 2
+    images, coords, lab = va.tensors()
+    x = images.float() / 255
+    want = sum(float(step_loss(model, stage, x[i:i + 3], coords[i:i + 3], lab[i:i + 3], codec, 0.3,
+                               c.marginal_loss, 1e-2)) * len(x[i:i + 3]) for i in range(0, 8, 3)) / 8
+    assert loss == pytest.approx(want, rel=1e-5)
+    pred = predict_pose(model, images, codec) if stage == "joint" else {"regressor": predict_regressor(model, images)}
+    assert scores == {k: pytest.approx(pck(p.numpy(), coords.numpy(), lab.numpy())["mean"])
+                      for k, p in pred.items() if not k.endswith("_conf")}
+    assert run.history[-1]["val_loss"] > 0

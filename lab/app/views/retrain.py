@@ -50,7 +50,7 @@ def size(n: int | None) -> str:
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
 LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
-POLL_S = 1.5
+POLL_S = 3.0
 
 
 # ------------------------------------------------------------------ library calls, cached

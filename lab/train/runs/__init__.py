@@ -38,7 +38,7 @@ The names below are the package's interface: `from lab.train import runs`, then
 `runs.start_run(...)`.
 """
 from lab.train.runs.control import cancel_run, delete_run, list_runs, read_status, status_of
-from lab.train.runs.live import live_caption, live_heatmap, val_pck, validation_loss
+from lab.train.runs.live import live_caption, live_heatmap, val_pck
 from lab.train.runs.queue import HEARTBEAT_S, LIMITS, Limits, configure, queue_counts
 from lab.train.runs.run import BrowserRun, start_run
 from lab.train.runs.settings import (
@@ -74,5 +74,4 @@ __all__ = [
     "configure", "delete_run", "describe_cache", "disk_usage", "eta", "expected_seconds", "fmt_seconds",
     "folder_bytes", "get_run", "list_runs", "live_caption", "live_heatmap", "open_cache", "queue_counts",
     "read_status", "run_folder", "stage_plan", "start_run", "status_of", "train_threads", "val_pck",
-    "validation_loss",
 ]

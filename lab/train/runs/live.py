@@ -1,7 +1,7 @@
 """What a browser run shows of its model: after every epoch a heatmap of one validation
-image (`live_heatmap`, saved as live.png) and the stage's loss on the validation crops
-(`validation_loss`); and, to put a run next to the shipped model, PCK@0.2 of any pose
-checkpoint on a cache split (`val_pck`)."""
+image (`live_heatmap`, saved as live.png; the validation loss next to the training loss
+comes from the loop's own validation, `lab.train.loop.validate`); and, to put a run next
+to the shipped model, PCK@0.2 of any pose checkpoint on a cache split (`val_pck`)."""
 from __future__ import annotations
 
 import os
@@ -11,9 +11,7 @@ import numpy as np
 import torch
 
 from lab.colors import colorize
-from lab.config import TrainConfig
 from lab.errors import LabError
-from lab.train.loop import step_loss
 from lab.train.runs.settings import open_cache
 
 
@@ -67,26 +65,6 @@ def save_png(path: Path, rgb: np.ndarray, scale: int = 2) -> None:
     tmp = path.with_name(path.name + ".tmp")
     img.save(tmp, format="PNG")
     tmp.replace(path)
-
-
-@torch.no_grad()
-def validation_loss(model, cfg: TrainConfig, codec, split, batch: int = 50) -> float:
-    """The stage's training loss (`lab.train.loop.step_loss`, same terms and weights) on the
-    validation crops: no augmentation, the model in eval mode. Next to the training loss it
-    shows overfitting: the training loss keeps falling while this one stops or rises."""
-    images, coords, lab = split.tensors()          # (N, 3, S, S) uint8, (N, K, 2), (N, K)
-    was = model.training
-    model.eval()
-    try:
-        total, n = 0.0, 0
-        for i in range(0, len(images), batch):
-            x = images[i:i + batch].float().div(255)
-            loss = step_loss(model, cfg.stage, x, coords[i:i + batch], lab[i:i + batch], codec,
-                             cfg.unary_weight, cfg.marginal_loss, cfg.prior_decay)
-            total, n = total + float(loss) * len(x), n + len(x)
-    finally:
-        model.train(was)
-    return total / max(n, 1)
 
 
 def val_pck(model_path: Path, cache: str | os.PathLike = "mini", split: str = "val", limit: int = 0) -> dict:

@@ -38,7 +38,7 @@ from pathlib import Path
 from lab.config import DetectorConfig, SpatialConfig, TrainConfig
 from lab.errors import LabError
 from lab.train.loop import train
-from lab.train.runs.live import live_heatmap, save_png, validation_loss
+from lab.train.runs.live import live_heatmap, save_png
 from lab.train.runs.queue import QUEUE
 from lab.train.runs.settings import RunSettings, open_cache, stage_plan, train_threads
 from lab.train.runs.store import (
@@ -194,7 +194,6 @@ class BrowserRun:
                               train_limit=s.train_size, seed=s.seed, device=s.device,
                               threads=getattr(self, "_threads", 0) or train_threads(s))
             self._progress(stage=stage)
-            self._cfg, self._val, self._codec = cfg, va, data.codec
             run = train(cfg, data, tr, va, self.path / stage, det=det, sp=sp, init=init,
                         callback=self._on_event, should_stop=self._should_stop)
             if self._nan:
@@ -249,10 +248,7 @@ class BrowserRun:
         row = {"stage": self._stage, "epoch": self._global_epoch(stage_epoch), "stage_epoch": stage_epoch,
                "loss": float(e["loss"]), "val_pck": val, "seconds": float(e["seconds"]),
                "images_per_s": float(e["images_per_s"])}
-        try:
-            row["val_loss"] = validation_loss(model, self._cfg, self._codec, self._val)
-        except Exception:                           # a curve must never stop training
-            row["val_loss"] = None
+        row["val_loss"] = float(e["val_loss"]) if e.get("val_loss") is not None else None
         good = math.isfinite(row["loss"]) and all(math.isfinite(v) for v in val.values())
         if not good:
             self._nan = True

@@ -62,21 +62,26 @@ class RunSettings:
 # on a quiet machine); 3 epochs with 6 frozen blocks unary 50.9 / marginal 49.7; 9 frozen
 # 51.6 / 51.5; 11 frozen 49.2 / 51.3; 2 epochs at lr 6e-3 46.9 / 48.4. The longer preset is
 # five times the default's epochs (the page's ETA measures its time on the machine it runs on).
-# Through the page in Chromium, quiet machine (load 0.67): 91 s click to done, mini-val 51.5, on
-# 1 torch thread (Chromium drawing the page kept the load over half a core): 101 s on a rerun.
+# Through the page in Chromium, quiet machine (load 0.56 at the click): 52.5 s click to done,
+# mini-val 51.4, on 2 torch threads (`train_threads`); the bench (`pose-lab bench --retrain`,
+# no browser) takes 44-50 s on 2 threads and 66 s on 1.
 PRESETS = {
-    "default (about 1.5 minutes on 2 cores)": RunSettings(),     # 91 s through the page, quiet, 2026-12-07
+    "default (about 1 minute on 2 cores)": RunSettings(),     # 52.5 s through the page, quiet, 2026-12-07
     "longer (5x the default's epochs)": RunSettings(epochs=15),
 }
 
 
 def train_threads(settings: RunSettings, max_running: int | None = None, load: float | None = None) -> int:
-    """Torch threads for a run: `settings.threads`, else the free cores at its start, shared
-    evenly by the runs that may train at once: both cores of a quiet 2-core class server for a
-    lone run, one when the machine is busy. (A low-priority run with more threads than free
-    cores is far slower, not faster: its threads wait for each other. Measured here with the
-    load average at 8 on 2 cores: a tiny run took 17 s on 1 thread and had not finished its
-    first batch after 100 s on 2.)"""
+    """Torch threads for a run: `settings.threads`, else the cores that no other work keeps
+    busy at its start, shared evenly by the runs that may train at once: both cores of a
+    2-core class server for a lone run, one when the machine is busy.
+
+    A core counts as busy only when the load average fills it whole (`floor(load)`): a
+    browser drawing the page (load about 0.5-0.9) leaves both cores to a lone run, which then
+    trains at nice 10 below it. Measured here, default preset, quiet machine: 44 s on 2
+    threads, 66 s on 1. (A low-priority run with more threads than free cores is far slower,
+    not faster: its threads wait for each other. With the load average at 8 on 2 cores a tiny
+    run took 17 s on 1 thread and had not finished its first batch after 100 s on 2.)"""
     if settings.threads:
         return int(settings.threads)
     cores = os.cpu_count() or 1
@@ -86,7 +91,7 @@ def train_threads(settings: RunSettings, max_running: int | None = None, load: f
             load = os.getloadavg()[0]
         except (AttributeError, OSError):
             load = 0.0
-    free = max(1, int(cores - load + 0.5))
+    free = max(1, cores - math.floor(max(0.0, load)))
     return max(1, min(cores // max(int(k), 1), free))
 
 
