@@ -33,8 +33,11 @@ def softplus_inv(y):
 
 
 # ------------------------------------------------------------------ convolution
-def convolve_direct(u: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
-    """True 2-D convolution, same size: u (B, E, H, W), kernels (E, k, k) -> (B, E, H, W)."""
+def convolve_direct(u: torch.Tensor, kernels: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
+    """True 2-D convolution, same size: u (B, E, H, W), kernels (E, k, k) -> (B, E, H, W).
+    With `source` (E,), u holds one map per joint (B, K, H, W) and edge e convolves u[:, source[e]]."""
+    if source is not None:
+        u = u[:, source]
     k = kernels.shape[-1]
     w = kernels.flip(-1, -2)[:, None]                        # conv2d correlates: flip for convolution
     return F.conv2d(u, w, padding=(k - 1) // 2, groups=kernels.shape[0])
@@ -52,23 +55,37 @@ def _fast_len(n: int) -> int:
     return best
 
 
-def convolve_fft(u: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+def fft_len(n: int, k: int) -> int:
+    """The smallest fast FFT length whose circular convolution of a length-n signal with a
+    length-k kernel is exact on the 'same' window [c, c + n), c = (k - 1) // 2.
+
+    The circular result at i sums the linear one at i + t*len for every integer t; the linear
+    one lives on [0, n + k - 1). Inside the window no alias lands there when
+    len >= n + k - 1 - c (t = 1) and len >= c + n (t = -1): about n + k/2, not n + k - 1,
+    so a 48-pixel map with 95-pixel kernels needs 96 points, not 144."""
+    c = (k - 1) // 2
+    return _fast_len(max(n + k - 1 - c, n + c))
+
+
+def convolve_fft(u: torch.Tensor, kernels: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
     """Same result as `convolve_direct`, computed as a product of 2-D FFTs.
 
-    Zero-padding both to n >= H + k - 1 makes the circular convolution linear;
-    the 'same' window starts at the kernel's centre, (k - 1) / 2.
+    Zero-padding both to `fft_len` makes the circular convolution equal the linear one on
+    the 'same' window, which starts at the kernel's centre, (k - 1) / 2. With `source`, each
+    joint's map is transformed once and shared by every edge that leaves it.
     """
-    B, E, H, W = u.shape
+    H, W = u.shape[-2:]
     k = kernels.shape[-1]
-    nh, nw = _fast_len(H + k - 1), _fast_len(W + k - 1)
-    U = torch.fft.rfft2(u, s=(nh, nw))                        # (B, E, nh, nw/2+1)
+    nh, nw = fft_len(H, k), fft_len(W, k)
+    U = torch.fft.rfft2(u, s=(nh, nw))                        # (B, K or E, nh, nw/2+1)
+    if source is not None:
+        U = U[:, source]                                      # (B, E, nh, nw/2+1)
     Kf = torch.fft.rfft2(kernels, s=(nh, nw))                 # (E, nh, nw/2+1)
     full = torch.fft.irfft2(U * Kf, s=(nh, nw))               # (B, E, nh, nw)
     c = (k - 1) // 2
     return full[..., c:c + H, c:c + W]
 
 
-# ------------------------------------------------------------------ priors from data
 def displacement_histograms(xy: np.ndarray, labelled: np.ndarray, edge_list, size: int,
                             blur: float = 1.0) -> np.ndarray:
     """Empirical p(A | v) per edge: histogram of x_A - x_v in heatmap pixels.
@@ -146,9 +163,9 @@ class SpatialModel(nn.Module):
         """
         ids = torch.arange(len(self.edges), device=unary.device) if edge_ids is None else \
             torch.as_tensor(edge_ids, device=unary.device)
-        u = self.belief(unary)[:, self.source[ids]]                               # (B, E', H, W)
         conv = convolve_fft if self.use_fft() else convolve_direct
-        return conv(u, self.prior()[ids]).clamp_min(0) + self.bias()[ids][None, :, None, None]
+        m = conv(self.belief(unary), self.prior()[ids], self.source[ids])        # (B, E', H, W)
+        return m.clamp_min(0) + self.bias()[ids][None, :, None, None]
 
     def log_marginal(self, unary: torch.Tensor) -> torch.Tensor:
         """sum_v log message_{v->A}: (B, K, H, W)."""

@@ -14,7 +14,7 @@ from lab.config import SpatialConfig
 from lab.data.codec import HeatmapCodec
 from lab.joints import L_KNEE, NAMES, NECK, R_ANKLE, R_KNEE, K
 from lab.models import graph
-from lab.models.spatial import SpatialModel, convolve_direct, convolve_fft, displacement_histograms
+from lab.models.spatial import SpatialModel, convolve_direct, convolve_fft, displacement_histograms, fft_len
 
 
 def softplus(x):
@@ -99,6 +99,37 @@ def test_fft_equals_direct(hw, k, dtype, tol):
     assert d.shape == f.shape == u.shape and f.dtype == dtype
     scale = d.abs().max().item()
     torch.testing.assert_close(f, d, rtol=0, atol=tol * scale)
+
+
+def test_shared_source_maps_equal_one_map_per_edge():
+    """Edges that leave the same joint share that joint's transform: same result as
+    convolving each edge's own copy."""
+    g = torch.Generator().manual_seed(5)
+    u = torch.rand(2, 4, 12, 12, generator=g, dtype=torch.float64)               # 4 joints
+    src = torch.tensor([0, 2, 2, 3, 0])                                            # 5 edges
+    ker = torch.rand(5, 23, 23, generator=g, dtype=torch.float64)
+    want = convolve_direct(u[:, src], ker)
+    for conv in (convolve_direct, convolve_fft):
+        torch.testing.assert_close(conv(u, ker, src), want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n,k", [(48, 95), (32, 63), (11, 5), (3, 33), (13, 25)])
+def test_fft_length_is_the_shortest_exact_one(n, k):
+    """fft_len pads to about n + k/2 (48 x 48 maps with 95 x 95 priors: 96 points, not 144):
+    a circular convolution of that length equals the linear one on the 'same' window, and
+    one point shorter than the bound aliases into it (1-D, positive values)."""
+    g = torch.Generator().manual_seed(n * k)
+    u, ker = torch.rand(n, generator=g, dtype=torch.float64) + 0.5, torch.rand(k, generator=g, dtype=torch.float64) + 0.5
+    c = (k - 1) // 2
+    linear = torch.tensor(np.convolve(u.numpy(), ker.numpy()))[c:c + n]
+
+    def circular(length):
+        full = torch.fft.irfft(torch.fft.rfft(u, length) * torch.fft.rfft(ker, length), length)
+        return full[(c + torch.arange(n)) % length]
+    bound = max(n + k - 1 - c, n + c)
+    assert bound <= fft_len(n, k) <= 1.25 * bound
+    torch.testing.assert_close(circular(fft_len(n, k)), linear, rtol=0, atol=1e-12)
+    assert not torch.allclose(circular(bound - 1), linear)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
