@@ -49,16 +49,18 @@ def test_to_crop_and_to_photo_follow_the_affine(models):
 
 def test_inspect_and_crop_heatmaps_match_predict(models, pred, val):
     ins = models.inspect(pred.crop)
-    torch.testing.assert_close(ins["unary"], pred.unary, rtol=1e-5, atol=1e-6)
+    # predict's unary comes from ONNX Runtime (lab.models.engine), inspect's from PyTorch: the
+    # same function to float round-off
+    torch.testing.assert_close(ins["unary"], pred.unary, rtol=1e-4, atol=2e-4)
     assert len(ins["inputs"]) == len(ins["banks"]) == models.pose.detector.cfg.banks
     assert ins["inputs"][0].shape == (3, models.size, models.size)
     n = models.codec.heatmap_size
     maps = models.crop_heatmaps(val.images[:3], batch=2)
     assert maps["unary"].shape == (3, K, n, n)
     assert models.codec.crop_size == models.size
-    torch.testing.assert_close(maps["unary"][0], pred.unary, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(maps["unary"][0], pred.unary, rtol=1e-4, atol=2e-4)
     if pred.log_marginal is not None:
-        torch.testing.assert_close(maps["log_marginal"][0], pred.log_marginal, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(maps["log_marginal"][0], pred.log_marginal, rtol=1e-4, atol=2e-4)
 
 
 def test_belief_is_what_the_spatial_model_convolves(models, pred):

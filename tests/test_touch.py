@@ -33,11 +33,12 @@ def base(models, crop):
 
 def test_maps_are_predicts_maps(models, crop, base):
     pred = models.predict(crop, image_box(crop.shape[1], crop.shape[0]))
-    torch.testing.assert_close(base["unary"], pred.unary, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(base["log_marginal"], pred.log_marginal, rtol=1e-5, atol=1e-5)
+    # predict's layers run in ONNX Runtime, touch's in PyTorch: equal to float round-off
+    torch.testing.assert_close(base["unary"], pred.unary, rtol=1e-4, atol=2e-4)
+    torch.testing.assert_close(base["log_marginal"], pred.log_marginal, rtol=1e-4, atol=2e-4)
     p = touch.peaks(models, base)
     np.testing.assert_allclose(p["unary"], pred.crop_joints("unary"), atol=1e-3)
-    np.testing.assert_allclose(p["marginal_conf"], pred.confidence["marginal"], rtol=1e-5)
+    np.testing.assert_allclose(p["marginal_conf"], pred.confidence["marginal"], rtol=1e-4)
 
 
 def test_switching_a_bank_off_is_the_detectors_switch(models, crop, base):

@@ -39,6 +39,7 @@ from lab.data.codec import HeatmapCodec
 from lab.data.transforms import augment
 from lab.errors import LabError
 from lab.models.detector import BELIEF_OF_LOSS
+from lab.models.engine import compile_module
 from lab.models.fuse import fold_batchnorm
 from lab.models.pose import PoseNet
 from lab.models.predict import heatmaps
@@ -214,7 +215,14 @@ def latency_table(configs, device: str, cuda: bool, out) -> dict:
                            "detector_spatial": latency(pose, x, device, cuda)}
         rows.append((f"{config} ({data.crop_size} px): detector", r["detector"], ""))
         rows.append((f"{config} ({data.crop_size} px): detector + spatial", r["detector_spatial"],
-                     LATENCY_TARGETS.get(config, "")))
+                     "eager PyTorch" + (", " + LATENCY_TARGETS[config] if cuda and config in LATENCY_TARGETS else "")))
+        engine = None if cuda else compile_module(pose.detector, None, data.crop_size, log=out)
+        if engine is not None:                       # what the app runs for a photo (lab.models.engine)
+            r["detector_spatial_engine"] = time_ms(lambda: heatmaps(pose, x, detect=engine), device,
+                                                   warmup=2, reps=20, budget_s=3.0)
+            rows.append((f"{config} ({data.crop_size} px): detector (ONNX Runtime) + spatial",
+                         r["detector_spatial_engine"], "as the app predicts" + (
+                             ", " + LATENCY_TARGETS[config] if config in LATENCY_TARGETS else "")))
         if config in ("pretrained", "everyday"):
             r["multiscale_flip"] = time_ms(lambda: heatmaps(pose, x, flip=True, scales=TEST_SCALES), device,
                                            warmup=1, reps=5, budget_s=3.0)

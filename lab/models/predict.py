@@ -24,21 +24,28 @@ def flip_maps(maps: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def heatmaps(model: PoseNet, x: torch.Tensor, flip: bool = False, off: tuple[int, ...] = (),
-             scales: tuple[float, ...] = (1.0,)) -> dict:
+             scales: tuple[float, ...] = (1.0,), detect=None) -> dict:
     """{"unary", "log_marginal", "marginal"} for a batch x (B, 3, S, S).
 
     With `flip`, the unary is averaged with the mirrored crop's unary once, and the
     marginal is derived from that averaged unary, so the two stay consistent. With several
     `scales` (multi-scale testing) the crop is also seen zoomed by each factor about its
     centre, each unary zoomed back, and all are averaged before the spatial model. Banks
-    listed in `off` are switched off (their features zeroed).
+    listed in `off` are switched off (their features zeroed). `detect`, when given, computes
+    the unary instead of the PyTorch detector (the app's ONNX engine, `lab.models.engine`);
+    with banks switched off the PyTorch detector always runs.
     """
+    def unary_of(t):                                                       # (B, K, H, W)
+        if detect is not None and not off:
+            return detect(t)
+        return model.detector.inspect(t, off)["unary"]
+
     unaries = []
     for s in scales:
         xs = zoom(x, s)
-        u = model.detector.inspect(xs, off)["unary"]                      # (B, K, H, W)
+        u = unary_of(xs)
         if flip:
-            u = 0.5 * (u + flip_maps(model.detector.inspect(xs.flip(-1), off)["unary"]))
+            u = 0.5 * (u + flip_maps(unary_of(xs.flip(-1))))
         unaries.append(zoom(u, 1 / s))
     unary = torch.stack(unaries).mean(0) if len(unaries) > 1 else unaries[0]
     return model.from_unary(unary.float())
