@@ -134,6 +134,8 @@ def bench_args(sub) -> None:
                    help="repeat to pick configurations (default: all)")
     s.add_argument("--threads", type=int, default=2, help="torch threads (default 2, the targets' setting)")
     s.add_argument("--device", default="auto")
+    s.add_argument("--latency-only", action="store_true",
+                   help="only the latency table (the training-throughput table takes minutes on a CPU)")
     s.add_argument("--retrain", action="store_true",
                    help="instead: run the Retrain page's presets and print wall time and validation PCK")
     s.add_argument("--preset", action="append", help="with --retrain: only this preset (repeat)")

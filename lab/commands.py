@@ -127,7 +127,8 @@ def cmd_bench(a) -> None:
                          threads=a.threads, reps=a.reps)
         return
     from lab.bench.latency import run_bench
-    run_bench(device=a.device, threads=a.threads, configs=tuple(a.config or DETECTOR_PRESETS))
+    run_bench(device=a.device, threads=a.threads, configs=tuple(a.config or DETECTOR_PRESETS),
+              training=not a.latency_only)
 
 
 def has_display() -> bool:

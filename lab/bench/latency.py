@@ -175,8 +175,9 @@ SHIPPED = {"pretrained": "pose.safetensors + regressor.safetensors", "scratch": 
 
 
 def run_bench(device: str = "auto", threads: int = 0, out: Callable[[str], None] = print,
-              configs: tuple[str, ...] = DETECTOR_PRESETS) -> dict:
-    """Measure and print the tables. Returns the figures as a dict."""
+              configs: tuple[str, ...] = DETECTOR_PRESETS, training: bool = True) -> dict:
+    """Measure and print the tables (`training`: the training-throughput one too). Returns the
+    figures as a dict."""
     t_start = time.perf_counter()
     device = pick_device(device)
     cuda = device.startswith("cuda")
@@ -195,7 +196,8 @@ def run_bench(device: str = "auto", threads: int = 0, out: Callable[[str], None]
             "(other jobs on this machine slow every figure below)")
     out("")
     res["latency"] = latency_table(configs, device, cuda, out)
-    res["training"] = training_table(configs, device, cuda, out)
+    if training:
+        res["training"] = training_table(configs, device, cuda, out)
     res["seconds"] = time.perf_counter() - t_start
     out(f"\nbench took {res['seconds']:.0f} s")
     return res
@@ -224,10 +226,10 @@ def latency_table(configs, device: str, cuda: bool, out) -> dict:
                          r["detector_spatial_engine"], "as the app predicts" + (
                              ", " + LATENCY_TARGETS[config] if config in LATENCY_TARGETS else "")))
         if config in ("pretrained", "everyday"):
-            r["multiscale_flip"] = time_ms(lambda: heatmaps(pose, x, flip=True, scales=TEST_SCALES), device,
-                                           warmup=1, reps=5, budget_s=3.0)
+            r["multiscale_flip"] = time_ms(lambda: heatmaps(pose, x, flip=True, scales=TEST_SCALES, detect=engine),
+                                           device, warmup=1, reps=5, budget_s=3.0)
             rows.append((f"{config} ({data.crop_size} px): + flip, scales {TEST_SCALES}", r["multiscale_flip"],
-                         "the app's optional test-time augmentation"))
+                         "the app's optional test-time augmentation" + (" (ONNX Runtime)" if engine else "")))
             r["regressor"] = latency(Regressor(RegressorConfig(features=det_cfg)).to(device), x, device, cuda)
             rows.append((f"{config} ({data.crop_size} px): regressor", r["regressor"], ""))
     for size in sorted({DataConfig.preset(c).heatmap_size for c in configs}):
