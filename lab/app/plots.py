@@ -260,10 +260,17 @@ def overlay_figure(crop: np.ndarray, m: np.ndarray | None, codec, opacity: float
                    markers: Sequence[dict] = (), height: int = 420, meta: str | None = None,
                    fmt: str = ".3f") -> go.Figure:
     """A heatmap (H, W) laid over the crop (S, S, 3), each heatmap pixel centred where the
-    codec (`lab.data.codec.HeatmapCodec.to_crop`) puts it, covering its stride x stride block."""
+    codec (`lab.data.codec.HeatmapCodec.to_crop`) puts it, covering its stride x stride block.
+
+    The heatmap's cells cover the whole crop, so its hover (crop x, y and the value) is the
+    one a learner sees anywhere on it: the crop image's own hover, which never showed under
+    it, is then skipped (Plotly would otherwise prepare every crop's pixels for a hover
+    lookup: about a third of the time a chart of five such panels takes to draw). Without a
+    heatmap the crop keeps its hover."""
     fig = px.imshow(crop)
     fig.update_traces(hovertemplate="crop x %{x}, y %{y}<extra></extra>")
     if m is not None:
+        fig.update_traces(hoverinfo="skip", hovertemplate=None)
         m = np.asarray(m, np.float32)
         c, r = codec.to_crop(np.arange(m.shape[1])), codec.to_crop(np.arange(m.shape[0]))
         t = go.Heatmap(z=m, x=c, y=r, opacity=opacity, coloraxis="coloraxis",
