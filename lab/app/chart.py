@@ -41,7 +41,8 @@ def panels(figs: Sequence[go.Figure], cols: int | None = None, meta: str | None 
     title_px, axis_px, bar_px = 26, 45 if titled else 0, 34 if bars else 0
     below = axis_px + bar_px
     area = sum(plot_px) + (rows - 1) * (below + title_px)
-    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=spacing,
+    specs = [[{} if r * cols + c < n else None for c in range(cols)] for r in range(rows)]   # no empty axes
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=spacing, specs=specs,
                         vertical_spacing=(below + title_px) / area if rows > 1 else 0.0, row_heights=plot_px)
     for i, f in enumerate(figs):
         r, c = i // cols + 1, i % cols + 1

@@ -22,19 +22,27 @@ def grid_layout(n: int, h: int, w: int, cols: int) -> tuple[list[tuple[int, int]
     return at, cols * w + (cols - 1) * gap, rows * (h + band) + (rows - 1) * gap, band
 
 
-def _mosaic_trace(maps: np.ndarray, at, size: tuple[int, int], hover: str, cols: int) -> go.Heatmap:
+def _mosaic_trace(maps: np.ndarray, at, size: tuple[int, int], hover: str, cols: int,
+                  own_range: bool = False) -> go.Heatmap:
     """Every map (n, h, w) a tile of one heatmap trace on a (gh, gw) grid, gaps empty; its
-    customdata is each cell's pixel in its own map (what hover shows)."""
+    customdata is each cell's pixel in its own map (what hover shows). `own_range`: each
+    tile spans its map's own min..max (0..1) and customdata[2] holds the true value, which
+    hover shows instead."""
     n, h, w = maps.shape
     z = np.full(size, np.nan, np.float32)
-    own = np.full((*size, 2), max(h, w), np.uint8 if max(h, w) < 255 else np.uint16)
+    own = np.full((*size, 3 if own_range else 2), max(h, w), np.float32 if own_range else
+                  np.uint8 if max(h, w) < 255 else np.uint16)
     yy, xx = np.mgrid[0:h, 0:w]
     for i, (x0, y0) in enumerate(at):
-        z[y0:y0 + h, x0:x0 + w] = maps[i]
-        own[y0:y0 + h, x0:x0 + w] = np.stack([xx, yy], -1)
+        lo, hi = (float(maps[i].min()), float(maps[i].max())) if own_range else (0.0, 1.0)
+        z[y0:y0 + h, x0:x0 + w] = (maps[i] - lo) / (hi - lo if hi > lo else 1.0) if own_range else maps[i]
+        own[y0:y0 + h, x0:x0 + w, :2] = np.stack([xx, yy], -1)
+        if own_range:
+            own[y0:y0 + h, x0:x0 + w, 2] = maps[i]
     t = _heat_trace(z, hover=hover)
+    value = "%{customdata[2]:.3f}" if own_range else "%{z:.3f}"
     return t.update(customdata=own, meta={"grid": [n, h, w, cols]}, name="maps",
-                    hovertemplate=f"x %{{customdata[0]}}, y %{{customdata[1]}}<br>{hover} %{{z:.3f}}<extra></extra>")
+                    hovertemplate=f"x %{{customdata[0]}}, y %{{customdata[1]}}<br>{hover} {value}<extra></extra>")
 
 
 def _marker_traces(markers: Sequence[Sequence[dict]], at) -> list[go.Scatter]:
@@ -63,9 +71,9 @@ def heatmap_grid(maps: np.ndarray, titles: Sequence[str], cols: int = 7, colorsc
                  cell_px: int = 150, colorbar_title: str = "", shared: bool = True,
                  mosaic: bool = False) -> go.Figure:
     """One small map per panel; heatmap trace i is panel i (row-major), or with `mosaic`
-    (a shared scale only) every panel a tile of one heatmap trace, gaps empty: about four
-    times cheaper again to draw, the hover (customdata: the map's own x, y) unchanged; its
-    `meta` {"grid": [n, h, w, cols]} says where each map lies (`grid_layout`).
+    every panel a tile of one heatmap trace, gaps empty: about four times cheaper again to
+    draw, the hover (customdata: the map's own x, y, and without `shared` its true value)
+    unchanged; its `meta` {"grid": [n, h, w, cols]} says where each map lies (`grid_layout`).
 
     All panels lie side by side on one pair of axes (`grid_layout`), each title above its
     map: a browser draws that several times faster than a subplot per map (two axes each).
@@ -87,13 +95,13 @@ def heatmap_grid(maps: np.ndarray, titles: Sequence[str], cols: int = 7, colorsc
         zmin, zmax = 0.0, 1.0
         colorbar_title = "share of the map's own range (0 = its min, 1 = its max)"
     where = "x %{pointNumber[1]}, y %{pointNumber[0]}"          # the map's own pixel, not the grid's
-    if mosaic and shared:
-        fig.add_trace(_mosaic_trace(maps, at, (gh, gw), hover, max(1, min(cols, n))))
+    if mosaic:
+        fig.add_trace(_mosaic_trace(maps, at, (gh, gw), hover, max(1, min(cols, n)), own_range=not shared))
     for i in range(n):
         if i < len(titles):
             fig.add_annotation(text=str(titles[i]), x=at[i][0] + (w - 1) / 2, y=at[i][1] - 0.5, xref="x", yref="y",
                                xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=12))
-        if mosaic and shared:
+        if mosaic:
             continue
         if shared:
             t = _heat_trace(maps[i], hover=hover)

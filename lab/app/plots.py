@@ -260,10 +260,17 @@ def overlay_figure(crop: np.ndarray, m: np.ndarray | None, codec, opacity: float
                    markers: Sequence[dict] = (), height: int = 420, meta: str | None = None,
                    fmt: str = ".3f") -> go.Figure:
     """A heatmap (H, W) laid over the crop (S, S, 3), each heatmap pixel centred where the
-    codec (`lab.data.codec.HeatmapCodec.to_crop`) puts it, covering its stride x stride block."""
+    codec (`lab.data.codec.HeatmapCodec.to_crop`) puts it, covering its stride x stride block.
+
+    The heatmap's cells cover the whole crop, so its hover (crop x, y and the value) is the
+    one a learner sees anywhere on it: the crop image's own hover, which never showed under
+    it, is then skipped (Plotly would otherwise prepare every crop's pixels for a hover
+    lookup: about a third of the time a chart of five such panels takes to draw). Without a
+    heatmap the crop keeps its hover."""
     fig = px.imshow(crop)
     fig.update_traces(hovertemplate="crop x %{x}, y %{y}<extra></extra>")
     if m is not None:
+        fig.update_traces(hoverinfo="skip", hovertemplate=None)
         m = np.asarray(m, np.float32)
         c, r = codec.to_crop(np.arange(m.shape[1])), codec.to_crop(np.arange(m.shape[0]))
         t = go.Heatmap(z=m, x=c, y=r, opacity=opacity, coloraxis="coloraxis",
@@ -289,18 +296,20 @@ def add_click_grid(fig: go.Figure, codec, label: str = "click to put v here", ev
     cell (Plotly selects points of scatter traces, not pixels of images). The selected
     point's x, y are crop pixels; its customdata the cell (x, y) in heatmap pixels.
     `every` n: a marker on every n-th cell only, enough where only a dragged box's corners
-    count (each marker is an SVG element the browser draws)."""
+    count (each marker is an SVG element the browser draws). The markers are fully
+    transparent (opacity 0: the browser then skips painting them, yet they hover and select
+    as before); the selected one shows in green."""
     j = np.arange(0, codec.heatmap_size, every)
     gx, gy = np.meshgrid(j, j)
     cx, cy = codec.to_crop(gx.ravel()), codec.to_crop(gy.ravel())
     fig.add_trace(go.Scatter(
         x=cx, y=cy, mode="markers", name="grid", showlegend=False,
-        marker=dict(size=max(codec.stride * 2, 8), color="rgba(255,255,255,0.01)", line=dict(width=0)),
+        marker=dict(size=max(codec.stride * 2, 8), color="rgb(255,255,255)", opacity=0, line=dict(width=0)),
         customdata=np.stack([gx.ravel(), gy.ravel()], -1),
         hovertemplate=f"{label}<br>heatmap (%{{customdata[0]}}, %{{customdata[1]}}) · crop (%{{x}}, %{{y}})"
                       "<extra></extra>",
-        selected=dict(marker=dict(color="rgba(124,252,0,0.9)")),
-        unselected=dict(marker=dict(opacity=0.01))))
+        selected=dict(marker=dict(color="rgb(124,252,0)", opacity=0.9)),
+        unselected=dict(marker=dict(opacity=0))))
     fig.update_layout(clickmode="event+select", dragmode=False)
     return fig
 

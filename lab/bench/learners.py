@@ -8,7 +8,7 @@ Each learner
   upload     uploads a photo of its own (a bundled sample, mirrored and rescaled so no two
              learners share pixels, so nothing is served from another learner's cache)
              until the skeletons are redrawn for it ("upload-to-skeleton")
-  detector   switches to Part detector until its 14 unary heatmaps are drawn
+  detector   switches to Part detector until its 14 unary heatmaps (one tiled trace) are drawn
   back       switches back to Try it until the skeletons are drawn again
 
 Also used by the page-weight benchmark (lab/bench/pageweight.py) and the replicas test.
@@ -63,8 +63,9 @@ DETECTOR_JS = r"""
   const gd = Array.from(document.querySelectorAll('.js-plotly-plot'))
       .find(g => (g.layout || {}).meta === 'unary_grid');
   if (!gd || !gd.querySelector('.main-svg') || gd.closest('[data-stale="true"]')) return false;
+  // the 14 maps: one heatmap trace of 14 tiles (meta.grid = [n, h, w, cols]) or a trace each
   const heat = (gd._fullData || gd.data || []).filter(t => t.type === 'heatmap');
-  return heat.length === 14;
+  return heat.reduce((a, t) => a + ((t.meta && t.meta.grid) ? t.meta.grid[0] : 1), 0) === 14;
 }
 """
 PROBLEMS_JS = r"""

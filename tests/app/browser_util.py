@@ -158,7 +158,7 @@ PLOTS_JS = r"""
       if (a.length !== undefined) for (let i = 0; i < a.length; i++) scan(a[i]); };
     if (t.type === 'heatmap') scan(t.z);
     return {type: t.type, name: t.name || null, n, lo: n ? lo : null, hi: n ? hi : null,
-            meta: typeof t.meta === 'string' ? t.meta : null,
+            meta: typeof t.meta === 'string' ? t.meta : null, grid: (t.meta && t.meta.grid) || null,
             xy: t.type === 'scatter' ? JSON.stringify([Array.from(t.x || []), Array.from(t.y || [])]) : null};
   });
   const titles = {};
@@ -342,13 +342,15 @@ def upload_photo(page, path: Path, timeout: float = 120.0) -> float:
 
 
 def unary_grid_ok(page) -> dict | None:
-    """The Part detector page's unary grid if it is drawn with 14 non-constant heatmaps and
-    every joint's subplot title, else None."""
+    """The Part detector page's unary grid if it is drawn with 14 non-constant heatmaps (the
+    tiles of one trace, `grid.heatmap_grid(mosaic=True)`) and every joint's subplot title,
+    else None."""
     g = plot(page, "unary_grid")
     if g is None or not g["rendered"] or g["stale"]:
         return None
     heat = [t for t in g["traces"] if t["type"] == "heatmap"]
-    if len(heat) != 14 or not all(t["n"] > 0 and t["hi"] > t["lo"] for t in heat):
+    if sum(t["grid"][0] if t["grid"] else 1 for t in heat) != 14 or \
+            not all(t["n"] > 0 and t["hi"] > t["lo"] for t in heat):
         return None
     if not set(JOINT_NAMES) <= set(g["annotations"]):
         return None

@@ -205,8 +205,23 @@ def test_messages_next_moves_one_step(page):
     assert first.split(":")[0].replace("1 of", "2 of") == second.split(":")[0], (first, second)
     assert page.locator(".katex-display").nth(1).inner_html() != eq1, "the highlighted term moved"
     assert "steps 1–2" in bu.plot(page, "msg_log_sum")["title"]
+    bu.wait_until(lambda: "step=2" in page.url, TIMEOUT, what="the link's step")     # a step reruns a fragment
     shot(page, "05-messages-step-2")
     assert_clean(page, "Message passing after Next")
+    # another joint A reruns the whole page: the plant section below follows it
+    box = page.locator('input[role="combobox"][aria-label="Joint A"]')
+    box.click()
+    box.fill("left knee")
+    box.press("Enter")
+
+    def whole_page() -> bool:
+        marginal = bu.plot(page, "plant_marginal")
+        return ((bu.selectbox_value(page, "Joint A") or "").lower() == "left knee" and "Step 1 of" in _step_text(page)
+                and "joint=l_kne" in page.url and marginal is not None and not marginal["stale"]
+                and "left knee" in (marginal["title"] or "").lower())
+    bu.wait_until(whole_page, TIMEOUT, what="the whole page for the left knee")
+    bu.wait_idle(page, TIMEOUT)
+    assert_clean(page, "Message passing after another joint")
 
 
 # ------------------------------------------------------------------ 5. Retrain

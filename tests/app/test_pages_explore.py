@@ -19,7 +19,7 @@ from app_util import arr, figure, framed_box, go, heatmaps, joints_of, lesson_li
 from PIL import Image
 
 from lab import analysis
-from lab.app import common, data, download, grid, photos
+from lab.app import common, data, download, grid, photos, plots
 from lab.data.images import load_image
 from lab.errors import LabError
 from lab.infer import POSE_WEIGHTS, SCRATCH_WEIGHTS, PoseLab
@@ -233,6 +233,32 @@ def test_per_map_colour_scale_has_a_colour_bar_and_true_values_on_hover():
         z, custom = arr(t["z"]).reshape(8, 8), arr(t["customdata"]).reshape(8, 8)
         assert z.min() == pytest.approx(0) and z.max() == pytest.approx(1)
         np.testing.assert_allclose(custom, maps[i], rtol=1e-6)
+    (t,) = grid.heatmap_grid(maps, ["a", "b", "c"], cols=3, shared=False, mosaic=True).to_plotly_json()["data"]
+    at_, gw, gh, _ = grid.grid_layout(3, 8, 8, 3)
+    own = arr(t["customdata"]).reshape(gh, gw, 3)
+    for i, (x0, y0) in enumerate(at_):              # with `mosaic`: a tile each, on its own range,
+        np.testing.assert_allclose(own[y0:y0 + 8, x0:x0 + 8, 2], maps[i], rtol=1e-6)     # true values on hover
+        z = heatmaps({"data": [t]})[i]
+        assert z.min() == pytest.approx(0) and z.max() == pytest.approx(1)
+    assert "%{customdata[2]" in t["hovertemplate"]
+
+
+def test_a_heatmap_over_a_crop_covers_it_and_takes_its_hover():
+    """overlay_figure: the heatmap's cells cover the whole crop, so its hover (crop x, y and
+    the value) is the one shown; the crop image's own hover is skipped (the browser then never
+    decodes the crop to look its pixels up), and kept where no heatmap lies over it."""
+    from lab.data.codec import HeatmapCodec
+    codec = HeatmapCodec()
+    crop = np.zeros((codec.crop_size, codec.crop_size, 3), np.uint8)
+    m = np.random.default_rng(2).random((codec.heatmap_size,) * 2).astype(np.float32)
+    image, heat = plots.overlay_figure(crop, m, codec, hover="unary").to_plotly_json()["data"]
+    assert image["type"] == "image" and image["hoverinfo"] == "skip"
+    assert heat["type"] == "heatmap" and "unary %{z" in heat["hovertemplate"]
+    half = codec.stride / 2                                       # the cells reach the crop's edges
+    x = arr(heat["x"])
+    assert x[0] - half <= -0.5 and x[-1] + half >= codec.crop_size - 0.5
+    (alone,) = plots.overlay_figure(crop, None, codec).to_plotly_json()["data"]
+    assert alone.get("hoverinfo") != "skip" and "crop x" in alone["hovertemplate"]
 
 
 def test_a_mosaic_grid_is_one_trace_holding_every_map_with_its_own_pixels_on_hover():
@@ -294,7 +320,9 @@ def test_detector_page_draws_the_unary_as_the_spatial_model_reads_it(app, pred, 
     np.testing.assert_allclose(own[:, 1:], want, atol=1e-4)
     at_, *_ = grid.grid_layout(14, *belief.shape[1:], 7)
     np.testing.assert_allclose(xy_of(peaks) - np.asarray(at_, np.float64), want, atol=1e-4)
-    assert "%{pointNumber[1]}" in next(t for t in fig["data"] if t["type"] == "heatmap")["hovertemplate"]
+    (heat,) = [t for t in fig["data"] if t["type"] == "heatmap"]            # one trace of 14 tiles, each
+    assert heat["meta"] == {"grid": [14, *belief.shape[1:], 7]}             # hovering its map's own pixel
+    assert "%{customdata[0]}" in heat["hovertemplate"]
     cfg, words = models.pose.detector.cfg, analysis.describe_detector(models.pose.detector.cfg)
     assert words["banks"] in texts(at.markdown) and words["drawn"] in texts(at.caption)
     for i in range(cfg.banks):
@@ -309,9 +337,14 @@ def test_detector_page_draws_the_unary_as_the_spatial_model_reads_it(app, pred, 
     assert len(at.dataframe[0].value) == 14          # the doubt table (the banks and occlusion tables follow)
     at.segmented_control(key="unary_scale").set_value("Per map")
     rerun(at)
-    heat = [t for t in figure(at, "unary_grid")["data"] if t["type"] == "heatmap"]
+    (heat,) = [t for t in figure(at, "unary_grid")["data"] if t["type"] == "heatmap"]     # one trace of tiles
     b3 = np.asarray(belief[3], np.float64)                     # each map on its own range, true values on hover
-    np.testing.assert_allclose(arr(heat[3]["customdata"]).reshape(b3.shape), b3, rtol=1e-4, atol=1e-6)
+    n, h, w, cols = heat["meta"]["grid"]
+    (x0, y0), gw, gh = grid.grid_layout(n, h, w, cols)[0][3], *grid.grid_layout(n, h, w, cols)[1:3]
+    own = arr(heat["customdata"]).reshape(gh, gw, 3)[y0:y0 + h, x0:x0 + w]
+    np.testing.assert_allclose(own[..., 2], b3, rtol=1e-4, atol=1e-6)
+    assert own[..., 0].max() == w - 1 and own[..., 1].max() == h - 1       # each tile's own pixel
+    assert "customdata[2]" in heat["hovertemplate"]
     np.testing.assert_allclose(heatmaps(figure(at, "unary_grid"))[3], (b3 - b3.min()) / (b3.max() - b3.min()),
                                rtol=1e-4, atol=1e-5)
     assert "own range" in figure(at, "unary_grid")["layout"]["coloraxis"]["colorbar"]["title"]["text"]

@@ -102,7 +102,7 @@ def unary_grid(models, belief: np.ndarray, rep: list[dict]) -> None:
                                        "each joint. Per map: each map spans its own range, to see its shape.") \
         != "Per map"
     fig = grid.heatmap_grid(belief, list(NAMES), cols=7, hover="unary", markers=peak_marks(models, rep),
-                             meta="unary_grid", cell_px=170, colorbar_title="unary", shared=shared)
+                             meta="unary_grid", cell_px=170, colorbar_title="unary", shared=shared, mosaic=True)
     st.plotly_chart(fig, key="unary_grid")
     n = models.codec.heatmap_size
     st.caption(f"The detector's output for this crop: 14 maps of {n}×{n}, one per joint, "

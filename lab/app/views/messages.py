@@ -11,6 +11,7 @@ from lab.joints import NAMES, R_WRIST, SHORT
 from lab.names import PRIOR_TEX
 
 SOURCE, EXAMPLE, JOINT, OPENED = "msg_source", "msg_example", "msg_joint", "msg_opened"
+LINKED = "msg_linked"           # the link values of the page's later sections (plant, drop), for a step's link
 FOUND, OWN = "An example the app found", "The current photo"
 
 
@@ -190,22 +191,14 @@ def message_maps(models, pred, a: int, steps: list[dict], i: int, ex: dict | Non
     maps = [(plots.overlay_figure(pred.crop, m.numpy(), models.codec, alpha, title=title, hover=hover,
                                   colorscale=plots.HEAT_OVER, markers=marks, height=330, meta=meta, fmt=".4g"), cap)
             for meta, title, m, hover, marks, cap in panels(models, pred, a, steps, i, ex)]
-    # A's unary alone (a step leaves it as it is), then the four maps a step changes as two charts
-    # of two panels, not four charts: one draw each
-    first, rest = st.columns([1, 2])
-    with first:
-        st.plotly_chart(maps[0][0], key=maps[0][0].layout.meta)
-        st.caption(maps[0][1])
-    with rest:
-        st.plotly_chart(chart.panels([f for f, _ in maps[1:3]], meta="msg_maps_1"), key="msg_maps_1")
-        for col, (_, cap) in zip(st.columns(2), maps[1:3]):
-            col.caption(cap)
-    left, right = st.columns([2, 1])
-    with left:
-        st.plotly_chart(chart.panels([f for f, _ in maps[3:]], meta="msg_maps_2"), key="msg_maps_2")
-        for col, (_, cap) in zip(st.columns(2), maps[3:]):
-            col.caption(cap)
-    with right:
+    # the five maps as one chart of panels, three a row, not three charts: one draw; each caption
+    # under the chart names its map
+    st.plotly_chart(chart.panels([f for f, _ in maps], cols=3, meta="msg_maps"), key="msg_maps")
+    for row in (maps[:3], maps[3:]):
+        cols = st.columns(3)
+        for col, (fig, cap) in zip(cols, row):
+            col.caption(f"**{fig.layout.title.text}.** {cap}")
+    with cols[2]:
         after_all_steps(models, pred, a, ex)
 
 
@@ -270,6 +263,21 @@ def from_link(examples: list[dict], q: dict) -> None:
 def share(a: int, i: int, ex: dict | None, examples: list[dict], planted: str | None, dropped: str | None) -> None:
     links.share({"ex": examples.index(ex) if ex is not None else "own", "joint": SHORT[a], "step": i + 1,
                  "plant": planted, "drop": dropped}, photo=ex is None)
+    st.session_state[LINKED] = (planted, dropped)
+
+
+@st.fragment
+def stepping(models, pred, ex: dict | None, examples: list[dict], drawn: int) -> None:
+    """1-2: the joint, the step, the equation and the step's maps. A fragment: a step (Next,
+    Previous, the slider) reruns and redraws these two sections alone; another joint A
+    (`drawn`: the one the rest of the page shows) reruns the whole page, whose later sections
+    follow A. On a step the link keeps the later sections' values."""
+    a, steps, i = pick_joint_and_step(models, pred)
+    if a != drawn:
+        st.rerun()
+    show_equation(models, a, steps, i)
+    message_maps(models, pred, a, steps, i, ex)
+    share(a, i, ex, examples, *st.session_state.get(LINKED, (None, None)))
 
 
 def main() -> None:
@@ -279,13 +287,12 @@ def main() -> None:
     examples = data.veto_examples(models, photos.model_key(models))
     from_link(examples, incoming)
     pred, ex = choose_crop(models, examples)
-    a, steps, i = pick_joint_and_step(models, pred)
-    show_equation(models, a, steps, i)
-    message_maps(models, pred, a, steps, i, ex)
+    a = st.session_state.setdefault(JOINT, R_WRIST)
+    stepping(models, pred, ex, examples, a)
     planted = interact.plant(models, pred, a, incoming)
     dropped = interact.edges_off(models, pred, a, incoming)
     examples_list(examples)
-    share(a, i, ex, examples, planted, dropped)
+    share(a, st.session_state[_step_key(a)] - 1, ex, examples, planted, dropped)
 
 
 common.friendly(main)
