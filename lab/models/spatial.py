@@ -76,11 +76,22 @@ def convolve_fft(u: torch.Tensor, kernels: torch.Tensor, source: torch.Tensor | 
     """
     H, W = u.shape[-2:]
     k = kernels.shape[-1]
+    return convolve_spectrum(u, kernel_spectrum(kernels, H, W), k, source)
+
+
+def kernel_spectrum(kernels: torch.Tensor, H: int, W: int) -> torch.Tensor:
+    """rfft2 of kernels (E, k, k), zero-padded for H x W maps: (E, nh, nw/2+1) complex."""
+    k = kernels.shape[-1]
+    return torch.fft.rfft2(kernels, s=(fft_len(H, k), fft_len(W, k)))
+
+
+def convolve_spectrum(u: torch.Tensor, Kf: torch.Tensor, k: int, source: torch.Tensor | None = None) -> torch.Tensor:
+    """`convolve_fft` with the kernels' spectrum Kf (`kernel_spectrum`) given."""
+    H, W = u.shape[-2:]
     nh, nw = fft_len(H, k), fft_len(W, k)
     U = torch.fft.rfft2(u, s=(nh, nw))                        # (B, K or E, nh, nw/2+1)
     if source is not None:
         U = U[:, source]                                      # (B, E, nh, nw/2+1)
-    Kf = torch.fft.rfft2(kernels, s=(nh, nw))                 # (E, nh, nw/2+1)
     full = torch.fft.irfft2(U * Kf, s=(nh, nw))               # (B, E, nh, nw)
     c = (k - 1) // 2
     return full[..., c:c + H, c:c + W]
@@ -134,6 +145,7 @@ class SpatialModel(nn.Module):
         self.bias_logit = nn.Parameter(softplus_inv(bias))                         # (E,)
         # The displacement histograms the priors started from (peak 1), kept for comparison.
         self.register_buffer("histogram", init.clone())                           # (E, k, k)
+        self._spectrum = None                       # (key, spectrum) of `prior_spectrum`, not saved
 
     # -- the pieces of the equation
     def prior(self) -> torch.Tensor:
@@ -163,9 +175,29 @@ class SpatialModel(nn.Module):
         """
         ids = torch.arange(len(self.edges), device=unary.device) if edge_ids is None else \
             torch.as_tensor(edge_ids, device=unary.device)
-        conv = convolve_fft if self.use_fft() else convolve_direct
-        m = conv(self.belief(unary), self.prior()[ids], self.source[ids])        # (B, E', H, W)
+        b = self.belief(unary)                                                     # (B, K, H, W)
+        if self.use_fft():
+            Kf = self.prior_spectrum(*unary.shape[-2:])[ids]
+            m = convolve_spectrum(b, Kf, self.cfg.kernel_size, self.source[ids])     # (B, E', H, W)
+        else:
+            m = convolve_direct(b, self.prior()[ids], self.source[ids])
         return m.clamp_min(0) + self.bias()[ids][None, :, None, None]
+
+    def prior_spectrum(self, H: int, W: int) -> torch.Tensor:
+        """`kernel_spectrum` of every edge's SoftPlus(W_{A|v}) for H x W maps. When no gradient
+        flows to the priors (inference, validation) it is computed once per version of the
+        weights and reused: SoftPlus and the kernels' FFTs are about two thirds of the spatial
+        model's time for one crop."""
+        if torch.is_grad_enabled() and self.prior_logit.requires_grad:
+            return kernel_spectrum(self.prior(), H, W)
+        w = self.prior_logit
+        key = (H, W, w._version, w.data_ptr(), w.device, w.dtype)
+        cached = self._spectrum
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                cached = (key, kernel_spectrum(self.prior(), H, W))
+            self._spectrum = cached                                  # one tuple: safe across threads
+        return cached[1]
 
     def log_marginal(self, unary: torch.Tensor) -> torch.Tensor:
         """sum_v log message_{v->A}: (B, K, H, W)."""

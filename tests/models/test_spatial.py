@@ -348,3 +348,27 @@ def test_lesson_4_padding_figures():
     priors to 64, and the text says so."""
     text = (Path(__file__).parents[2] / "lessons" / "04_message_passing.md").read_text()
     assert fft_len(32, 63) == 64 and "the lab pads to 64" in text and "$32 + 31 = 63$" in text
+
+
+def test_the_prior_spectrum_is_reused_only_while_the_weights_stay():
+    """Inference reuses the priors' FFTs; an optimiser step or a new state invalidates them,
+    and with gradients on they are recomputed so the priors still learn."""
+    sp = random_model("tree", 16, "fft")
+    unary = torch.randn(2, K, 16, 16, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        first = sp.log_marginal(unary)
+        assert sp.prior_spectrum(16, 16) is sp.prior_spectrum(16, 16)            # cached
+    opt = torch.optim.SGD(sp.parameters(), lr=0.5)
+    loss = sp.log_marginal(unary).mean()
+    loss.backward()
+    assert sp.prior_logit.grad is not None and sp.prior_logit.grad.abs().sum() > 0
+    opt.step()                                                                   # in place: a new version
+    with torch.no_grad():
+        after = sp.log_marginal(unary)
+        fresh = random_model("tree", 16, "fft")
+        fresh.load_state_dict(sp.state_dict())
+        torch.testing.assert_close(after, fresh.log_marginal(unary))
+        direct = random_model("tree", 16, "direct")
+        direct.load_state_dict(sp.state_dict())
+        torch.testing.assert_close(after, direct.log_marginal(unary), rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(first, after)
