@@ -37,7 +37,6 @@ class OnnxModule:
         opts.log_severity_level = 3                                  # errors only
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-        self.threads = threads
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x.detach().float().contiguous().cpu().numpy()
