@@ -13,32 +13,13 @@ import re
 from pathlib import Path
 from urllib.parse import urlparse
 
-from lab import selfcheck
+from lab import quotes, selfcheck
 from lab.errors import LabError
 from lab.resources import LESSONS, PRETRAINED
 
 ITEM = re.compile(r"^\s*\d+\.\s+\[(?P<title>[^\]]+)\]\((?P<file>[\w.-]+\.md)\):?\s*(?P<desc>.*)$")
-NUMBER = re.compile(r"\{\{pck:(?P<model>[\w-]+):(?P<method>\w+)\}\}")
 DEFAULT_PAGE = "try-it"         # the app's default page (lab/app/main.py), served at "/"
 COLOURS = {"unary": "#56B4E9", "marginal": "#0072B2", "regressor": "#D55E00", "mean_pose": "#8c8c8c"}
-
-
-# ------------------------------------------------------------------ the numbers
-def shipped_value(model: str, method: str) -> float | None:
-    """A shipped model's mean PCK@0.2 in [0, 1] from its eval JSON, checked against its
-    weights (`lab.eval.results.check_eval`); None when it cannot be shown."""
-    from lab.eval import results as evals
-    w = PRETRAINED / f"{model}.safetensors"
-    check = evals.check_eval(evals.eval_path(w), w)
-    return evals.pck_of(check["result"], method) if check["result"] else None
-
-
-def fill_numbers(text: str, value=shipped_value) -> str:
-    """Each {{pck:<weights>:<method>}} replaced as the Lessons page does: "74.1%"."""
-    def one(m: re.Match) -> str:
-        v = value(m["model"], m["method"])
-        return f"{100 * v:.1f}%" if v is not None else "(not measured yet)"
-    return NUMBER.sub(one, text)
 
 
 # ------------------------------------------------------------------ a small Markdown subset
@@ -273,7 +254,7 @@ def questions_html(file: str, first: int) -> tuple[str, list[str]]:
     return '<div class="questions"><h3>Check yourself</h3><ol>' + "".join(items) + "</ol></div>", answers
 
 
-def build(url: str, folder: Path = LESSONS, value=shipped_value) -> str:
+def build(url: str, folder: Path = LESSONS, value=quotes.shipped_pck) -> str:
     """The handout's HTML: title page (the README's introduction, the lesson list), each lesson
     with its numbers, figures and questions, the answers, the references."""
     base = check_url(url)
@@ -302,7 +283,7 @@ def build(url: str, folder: Path = LESSONS, value=shipped_value) -> str:
            f"<ol>{toc}</ol></header>"]
     answers, number = [], 1
     for f, title in items:
-        text = fill_numbers((folder / f).read_text(encoding="utf-8"), value)
+        text = quotes.fill((folder / f).read_text(encoding="utf-8"), value)
         text = re.sub(r"^\s*Next lesson:.*$", "", text, flags=re.M)
         body = markdown(text, link)
         if f.startswith("05"):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from lab import handout, selfcheck
+from lab import handout, quotes, selfcheck
 from lab.cli import main
 from lab.errors import LabError
 from lab.resources import LESSONS
@@ -26,7 +26,7 @@ def test_every_lesson_is_there_with_its_numbers_filled_in(page):
         assert f'id="{handout.anchor(f)}"' in page and title in page
     assert "{{" not in page and "(not measured yet)" not in page
     for model, method in (("pose", "marginal"), ("regressor", "regressor"), ("scratch", "unary")):
-        assert f"{100 * handout.shipped_value(model, method):.1f}%" in page
+        assert f"{100 * quotes.shipped_pck(model, method):.1f}%" in page
 
 
 def test_links_open_the_lab_given_and_nothing_is_fetched(page):

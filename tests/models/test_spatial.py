@@ -6,7 +6,6 @@
 with the kernel indexed by displacement d = (dx, dy): entry [dy + H - 1, dx + H - 1]
 weighs "A sits (dx, dy) from v".
 """
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -341,13 +340,6 @@ def test_edge_mask_drops_exactly_the_named_edges():
     assert mask[m.edge_index(R_ANKLE, R_KNEE)]                  # the other direction stays
     all_off = m.log_marginal_masked(torch.rand(1, K, 6, 6, dtype=torch.float64), torch.zeros(len(m.edges), dtype=bool))
     assert (all_off == 0).all()
-
-
-def test_lesson_4_padding_figures():
-    """Lesson 4: full linear length 32 + 63 - 1 = 94; the lab pads 32 x 32 maps with 63 x 63
-    priors to 64, and the text says so."""
-    text = (Path(__file__).parents[2] / "lessons" / "04_message_passing.md").read_text()
-    assert fft_len(32, 63) == 64 and "the lab pads to 64" in text and "$32 + 31 = 63$" in text
 
 
 def test_the_prior_spectrum_is_reused_only_while_the_weights_stay():

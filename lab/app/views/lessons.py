@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 
 import streamlit as st
 
-from lab import selfcheck
+from lab import quotes, selfcheck
 from lab.app import common, data, photos
 from lab.eval import results as evals
 
@@ -18,9 +18,6 @@ ITEM = re.compile(r"^\s*\d+\.\s+\[(?P<title>[^\]]+)\]\((?P<file>[\w.-]+\.md)\):?
 # a line that is only a link to an app page, with or without a prepared state (a "try this" link)
 PAGE_LINK = re.compile(r"^\s*\[(?P<label>[^\]]+)\]\(/(?P<path>[\w-]+)(?:\?(?P<query>[^)\s]*))?\)\s*$")
 NEXT = re.compile(r"^\s*Next lesson:\s*(?P<title>.+?)\s*$")
-# A number a lesson quotes, filled from the shipped evaluation JSONs, never typed by hand:
-# {{pck:pose:marginal}} is the mean PCK@0.2 of method "marginal" in pretrained/pose.eval.json.
-NUMBER = re.compile(r"\{\{pck:(?P<model>[\w-]+):(?P<method>\w+)\}\}")
 
 
 @dataclass(frozen=True)
@@ -51,14 +48,11 @@ def read_index() -> tuple[list[Lesson], str]:
     return items, refs
 
 
-def fill_numbers(text: str) -> str:
-    """Each {{pck:<weights>:<method>}} replaced by that method's PCK@0.2 from
-    pretrained/<weights>.eval.json, checked against the weights (`lab.eval.results.check_eval`)."""
-    def one(m: re.Match) -> str:
-        check = data.evaluation(common.PRETRAINED / f"{m['model']}.safetensors")
-        value = evals.pck_of(check["result"], m["method"]) if check["result"] else None
-        return f"{100 * value:.1f}%" if value is not None else "(not measured yet)"
-    return NUMBER.sub(one, text)
+def shipped_pck(model: str, method: str) -> float | None:
+    """A shipped model's PCK@0.2 for `lab.quotes.fill`, through the app's cached, checked
+    reading of its evaluation JSON."""
+    check = data.evaluation(common.PRETRAINED / f"{model}.safetensors")
+    return evals.pck_of(check["result"], method) if check["result"] else None
 
 
 def render(text: str, lessons: list[Lesson]) -> None:
@@ -123,7 +117,7 @@ def show_lesson(cur: Lesson, lessons: list[Lesson]) -> None:
     except OSError as e:
         st.error(f"Could not read {path.name}: {e}")
         return
-    render(fill_numbers(text), lessons)
+    render(quotes.fill(text, shipped_pck), lessons)
 
 
 def _photo_context():

@@ -23,7 +23,8 @@ TOUR = (
                "predictors draw their skeletons. Start here."),
     ("detector", "The 14 unary heatmaps of the part detector, its resolution banks (switch one off) and what "
                  "happens when you hide part of the crop."),
-    ("priors", "The prior between two joints, a 63×63 kernel, next to the displacement histogram it started from."),
+    ("priors", "The prior between two joints, a kernel over every displacement between two heatmap "
+               "pixels, next to the displacement histogram it started from."),
     ("messages", "One joint's marginal built one message at a time: plant a neighbour, switch a message off, "
                  "compare the tree with the fully connected graph."),
     ("compare", "Heatmaps against direct regression on the whole LSP test set: PCK curves, a table by body "
