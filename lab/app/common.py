@@ -172,6 +172,17 @@ def lesson_title(name: str) -> str:
     return first.lstrip("# ").strip()
 
 
+def section(label: str, key: str, opened: bool = False):
+    """A heavy section drawn only while the learner has it open: an expander that reruns the
+    script (or its fragment) when opened or closed, whose `.open` says whether to draw. The
+    label is the section's heading. `opened` (a link's values for it) opens it. A closed
+    section's widgets are forgotten after a run, so a section closed and opened again starts
+    from its defaults, and the page treats a closed section as untouched."""
+    if opened:
+        st.session_state[key] = True
+    return st.expander(label, key=key, on_change="rerun")
+
+
 def shown_path(p: Path) -> str:
     """A path as the reader knows it: relative to the repository when inside it."""
     try:

@@ -1,5 +1,7 @@
 """The interactions of issue 9 as page sections: switch off a bank, hide part of the crop
-(Part detector page), plant a joint and switch off a message (Message passing page).
+(Part detector page), plant a joint and switch off a message (Message passing page). Each
+is the body of a section the page draws only while it is open (`lab.app.common.section`),
+whose label is the heading.
 
 Every number comes from `lab.touch`; here are only the widgets, the caches and the figures.
 Each stage is cached by its inputs (model, photo, box and the one thing the learner
@@ -24,6 +26,8 @@ from lab.models import graph
 OCC_ON, OCC_PICK, OCC_JOINT, OCC_DONE = "occ_on", "occ_pick", "occ_joint", "occ_pick_done"
 OCC = ("occ_x0", "occ_y0", "occ_x1", "occ_y1")
 PLANT_V, PLANT_ON, PLANT_PICK, PLANT_DONE = "plant_v", "plant_on", "plant_pick", "plant_pick_done"
+# Whether each section is open (`lab.app.common.section`): it is drawn only then.
+BANKS_OPEN, OCC_OPEN, PLANT_OPEN, DROP_OPEN = "open_banks", "open_occlusion", "open_plant", "open_drop"
 
 
 def bank_key(i: int) -> str:
@@ -133,7 +137,6 @@ def banks_off(n: int, incoming: dict) -> tuple[int, ...]:
 def bank_switch(models, pred, incoming: dict) -> tuple[int, ...]:
     """Switch banks off: the 14 unary maps and their confidences recomputed, and the eval
     JSON's answer to "what does each resolution contribute?". Returns the banks off."""
-    st.header("6 · Switch off a bank")
     st.markdown("Zero the features of a resolution bank and watch the unary maps and their confidences change.")
     n = models.pose.detector.cfg.banks
     off = banks_off(n, incoming)
@@ -246,7 +249,6 @@ def moved_table(rows: list[dict]) -> None:
 def occlusion(models, pred, off: tuple, incoming: dict) -> tuple | None:
     """Hide part of the crop: unary and marginal recomputed next to the unoccluded ones, and
     which joints moved by how far. Returns the occlusion box (or None)."""
-    st.header("7 · Hide part of the crop")
     c1, c2 = st.columns([1, 2], gap="large")
     with c1:
         occ, a = occlusion_controls(models, pred.crop, incoming)
@@ -299,7 +301,6 @@ def plant_controls(models, pred, a: int, incoming: dict) -> tuple[int, bool, tup
 def plant(models, pred, a: int, incoming: dict) -> str | None:
     """Plant neighbour v where the learner clicks: the message into A and A's marginal follow.
     Returns the link value of the planted joint (None when the real unary is shown)."""
-    st.header("3 · Plant a joint")
     st.markdown("Replace a neighbour's unary by a single peak where you click, and watch its message into "
                 f"**{NAMES[a]}** and {NAMES[a]}'s marginal follow: the prior p(A | v) slides with the click.")
     c1, c2 = st.columns([1, 3], gap="large")
@@ -343,7 +344,6 @@ def plant(models, pred, a: int, incoming: dict) -> str | None:
 def edges_off(models, pred, a: int, incoming: dict) -> str | None:
     """Leave out messages into A: A's marginal without them next to the full one, and the eval
     JSON's PCK with each limb left out. Returns the link value of the dropped neighbours."""
-    st.header("4 · Switch off a message")
     vs = graph.neighbours(models.spatial.edges, a)
     want = [links.joint_of(t) for t in str(incoming.get("drop", "")).split(",")]
     if incoming.get("drop"):

@@ -16,6 +16,10 @@ photo, and the page applies the rest with `take`. Parameters are short strings:
   plant   v,x,y: neighbour v planted at heatmap pixel (x, y)
   drop    neighbours whose message into the joint is left out (r_elb,neck)
   ex      the Message passing page's crop: an example (0-based) or "own" (the current photo)
+
+off, occ and joint (Part detector) and plant and drop (Message passing) belong to sections the
+page draws only once opened (`lab.app.common.section`): an incoming value opens its section, and
+a closed section writes none.
 """
 from __future__ import annotations
 

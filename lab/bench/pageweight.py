@@ -3,7 +3,7 @@
 One Chromium context, one tab, as one learner: it opens Try it, uploads a photo of its own,
 then opens every other page from the sidebar in order, doing each page's main interaction
 once it is open (`INTERACTIONS`: the whole photo, a bank switched off, v moved one cell, the
-next message), and comes back to Try it; then it
+next message, and opening the sections drawn only once opened), and comes back to Try it; then it
 loads every page afresh by its address (a link a learner opens: the whole app starts in
 the tab again, its scripts from the browser's cache). After each
 step (once the page's title is shown, no script run is in progress, nothing is stale, every
@@ -65,15 +65,30 @@ DRAWN_JS = r"""
 """
 
 
+def open_section(label: str):
+    """A step that opens a section the page draws only once opened (an expander whose label is
+    the heading, `lab.app.common.section`): its heading clicked, unless open. On a tree from
+    before those sections (`--before`) there is none, and the step costs next to nothing."""
+    def act(page) -> None:
+        details = page.locator('[data-testid="stExpander"] details').filter(has=page.locator("summary", has_text=label))
+        if details.count() and details.first.get_attribute("open") is None:
+            details.first.locator("summary").first.click()
+    return act
+
+
 # Each page's main interaction, done once the page is open (a widget click: one script run,
-# the figures it changes redrawn). Try it's is the upload, measured first.
+# the figures it changes redrawn), and opening the sections drawn only when opened. Try it's
+# is the upload, measured first.
 INTERACTIONS = {
     "Try it": [("whole photo", lambda page: page.locator('[data-testid="stButtonGroup"]')
                 .get_by_text("Whole photo", exact=True).first.click())],
-    "Part detector": [("switch bank 1 off", lambda page: page.get_by_text("Bank 1 on", exact=True).first.click())],
+    "Part detector": [("open 6 · Switch off a bank", open_section("6 · Switch off a bank")),
+                      ("switch bank 1 off", lambda page: page.get_by_text("Bank 1 on", exact=True).first.click())],
     "Spatial priors": [("move v one cell", lambda page: page.locator('[data-testid="stSlider"]', has_text=" x (heatmap px)")
                         .first.get_by_role("slider").first.press("ArrowRight"))],
-    "Message passing": [("next step", lambda page: page.get_by_role("button", name="Next ▶").first.click())],
+    "Message passing": [("next step", lambda page: page.get_by_role("button", name="Next ▶").first.click()),
+                        ("open 3 · Plant a joint", open_section("3 · Plant a joint"))],
+    "Heatmaps vs regression": [("open Where the two disagree most", open_section("Where the two disagree most"))],
 }
 
 

@@ -290,6 +290,18 @@ def nav(page, title: str) -> None:
     page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
 
 
+def open_section(page, label: str, timeout: float = 120.0) -> None:
+    """Open a section the page draws only once opened (`lab.app.common.section`, an expander
+    whose label is the section's heading), as a learner does: click its heading, unless it is
+    open already."""
+    details = page.locator('[data-testid="stExpander"] details').filter(has=page.locator("summary", has_text=label)).first
+    details.wait_for(timeout=timeout * 1000)
+    details.scroll_into_view_if_needed()
+    if details.get_attribute("open") is None:
+        details.locator("summary").first.click()
+    wait_until(lambda: details.get_attribute("open") is not None, timeout, what=f"section {label!r} open")
+
+
 def screenshot(page, name: str, folder: Path = SCREENSHOTS) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"

@@ -208,6 +208,9 @@ def test_messages_next_moves_one_step(page):
     bu.wait_until(lambda: "step=2" in page.url, TIMEOUT, what="the link's step")     # a step reruns a fragment
     shot(page, "05-messages-step-2")
     assert_clean(page, "Message passing after Next")
+    assert bu.plot(page, "plant_marginal") is None                 # drawn only once its section is opened
+    bu.open_section(page, "3 · Plant a joint", TIMEOUT)
+    bu.wait_until(lambda: bu.plot(page, "plant_marginal"), TIMEOUT, what="the plant section")
     # another joint A reruns the whole page: the plant section below follows it
     box = page.locator('input[role="combobox"][aria-label="Joint A"]')
     box.click()

@@ -139,17 +139,22 @@ def occluded_wrist(models, crop, q: dict):
 def test_typed_path_opens_the_page_and_a_bank_switches_off(app, page, models, crop):
     page.goto(app.url.rstrip("/") + "/detector")
     bu.wait_title(page, "Part detector", TIMEOUT)
+    settle(page, "the page", lambda: zs(page, "unary_grid"))
+    assert zs(page, "unary_banks_off") is None                     # drawn only once its section is opened
+    bu.open_section(page, "6 · Switch off a bank", TIMEOUT)
     settle(page, "the bank section", lambda: zs(page, "unary_banks_off"))
     assert page.get_by_text("Page not found").count() == 0
     assert same(page, "unary_banks_off", banks_off_maps(models, crop, ()))
     page.get_by_text("Bank 1 on").click()
     settle(page, "bank 1 off", lambda: query(page).get("off") == "1")
     settle(page, "maps with bank 1 off", lambda: same(page, "unary_banks_off", banks_off_maps(models, crop, (0,))))
-    page.get_by_role("heading", name="6 · Switch off a bank").scroll_into_view_if_needed()
+    page.locator("summary", has_text="6 · Switch off a bank").scroll_into_view_if_needed()
     bu.screenshot(page, "touch-1-bank-off")
 
 
 def test_dragging_a_rectangle_occludes_it(page, models, crop):
+    bu.open_section(page, "7 · Hide part of the crop", TIMEOUT)
+    settle(page, "the occlusion section", lambda: zs(page, "occ_unary_after"))
     fig = page.locator(".js-plotly-plot").filter(has=page.locator("text=Drag a rectangle")).first
     fig.scroll_into_view_if_needed()
     x0, y0 = page.evaluate(XY_JS, ["occlusion_crop", 60, 4])
@@ -164,7 +169,7 @@ def test_dragging_a_rectangle_occludes_it(page, models, crop):
     box = [int(t) for t in q["occ"].split(",")]
     assert abs(box[0] - 60) <= 4 and abs(box[1] - 4) <= 4 and abs(box[2] - 101) <= 4 and abs(box[3] - 41) <= 4, box
     settle(page, "the occluded unary", lambda: same(page, "occ_unary_after", occluded_wrist(models, crop, q)))
-    page.get_by_role("heading", name="7 · Hide part of the crop").scroll_into_view_if_needed()
+    page.locator("summary", has_text="7 · Hide part of the crop").scroll_into_view_if_needed()
     bu.screenshot(page, "touch-2-occluded")
     STATE["detector_url"] = page.url
 
@@ -194,9 +199,11 @@ def test_clicking_plants_a_joint(app, page, models, crop):
     else:                                               # run on its own: open the page by its path
         page.goto(app.url.rstrip("/") + "/messages")
     bu.wait_title(page, "Message passing", TIMEOUT)
-    settle(page, "the message page", lambda: zs(page, "plant_message"))
+    settle(page, "the message page", lambda: zs(page, "msg_maps"))
     page.get_by_text("The current photo", exact=True).first.click()       # the sample, not an example
     settle(page, "the sample photo", lambda: query(page).get("ex") == "own")
+    bu.open_section(page, "3 · Plant a joint", TIMEOUT)
+    settle(page, "the plant section", lambda: zs(page, "plant_message"))
     fig = page.locator(".js-plotly-plot").filter(has=page.locator("text=Unary of v")).first
     fig.scroll_into_view_if_needed()
     bu.wait_idle(page, TIMEOUT)
@@ -212,7 +219,7 @@ def test_clicking_plants_a_joint(app, page, models, crop):
     at = tuple(float(t) for t in models.codec.to_crop(np.array([float(hx), float(hy)])))
     out = touch.plant(models, unary, a, SHORT.index(v), at)
     settle(page, "the planted message", lambda: same(page, "plant_message", [out["message"].numpy()]))
-    page.get_by_role("heading", name="3 · Plant a joint").scroll_into_view_if_needed()
+    page.locator("summary", has_text="3 · Plant a joint").scroll_into_view_if_needed()
     bu.screenshot(page, "touch-4-planted")
     STATE["messages_url"], STATE["planted"] = page.url, out
 

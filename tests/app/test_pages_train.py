@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from app_util import figure, go, joints_of, rerun, start, texts
+from app_util import figure, figures, go, joints_of, rerun, start, texts
 
 from lab.app import common
 from lab.config import DataConfig, RegressorConfig, to_dict
@@ -92,10 +92,25 @@ def test_compare_page_shows_the_evaluations(shipped, monkeypatch):
     assert bars["x"] == pytest.approx([spreads[n] for n in names])
     assert mp.collapsed(spreads) == ["regressor"]
     assert "**Regressor (DeepPose-style)** vary less than" in texts(at.caption)
-    # the two other studies drew (the test images are not here: the disagreement is a table)
-    assert "Where the two disagree most" in texts(at.subheader)
-    assert figure(at, "mean_pose_by_part") and figure(at, "mean_pose_scatter")
+    # the two other studies: their finding is shown, their charts only once their sections are opened
     assert mp.mean_pose_finding(at_study(results)) in texts(at.caption)
+    assert {"Where the two disagree most", MEAN_CHARTS} <= {e.label for e in at.expander}
+    heavy = {"mean_pose_by_part", "mean_pose_scatter", "mean_pose_examples", "disagree_panels"}
+    assert not heavy & metas(at)
+    assert not any("apart (body sizes)" in d.value.columns for d in at.dataframe)
+    at.session_state[DISAGREE_OPEN] = at.session_state[MEAN_OPEN] = True
+    rerun(at)
+    assert figure(at, "mean_pose_by_part") and figure(at, "mean_pose_scatter") and figure(at, "mean_pose_examples")
+    # the test images may not be here: then the disagreement is a table
+    assert "disagree_panels" in metas(at) or any("apart (body sizes)" in d.value.columns for d in at.dataframe)
+
+
+MEAN_CHARTS = "Charts: by body part, per test image, and the most unusual poses"
+DISAGREE_OPEN, MEAN_OPEN = "open_disagree", "open_mean_charts"      # lab/app/views/compare.py's (it runs on import)
+
+
+def metas(at) -> set:
+    return {f["layout"].get("meta") for f in figures(at)}
 
 
 def at_study(results):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from app_util import MAIN, TIMEOUT, figure, framed_box, go, heatmaps, rerun, start
+from app_util import MAIN, TIMEOUT, figure, figures, framed_box, go, heatmaps, rerun, start
 from streamlit.testing.v1 import AppTest
 
 from lab import analysis, touch
@@ -42,8 +42,33 @@ def close(got, want):
     np.testing.assert_allclose(got, np.asarray(want, np.float32), rtol=1e-4, atol=1e-6)
 
 
+def opened(at: AppTest, key: str) -> AppTest:
+    """The section whose expander has this key opened, as a learner's click opens it."""
+    at.session_state[key] = True
+    return rerun(at)
+
+
+def metas(at: AppTest) -> set:
+    return {f["layout"].get("meta") for f in figures(at)}
+
+
+@pytest.mark.parametrize("view,label,key,charts", [
+    ("detector", "6 · Switch off a bank", interact.BANKS_OPEN, {"unary_banks_off"}),
+    ("detector", "7 · Hide part of the crop", interact.OCC_OPEN, {"occlusion_crop", "occ_panels"}),
+    ("messages", "3 · Plant a joint", interact.PLANT_OPEN, {"plant_v", "plant_panels"}),
+    ("messages", "4 · Switch off a message", interact.DROP_OPEN, {"edge_panels"})])
+def test_a_closed_section_draws_no_chart_and_opening_it_draws_it(app, view, label, key, charts):
+    at = go(app, view)
+    at.session_state[key] = False
+    rerun(at)
+    (box,) = [e for e in at.expander if e.label == label]        # its heading is there, closed, empty
+    assert not box.proto.expanded and not box.children
+    assert not charts & metas(at)
+    assert charts <= metas(opened(at, key))
+
+
 def test_switching_a_bank_off_redraws_the_unary(app, models, pred):
-    at = go(app, "detector")
+    at = opened(go(app, "detector"), interact.BANKS_OPEN)
     at.checkbox(key=interact.bank_key(0)).uncheck()
     rerun(at)
     want = models.belief(touch.maps(models, pred.crop, off=(0,))["unary"]).numpy()
@@ -75,7 +100,7 @@ def test_switching_a_bank_off_redraws_the_unary(app, models, pred):
 
 
 def test_occlusion_recomputes_unary_and_marginal_and_lists_what_moved(app, models, pred):
-    at = go(app, "detector")
+    at = opened(go(app, "detector"), interact.OCC_OPEN)
     box = (60, 0, 100, 40)
     for k, v in zip(interact.OCC, box):
         at.number_input(key=k).set_value(v)
@@ -95,7 +120,7 @@ def test_occlusion_recomputes_unary_and_marginal_and_lists_what_moved(app, model
 
 
 def test_planting_a_joint_moves_the_message(app, models):
-    at = go(app, "messages")
+    at = opened(go(app, "messages"), interact.PLANT_OPEN)
     a = at.selectbox(key="msg_joint").value
     v = at.selectbox(key=interact.PLANT_V).value
     kx, ky = interact.plant_keys(v)
@@ -120,7 +145,7 @@ def test_planting_a_joint_moves_the_message(app, models):
 
 
 def test_switching_a_message_off(app, models):
-    at = go(app, "messages")
+    at = opened(go(app, "messages"), interact.DROP_OPEN)
     a = at.selectbox(key="msg_joint").value
     v = next(v for v in graph.neighbours(models.spatial.edges, a) if v != a)
     at.multiselect(key=interact.drop_key(a)).set_value([v])
@@ -136,7 +161,7 @@ def test_switching_a_message_off(app, models):
 
 def test_tree_against_full_graph_table(app):
     """The Message passing page's tree vs full graph table is the two shipped eval JSONs'."""
-    at = go(app, "messages")
+    at = opened(go(app, "messages"), interact.DROP_OPEN)
     rows = touch.graph_rows({g: data.evaluation(w)["result"] for g, w in
                              (("tree", POSE_WEIGHTS), ("full", FULL_WEIGHTS))})
     shown = next(d.value for d in at.dataframe if "graph" in d.value.columns)
@@ -181,6 +206,11 @@ def test_a_link_reproduces_the_detector_view(models, pred):
     now = touch.maps(models, touch.occlude(pred.crop, (60, 0, 100, 40)), off=(0,))
     close(heatmaps(figure(at, "occ_unary_after"))[0], models.belief(now["unary"])[NAMES.index("right elbow")])
     assert at.query_params["off"] == "1" and at.query_params["occ"] == "60,0,100,40"
+    # a link opens the sections its values concern, and only those
+    at = fresh("detector", off="1", model="imagenet", photo="lsp_im1007")
+    assert at.session_state[interact.BANKS_OPEN] and not at.session_state[interact.OCC_OPEN]
+    assert "unary_banks_off" in metas(at) and "occ_panels" not in metas(at)
+    assert at.query_params["off"] == "1" and "occ" not in at.query_params and "joint" not in at.query_params
 
 
 def test_a_link_reproduces_the_message_view(models):
@@ -192,6 +222,7 @@ def test_a_link_reproduces_the_message_view(models):
     assert at.selectbox(key="msg_joint").value == a
     assert at.session_state[f"msg_step_{a}"] == 2
     assert at.toggle(key=interact.PLANT_ON).value is True
+    assert at.session_state[interact.PLANT_OPEN] and at.session_state[interact.DROP_OPEN]
     pred = _page_pred(at, models)
     out = touch.plant(models, pred.unary, a, v, tuple(models.codec.to_crop(np.array([5.0, 7.0]))))
     close(heatmaps(figure(at, "plant_message"))[0], out["message"])

@@ -25,6 +25,7 @@ COLOURS = {"unary": "#56B4E9", "marginal": "#0072B2", "unary_flip": "#56B4E9", "
            "mean_pose": "#8c8c8c", "ground truth": "#111111"}
 LABELS = {**METHOD_LABELS, "ground truth": "Ground truth", "ground_truth": "Ground truth"}
 STUDY = ("unary", "marginal", "regressor")     # the predictors the mean-pose study compares
+DISAGREE_OPEN, MEAN_OPEN = "open_disagree", "open_mean_charts"     # sections drawn only while open
 
 
 def ordered(methods) -> list[str]:
@@ -184,7 +185,14 @@ def section_spread(results: list[dict]) -> None:
 
 
 def section_disagree(results: list[dict]) -> None:
-    st.subheader("Where the two disagree most")
+    """Drawn only while open: six test images, a chart of panels."""
+    with common.section("Where the two disagree most", DISAGREE_OPEN) as box:
+        if box.open:
+            disagreement(results)
+
+
+def disagreement(results: list[dict]) -> None:
+    """The test images where the heatmap model's and the regressor's joints are furthest apart."""
     methods = evals.methods_of(*results)
     a = "marginal" if "marginal" in methods else "unary"
     if "regressor" not in methods or a not in methods:
@@ -259,8 +267,10 @@ def section_mean_pose(results: list[dict]) -> None:
     st.caption("Distance to the mean training pose, in body sizes: the median over the test images of each pose's "
                "mean joint distance. For a prediction, small is not good in itself: it should be about as far "
                "from the mean as the truth is. " + mp.mean_pose_finding(study))
-    mean_pose_charts(study, names)
-    unusual_poses(study, names)
+    with common.section("Charts: by body part, per test image, and the most unusual poses", MEAN_OPEN) as box:
+        if box.open:                                  # three charts, drawn only when opened
+            mean_pose_charts(study, names)
+            unusual_poses(study, names)
 
 
 def mean_pose_charts(study: dict, names: list[str]) -> None:

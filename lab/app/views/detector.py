@@ -204,15 +204,18 @@ def main() -> None:
 
 @st.fragment
 def touch_sections(models, pred, incoming: dict) -> None:
-    """6-7: switch banks off, hide part of the crop, and the page's link. A fragment: a click
-    here reruns these two sections alone, so the browser redraws their charts, not the
-    page's. A link's values (`incoming`) apply once: on the fragment's own reruns, which
-    get the same dict, it is empty."""
-    off = interact.bank_switch(models, pred, incoming)
-    occ = interact.occlusion(models, pred, off, incoming)
+    """6-7: switch banks off, hide part of the crop, and the page's link. Each section is
+    drawn only while open (a link's values open theirs); closed, its banks are all on and
+    nothing is hidden. A fragment: a click here, opening a section included, reruns these
+    two sections alone, so the browser redraws their charts, not the page's. A link's values
+    (`incoming`) apply once: on the fragment's own reruns, which get the same dict, it is empty."""
+    with common.section("6 · Switch off a bank", interact.BANKS_OPEN, "off" in incoming) as banks:
+        off = interact.bank_switch(models, pred, incoming) if banks.open else ()
+    with common.section("7 · Hide part of the crop", interact.OCC_OPEN, "occ" in incoming or "joint" in incoming) as hide:
+        occ = interact.occlusion(models, pred, off, incoming) if hide.open else None
     incoming.clear()
     links.share({"off": links.joined(i + 1 for i in off), "occ": links.joined(occ or ()),
-                 "joint": SHORT[st.session_state[interact.OCC_JOINT]]})
+                 "joint": SHORT[st.session_state[interact.OCC_JOINT]] if hide.open else None})
 
 
 common.friendly(main)
