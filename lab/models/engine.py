@@ -44,12 +44,35 @@ class OnnxModule:
         return torch.from_numpy(outs[0] if len(outs) == 1 else np.concatenate(outs))
 
 
+class BinPool(nn.Module):
+    """nn.AdaptiveAvgPool2d for one input size, as two fixed averaging matrices:
+    y = P_h x P_w^T, where row i of P averages bin i = [floor(i n / m), ceil((i + 1) n / m)),
+    PyTorch's adaptive bins (they overlap when m does not divide n)."""
+
+    def __init__(self, h: int, w: int, out: tuple[int, int]):
+        super().__init__()
+        self.register_buffer("ph", self.bins(h, out[0]))                       # (m_h, h)
+        self.register_buffer("pw", self.bins(w, out[1]))                       # (m_w, w)
+
+    @staticmethod
+    def bins(n: int, m: int) -> torch.Tensor:
+        p = torch.zeros(m, n)
+        for i in range(m):
+            a, b = (i * n) // m, -(-((i + 1) * n) // m)
+            p[i, a:b] = 1.0 / (b - a)
+        return p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:                         # (B, C, h, w) -> (B, C, m_h, m_w)
+        return self.ph @ x @ self.pw.T
+
+
 def static_pools(module: nn.Module, size: int) -> nn.Module:
-    """A copy of `module` whose adaptive average pools are plain ones for an S x S crop.
+    """A copy of `module` whose adaptive average pools are fixed ones for an S x S crop.
 
     The trunk's 'same' padding reads each map's size at run time, so the exporter cannot see
     the size an nn.AdaptiveAvgPool2d (the regressor's) receives; for one crop size it is an
-    nn.AvgPool2d of fixed kernel, the same function."""
+    nn.AvgPool2d of fixed kernel when the bins divide the map evenly (a 128-px crop), else a
+    `BinPool` (a 192-px crop's 12 x 12 map to 8 x 8): the same function either way."""
     module = copy.deepcopy(module).eval()
     seen = {}
     hooks = [m.register_forward_hook(lambda m, i, o: seen.__setitem__(m, i[0].shape[-2:]))
@@ -62,9 +85,8 @@ def static_pools(module: nn.Module, size: int) -> nn.Module:
         for name, child in parent.named_children():
             if child in seen:
                 (h, w), out = seen[child], nn.modules.utils._pair(child.output_size)
-                if h % out[0] or w % out[1]:
-                    raise ValueError(f"a {h}x{w} map does not pool evenly to {out}")
-                parent._modules[name] = nn.AvgPool2d((h // out[0], w // out[1]))
+                even = not (h % out[0] or w % out[1])
+                parent._modules[name] = nn.AvgPool2d((h // out[0], w // out[1])) if even else BinPool(h, w, out)
     return module
 
 

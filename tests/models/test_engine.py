@@ -53,6 +53,13 @@ def test_static_pools_keep_the_function(models, crop):
         torch.testing.assert_close(fixed(crop), models.regressor(crop))
 
 
+@pytest.mark.parametrize("h,w,m", [(12, 12, 8), (16, 16, 8), (7, 9, 3)])
+def test_bin_pool_is_the_adaptive_pool_for_its_size(h, w, m):
+    """Uneven bins (a 192-px crop's 12 x 12 map pooled to 8 x 8 overlap) included."""
+    x = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(engine.BinPool(h, w, (m, m))(x), torch.nn.AdaptiveAvgPool2d(m)(x))
+
+
 def test_the_export_is_cached_by_the_weights_bytes(models, cache):
     engine.compile_module(models.pose.detector, POSE_WEIGHTS, models.size, cache=cache)
     files = sorted(cache.glob("partdetector-*.onnx"))
