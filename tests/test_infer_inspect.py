@@ -26,14 +26,20 @@ def val(mini):
 
 
 @pytest.fixture(scope="module")
-def pred(models, val):
-    crop = val.images[0]
-    return models.predict(crop, image_box(crop.shape[1], crop.shape[0]))
+def crops(models, val) -> np.ndarray:
+    """Three validation crops at the model's crop size: the bundled set's 128-px crops framed
+    whole, as `predict` resamples them for a model of larger crops. (3, S, S, 3)"""
+    return np.stack([models.predict(im, image_box(im.shape[1], im.shape[0])).crop for im in val.images[:3]])
 
 
-def test_whole_crop_box_is_the_identity(pred, val):
+@pytest.fixture(scope="module")
+def pred(models, crops):
+    return models.predict(crops[0], image_box(crops.shape[2], crops.shape[1]))
+
+
+def test_whole_crop_box_is_the_identity(pred, crops):
     np.testing.assert_allclose(pred.affine, [[1, 0, 0], [0, 1, 0]], atol=1e-12)
-    np.testing.assert_array_equal(pred.crop, val.images[0])
+    np.testing.assert_array_equal(pred.crop, crops[0])
     xy = np.array([[3.0, 4.0], [100.5, 7.25]])
     np.testing.assert_allclose(pred.to_photo(pred.to_crop(xy)), xy, atol=1e-9)
 
@@ -47,7 +53,7 @@ def test_to_crop_and_to_photo_follow_the_affine(models):
     np.testing.assert_allclose(p.to_photo(p.crop_joints("unary")), p.joints["unary"], atol=1e-6)
 
 
-def test_inspect_and_crop_heatmaps_match_predict(models, pred, val):
+def test_inspect_and_crop_heatmaps_match_predict(models, pred, crops):
     ins = models.inspect(pred.crop)
     # predict's unary comes from ONNX Runtime (lab.models.engine), inspect's from PyTorch: the
     # same function to float round-off
@@ -55,7 +61,7 @@ def test_inspect_and_crop_heatmaps_match_predict(models, pred, val):
     assert len(ins["inputs"]) == len(ins["banks"]) == models.pose.detector.cfg.banks
     assert ins["inputs"][0].shape == (3, models.size, models.size)
     n = models.codec.heatmap_size
-    maps = models.crop_heatmaps(val.images[:3], batch=2)
+    maps = models.crop_heatmaps(crops, batch=2)
     assert maps["unary"].shape == (3, K, n, n)
     assert models.codec.crop_size == models.size
     torch.testing.assert_close(maps["unary"][0], pred.unary, rtol=1e-4, atol=2e-4)

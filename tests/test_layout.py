@@ -8,7 +8,7 @@ LAB = Path(__file__).resolve().parents[1] / "lab"
 FILES = sorted(LAB.rglob("*.py"))
 # data -> models -> train | eval | infer (and what they build on) -> app -> benchmarks -> CLI
 LAYER = {"data": 0, "config": 0, "joints": 0, "names": 0, "errors": 0, "progress": 0, "resources": 0, "colors": 0,
-         "models": 1, "people": 2, "train": 2, "eval": 2, "infer": 2, "analysis": 2, "touch": 2, "selfcheck": 2,
+         "models": 1, "people": 2, "train": 2, "eval": 2, "infer": 2, "analysis": 2, "touch": 2, "selfcheck": 2, "quotes": 2,
          "handout": 3, "app": 3, "bench": 4, "commands": 5, "cli": 5, "__main__": 5, "__init__": 0}
 
 

@@ -22,8 +22,11 @@ def models(request):
 
 
 @pytest.fixture(scope="module")
-def crop(mini):
-    return mini["val"].images[0]
+def crop(models, mini):
+    """A validation crop at the model's crop size: the bundled set's 128-px crop framed whole,
+    as `predict` resamples it for a model of larger crops."""
+    im = mini["val"].images[0]
+    return models.predict(im, image_box(im.shape[1], im.shape[0])).crop
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +73,7 @@ def test_displacement_table_after_an_occlusion(models, crop, base):
     same = touch.displacement(models, base, base)
     assert len(same) == K and not any(r["moved"] for r in same)
     assert all(r["unary_moved"] == 0 and r["marginal_moved"] == 0 for r in same)
-    after = touch.maps(models, touch.occlude(crop, (0, 0, 128, 64)))          # the upper half gone
+    after = touch.maps(models, touch.occlude(crop, (0, 0, models.size, models.size // 2)))   # the upper half gone
     rows = touch.displacement(models, base, after)
     pb, pa = touch.peaks(models, base), touch.peaks(models, after)
     for r in rows:
