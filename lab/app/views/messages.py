@@ -280,14 +280,18 @@ def stepping(models, pred, ex: dict | None, examples: list[dict], drawn: int) ->
     share(a, i, ex, examples, *st.session_state.get(LINKED, (None, None)))
 
 
-def try_sections(models, pred, a: int, incoming: dict) -> tuple[str | None, str | None]:
+@st.fragment
+def try_sections(models, pred, a: int, ex: dict | None, examples: list[dict], incoming: dict) -> None:
     """3-4: plant a joint and switch off a message into A, each drawn only while open (a
-    link's `plant` or `drop` opens its own); returns their link values, None for a closed one."""
+    link's `plant` or `drop` opens its own), and the page's link. A fragment: opening a
+    section or a click inside reruns these two sections alone. A link's values apply once:
+    on the fragment's own reruns, which get the same dict, it is empty."""
     with common.section("3 · Plant a joint", interact.PLANT_OPEN, "plant" in incoming) as box:
         planted = interact.plant(models, pred, a, incoming) if box.open else None
     with common.section("4 · Switch off a message", interact.DROP_OPEN, "drop" in incoming) as box:
         dropped = interact.edges_off(models, pred, a, incoming) if box.open else None
-    return planted, dropped
+    incoming.clear()
+    share(a, st.session_state[_step_key(a)] - 1, ex, examples, planted, dropped)
 
 
 def main() -> None:
@@ -299,9 +303,8 @@ def main() -> None:
     pred, ex = choose_crop(models, examples)
     a = st.session_state.setdefault(JOINT, R_WRIST)
     stepping(models, pred, ex, examples, a)
-    planted, dropped = try_sections(models, pred, a, incoming)
+    try_sections(models, pred, a, ex, examples, incoming)
     examples_list(examples)
-    share(a, st.session_state[_step_key(a)] - 1, ex, examples, planted, dropped)
 
 
 common.friendly(main)
