@@ -62,10 +62,16 @@ def test_the_shipped_model_reaches_the_paper_and_the_spatial_model_costs_no_grou
         assert marginal["groups"][g] - unary["groups"][g] >= -0.01, g
 
 
-def test_the_spatial_model_gains_two_points():
-    """Issue 11's target: the marginal beats the unary by >= 2 PCK@0.2 on the LSP test mean."""
+def test_the_spatial_model_gains_and_costs_no_body_part():
+    """Issue 19's target for the shipped model: the marginal beats the unary by >= 1.5 PCK@0.2
+    on the LSP test mean, and no body-part group loses more than half a point. (Issue 11's
+    +2 held for the 128-px model; the 192-px detector, with the trunk's stride-32 context,
+    leaves the spatial model less to add.)"""
     m = load("pose.eval.json")["methods"]
-    assert m["marginal"]["pck@0.2"]["mean"] - m["unary"]["pck@0.2"]["mean"] >= 0.02
+    unary, marginal = m["unary"]["pck@0.2"], m["marginal"]["pck@0.2"]
+    assert marginal["mean"] - unary["mean"] >= 0.015
+    for g in GROUPS:
+        assert marginal["groups"][g] - unary["groups"][g] >= -0.005, g
 
 
 def test_the_shipped_regressor_is_a_fair_baseline():
@@ -160,3 +166,20 @@ def test_rerunning_eval_reproduces_the_multiscale_figures():
     again = evaluate(PRETRAINED / "pose.safetensors", "test", scales=tuple(ev["scales"]))
     for name in ("unary_multiscale", "marginal_multiscale"):
         assert again["methods"][name]["pck@0.2"] == ev["methods"][name]["pck@0.2"]
+
+
+def test_the_shipped_detectors_use_the_loss_lesson_2_says_was_chosen():
+    """Lesson 2, "Which loss ships": every shipped detector uses MSE, and the card it names
+    lists an MSE and a softmax run with MSE ahead on validation after their last epoch."""
+    lesson = (Path(__file__).resolve().parents[2] / "lessons" / "02_part_detector.md").read_text()
+    assert "Both shipped detectors use the paper's MSE" in lesson and "`docs/cards/pose_128px.md`" in lesson
+    for weights in ("pose.safetensors", "scratch.safetensors", "pose_full.safetensors"):
+        assert io.read_meta(PRETRAINED / weights)["detector"]["loss"] == "mse", weights
+    card = (PRETRAINED.parent / "docs" / "cards" / "pose_128px.md").read_text()
+    rows = card.split("## Settings chosen on validation", 1)[1].splitlines()
+    last = {}
+    for r in rows:
+        cells = [c.strip() for c in r.split("|")]
+        if len(cells) > 5 and cells[2] in ("mse", "softmax"):
+            last[cells[2]] = float(cells[5].split(";")[-1].split()[-1])
+    assert set(last) == {"mse", "softmax"} and last["mse"] > last["softmax"], last
