@@ -267,7 +267,8 @@ def test_retrain_a_tiny_run_progresses_and_is_offered_as_a_model(page, app, reco
     label.fill(RUN_LABEL)
     label.press("Enter")
     bu.wait_idle(page, TIMEOUT)
-    assert page.get_by_text("detector × 3 epochs → spatial × 1 epoch").count() == 1
+    stages = page.get_by_text("detector × 3 epochs → spatial × 1 epoch")      # after the sliders' rerun
+    bu.wait_until(lambda: stages.count() == 1, TIMEOUT, what="the stage plan for 3 epochs")
     shot(page, "06-retrain-settings")
 
     t0 = time.perf_counter()
