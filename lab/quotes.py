@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
 
 from lab.resources import PRETRAINED
 
@@ -43,11 +45,12 @@ def shipped_pck(model: str, method: str) -> float | None:
 
 def sizes(data: dict) -> dict[str, str]:
     """Every SIZES entry of a model whose checkpoint stores `data` (its DataConfig as a dict)."""
+    from lab.config import SpatialConfig
     from lab.data.codec import HeatmapCodec
     from lab.models.spatial import fft_len
     codec = HeatmapCodec.from_config(data)
     n = codec.heatmap_size
-    k = 2 * n - 1                                               # SpatialConfig.kernel_size
+    k = SpatialConfig(heatmap_size=n).kernel_size
     macs = n * n * k * k
     exp = len(str(macs)) - 1
     return {"crop": str(codec.crop_size), "half": f"{codec.crop_size / 2:g}", "stride": str(codec.stride),
@@ -58,11 +61,17 @@ def sizes(data: dict) -> dict[str, str]:
 
 def shipped_size(model: str, what: str) -> str | None:
     """One of SIZES for the shipped weights pretrained/<model>.safetensors; None when absent."""
-    from lab.models import io
     w = PRETRAINED / f"{model}.safetensors"
     if what not in SIZES or not w.is_file():
         return None
-    return sizes(io.read_meta(w).get("data", {}))[what]
+    return _sizes_of(w, w.stat().st_mtime_ns)[what]
+
+
+@lru_cache(maxsize=8)
+def _sizes_of(weights: Path, mtime_ns: int) -> dict[str, str]:
+    """Every size of one weights file, its header read once per version (a lesson quotes many)."""
+    from lab.models import io
+    return sizes(io.read_meta(weights).get("data", {}))
 
 
 def fill(text: str, pck: Callable[[str, str], float | None] = shipped_pck,

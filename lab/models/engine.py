@@ -70,9 +70,9 @@ def static_pools(module: nn.Module, size: int) -> nn.Module:
     """A copy of `module` whose adaptive average pools are fixed ones for an S x S crop.
 
     The trunk's 'same' padding reads each map's size at run time, so the exporter cannot see
-    the size an nn.AdaptiveAvgPool2d (the regressor's) receives; for one crop size it is an
-    nn.AvgPool2d of fixed kernel when the bins divide the map evenly (a 128-px crop), else a
-    `BinPool` (a 192-px crop's 12 x 12 map to 8 x 8): the same function either way."""
+    the size an nn.AdaptiveAvgPool2d (the regressor's) receives; for one crop size it is a
+    `BinPool`, the same function, even where the bins overlap (a 192-px crop's 12 x 12 map
+    pooled to 8 x 8)."""
     module = copy.deepcopy(module).eval()
     seen = {}
     hooks = [m.register_forward_hook(lambda m, i, o: seen.__setitem__(m, i[0].shape[-2:]))
@@ -84,9 +84,8 @@ def static_pools(module: nn.Module, size: int) -> nn.Module:
     for parent in list(module.modules()):
         for name, child in parent.named_children():
             if child in seen:
-                (h, w), out = seen[child], nn.modules.utils._pair(child.output_size)
-                even = not (h % out[0] or w % out[1])
-                parent._modules[name] = nn.AvgPool2d((h // out[0], w // out[1])) if even else BinPool(h, w, out)
+                (h, w) = seen[child]
+                parent._modules[name] = BinPool(h, w, nn.modules.utils._pair(child.output_size))
     return module
 
 
