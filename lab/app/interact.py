@@ -90,8 +90,7 @@ def ablation_table(rows: list[dict] | None, what: str, flag: str) -> None:
                         "marginal PCK@0.2 (%)": points(r["marginal"]),
                         "marginal: lost (points)": None if r["marginal_drop"] is None else round(100 * r["marginal_drop"], 1)}
                        for r in rows])
-    st.dataframe(df, hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.1f")
-                                                     for c in df.columns[1:]})
+    st.table(df.style.format({c: "{:.1f}" for c in df.columns[1:]}, na_rep="–"), hide_index=True)
     st.caption(f"From `{common.shown_path(check['path'])}` ({check['result'].get('split')} split, "
                f"{check['result'].get('images')} images): PCK@0.2 in % with everything on, then with each {what} left "
                "out; 'lost' is how many percentage points the full model's marginal PCK drops without it "
@@ -112,9 +111,8 @@ def graph_table() -> None:
                         "marginal PCK@0.2 (%)": points(r["marginal"]), "gain (points)": round(100 * r["gain"], 1),
                         "worst group (points)": f"{r['worst_group'][0]} ({100 * r['worst_group'][1]:+.1f})"}
                        for r in rows])
-    st.dataframe(df, hide_index=True, column_config={
-        **{c: st.column_config.NumberColumn(format="%.1f") for c in ("unary PCK@0.2 (%)", "marginal PCK@0.2 (%)")},
-        "gain (points)": st.column_config.NumberColumn(format="%+.1f")})
+    st.table(df.style.format({"unary PCK@0.2 (%)": "{:.1f}", "marginal PCK@0.2 (%)": "{:.1f}",
+                              "gain (points)": "{:+.1f}"}), hide_index=True)
     st.caption(f"Both models share one detector, so only the spatial model differs: `{common.shown_path(common.POSE_WEIGHTS)}` "
                f"(tree, trained jointly) and `{common.shown_path(common.FULL_WEIGHTS)}` (every ordered pair of joints, "
                "its spatial model trained on the frozen detector). Pick the full graph in the sidebar to step "
@@ -152,14 +150,12 @@ def bank_switch(models, pred, incoming: dict) -> tuple[int, ...]:
                              zmax=float(ref.max()), mosaic=True)
     st.plotly_chart(fig, key="unary_banks_off")
     rows = touch.displacement(models, base, now)
-    st.dataframe(pd.DataFrame({
+    st.table(pd.DataFrame({
         "joint": list(NAMES), "confidence, all banks": [r["unary_conf_before"] for r in rows],
         f"confidence, {label}": [r["unary_conf_after"] for r in rows],
-        "unary peak moved (crop px)": [r["unary_moved"] for r in rows]}),
-        hide_index=True, height=(len(rows) + 1) * 35 + 3, column_config={
-            **{c: st.column_config.NumberColumn(format="%.3f")
-               for c in ("confidence, all banks", f"confidence, {label}")},
-            "unary peak moved (crop px)": st.column_config.NumberColumn(format="%.1f")})
+        "unary peak moved (crop px)": [r["unary_moved"] for r in rows]})
+        .style.format({"confidence, all banks": "{:.3f}", f"confidence, {label}": "{:.3f}",
+                       "unary peak moved (crop px)": "{:.1f}"}), hide_index=True)
     st.caption(f"The unary with {label}, drawn as the spatial model reads it, on the colour scale of all banks "
                "on (so a map a bank's loss has emptied looks empty). Confidence: "
                f"{touch_confidence(models)}.")
@@ -242,8 +238,8 @@ def moved_table(rows: list[dict]) -> None:
             "unary moved (crop px)": [r["unary_moved"] for r in rows]}
     if "marginal_moved" in rows[0]:
         cols["marginal moved (crop px)"] = [r["marginal_moved"] for r in rows]
-    st.dataframe(pd.DataFrame(cols), hide_index=True, height=(len(rows) + 1) * 35 + 3, column_config={
-        c: st.column_config.NumberColumn(format="%.1f") for c in cols if c.endswith("(crop px)")})
+    st.table(pd.DataFrame(cols).style.format({c: "{:.1f}" for c in cols if c.endswith("(crop px)")}),
+             hide_index=True)
 
 
 def occlusion(models, pred, off: tuple, incoming: dict) -> tuple | None:

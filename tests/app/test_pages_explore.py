@@ -334,7 +334,7 @@ def test_detector_page_draws_the_unary_as_the_spatial_model_reads_it(app, pred, 
     next(s for s in at.selectbox if s.label == "Joint").set_value(R_ANKLE)
     rerun(at)
     np.testing.assert_allclose(heatmaps(figure(at, "unary_overlay"))[0], belief[R_ANKLE], rtol=1e-4, atol=1e-6)
-    assert len(at.dataframe[0].value) == 14          # the doubt table (the banks and occlusion tables follow)
+    assert len(at.table[0].value) == 14          # the doubt table (the banks and occlusion tables follow)
     at.segmented_control(key="unary_scale").set_value("Per map")
     rerun(at)
     (heat,) = [t for t in figure(at, "unary_grid")["data"] if t["type"] == "heatmap"]     # one trace of tiles

@@ -77,7 +77,7 @@ def test_compare_page_shows_the_evaluations(shipped, monkeypatch):
         assert trace["x"] == pytest.approx(methods[m]["curve"]["alpha"])
         assert trace["y"] == pytest.approx([100 * v for v in methods[m]["curve"]["mean"]])
     # the PCK@0.2 table: a short column header per method (all fit on screen) and the spatial model's gain
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table.columns) == [METHOD_SHORT[m] for m in ("unary", "marginal", "regressor", "mean_pose")] + ["Gain"]
     assert all(len(c) <= 12 for c in table.columns)
     assert table.loc["mean", METHOD_SHORT["mean_pose"]] == pytest.approx(100 * methods["mean_pose"]["pck@0.2"]["mean"])
@@ -97,12 +97,12 @@ def test_compare_page_shows_the_evaluations(shipped, monkeypatch):
     assert {"Where the two disagree most", MEAN_CHARTS} <= {e.label for e in at.expander}
     heavy = {"mean_pose_by_part", "mean_pose_scatter", "mean_pose_examples", "disagree_panels"}
     assert not heavy & metas(at)
-    assert not any("apart (body sizes)" in d.value.columns for d in at.dataframe)
+    assert not any("apart (body sizes)" in d.value.columns for d in at.table)
     at.session_state[DISAGREE_OPEN] = at.session_state[MEAN_OPEN] = True
     rerun(at)
     assert figure(at, "mean_pose_by_part") and figure(at, "mean_pose_scatter") and figure(at, "mean_pose_examples")
     # the test images may not be here: then the disagreement is a table
-    assert "disagree_panels" in metas(at) or any("apart (body sizes)" in d.value.columns for d in at.dataframe)
+    assert "disagree_panels" in metas(at) or any("apart (body sizes)" in d.value.columns for d in at.table)
 
 
 MEAN_CHARTS = "Charts: by body part, per test image, and the most unusual poses"

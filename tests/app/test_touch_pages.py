@@ -77,14 +77,14 @@ def test_switching_a_bank_off_redraws_the_unary(app, models, pred):
     for k in range(14):
         close(maps[k], want[k])
     rows = touch.displacement(models, touch.maps(models, pred.crop), touch.maps(models, pred.crop, off=(0,)))
-    table = at.dataframe[1].value
+    table = at.table[1].value
     close(table["confidence, bank 1 off"].to_numpy(), [r["unary_conf_after"] for r in rows])
     assert at.query_params["off"] == "1"
     rows = touch.bank_rows(data.evaluation(POSE_WEIGHTS)["result"])
     if rows is None:                                          # no table: said plainly
         assert any("ablat" in i.value or "evaluation" in i.value for i in at.info)
     else:                                                     # the eval JSON's table, as written
-        shown = [d.value for d in at.dataframe if "left out" in d.value.columns][0]
+        shown = [d.value for d in at.table if "left out" in d.value.columns][0]
         assert list(shown["left out"]) == [r["label"] for r in rows]
         close(shown["marginal PCK@0.2 (%)"].to_numpy(), [round(100 * r["marginal"], 1) for r in rows])
         # 'lost' is in points, and equals the difference of the shown PCKs
@@ -113,7 +113,7 @@ def test_occlusion_recomputes_unary_and_marginal_and_lists_what_moved(app, model
     img = figure(at, "occlusion_crop")["data"][0]
     assert img["type"] == "image"
     rows = touch.displacement(models, base, now)
-    table = at.dataframe[-1].value
+    table = at.table[-1].value
     close(table["unary moved (crop px)"].to_numpy(), [r["unary_moved"] for r in rows])
     assert list(table["moved"]) == [r["moved"] for r in rows]
     assert at.query_params["occ"] == ",".join(map(str, box))
@@ -164,13 +164,13 @@ def test_tree_against_full_graph_table(app):
     at = opened(go(app, "messages"), interact.DROP_OPEN)
     rows = touch.graph_rows({g: data.evaluation(w)["result"] for g, w in
                              (("tree", POSE_WEIGHTS), ("full", FULL_WEIGHTS))})
-    shown = next(d.value for d in at.dataframe if "graph" in d.value.columns)
+    shown = next(d.value for d in at.table if "graph" in d.value.columns)
     assert list(shown["graph"]) == ["tree", "full"] and list(shown["directed edges"]) == [40, 196]
     np.testing.assert_allclose(shown["gain (points)"], [round(100 * r["gain"], 1) for r in rows])
     pck = shown[["unary PCK@0.2 (%)", "marginal PCK@0.2 (%)"]].to_numpy()
     np.testing.assert_allclose(shown["gain (points)"], np.round(pck[:, 1] - pck[:, 0], 1), atol=1e-9)
     # the limb table: words, no empty unary column
-    limbs = next(d.value for d in at.dataframe if "left out" in d.value.columns)
+    limbs = next(d.value for d in at.table if "left out" in d.value.columns)
     assert "unary PCK@0.2 (%)" not in limbs.columns
     assert not any("_" in t for t in limbs["left out"])
     np.testing.assert_allclose(shown["marginal PCK@0.2 (%)"], [round(100 * r["marginal"], 1) for r in rows])

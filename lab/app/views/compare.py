@@ -115,24 +115,20 @@ def section_table(results: list[dict]) -> None:
     st.subheader("PCK@0.2 by body part")
     rows = evals.pck_table(evals.methods_of(*results))
     cols = {m: METHOD_SHORT[m] for m in ordered(rows[0])}
-    helps = {METHOD_SHORT[m]: METHOD_LABELS[m] + ", PCK@0.2 in %" for m in cols}
     if "marginal - unary" in rows[0]:
         cols["marginal - unary"] = "Gain"
-        helps["Gain"] = ("Spatial model gain: the marginal column minus the unary column, in percentage points "
-                         "(of the numbers as shown)")
 
     def frame(kind_rows, index_name):
         df = pd.DataFrame([{"": r["name"], **{v: 100 * r[k] for k, v in cols.items()}} for r in kind_rows])
         return df.set_index("").rename_axis(index_name)
 
-    config = {c: st.column_config.NumberColumn(c, help=h, format="%+.1f" if c == "Gain" else "%.1f")
-              for c, h in helps.items()}
+    fmt = {c: "{:+.1f}" if c == "Gain" else "{:.1f}" for c in cols.values()}   # a static table: light to draw
     groups = frame([r for r in rows if r["kind"] in ("group", "mean")], "part")
-    st.dataframe(groups, width="stretch", column_config=config)
+    st.table(groups.style.format(fmt, na_rep="–"))
     with st.expander("Per joint (left and right separately)"):
         joints = frame([r for r in rows if r["kind"] == "joint"], "joint")
         joints.index = [f"{s} ({n})" for s, n in zip(SHORT, NAMES)]
-        st.dataframe(joints, width="stretch", column_config=config)
+        st.table(joints.style.format(fmt, na_rep="–"))
     st.caption("Percent of joints within 0.2 torso diameters of the ground truth. Columns: "
                + "; ".join(f"**{METHOD_SHORT[m]}** = {METHOD_LABELS[m]}" for m in ordered(rows[0]))
                + (". **Gain** = marginal − unary, in points" if "marginal - unary" in rows[0] else "")
@@ -149,18 +145,16 @@ def section_photos(results: list[dict]) -> None:
     st.subheader("Your photo is not an LSP test crop")
     df = pd.DataFrame([{"condition": r["condition"], "PCK@0.2": r["mean"], "12 limb joints": r["limbs"],
                         "change": r["change"]} for r in rows]).set_index("condition")
-    st.dataframe(df, width="stretch", column_config={
-        "PCK@0.2": st.column_config.NumberColumn(format="%.1f", help="detector + spatial model (marginal), in %"),
-        "12 limb joints": st.column_config.NumberColumn(format="%.1f", help="all but neck and head top: the "
-                                                        "joints MediaPipe BlazePose also predicts, in %"),
-        "change": st.column_config.NumberColumn(format="%+.1f", help="minus the standard protocol's figure, in "
-                                                "points (of the numbers as shown)")})
+    st.table(df.style.format({"PCK@0.2": "{:.1f}", "12 limb joints": "{:.1f}", "change": "{:+.1f}"}, na_rep="–"))
     found = (results[0].get("upload_path") or {}).get("nobody_found")
     st.caption("The standard protocol crops each test person with the annotation's box, from a sharp photo. "
                "The upload path starts from the whole photo, as the lab does with yours: the person detector "
                "frames the person" + (f" (it found nobody in {found} of the photos, which then use the whole "
                                       "photo)" if found is not None else "") + ". The other rows keep the "
-               "annotation's box but make the photo harder. Figures from `pose-lab eval --upload-path --robustness`.")
+               "annotation's box but make the photo harder. **PCK@0.2**: detector + spatial model (marginal), in %; "
+               "**12 limb joints**: all but neck and head top, the joints MediaPipe BlazePose also predicts; "
+               "**change**: minus the standard protocol's figure, in points. Figures from "
+               "`pose-lab eval --upload-path --robustness`.")
 
 
 def section_spread(results: list[dict]) -> None:
@@ -230,7 +224,7 @@ def disagreement(results: list[dict]) -> None:
                     f"{common.shown_path(TEST_CACHE)}), so here are the ids and distances only.")
         df = pd.DataFrame([{"image": t["id"], "apart (body sizes)": t["disagreement"],
                             **{f"error: {METHOD_LABELS[m]}": v for m, v in t["error"].items()}} for t in top])
-        st.dataframe(df.set_index("image").style.format("{:.2f}"), width="stretch")
+        st.table(df.set_index("image").style.format("{:.2f}"))
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)

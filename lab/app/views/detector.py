@@ -163,10 +163,9 @@ def doubt_table(models, rep: list[dict]) -> None:
         "strong second peak": [q["strong"] for q in rep],
         "moved by spatial model (crop px)": [q["moved"] for q in rep],
     })
-    st.dataframe(df, hide_index=True, width="stretch", height=(len(df) + 1) * 35 + 3, column_config={
-        "peak height": st.column_config.NumberColumn(format="%.3f"),
-        "second peak / first": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f"),
-        "moved by spatial model (crop px)": st.column_config.NumberColumn(format="%.1f")})
+    st.table(df.style.format({"peak height": "{:.3f}", "second peak / first": "{:.2f}",
+                              "moved by spatial model (crop px)": "{:.1f}"})
+             .bar(subset=["second peak / first"], vmin=0.0, vmax=1.0, color="#9ecae1"), hide_index=True)
     doubtful = [NAMES[q["joint"]] for q in rep if q["strong"]]
     overruled = [NAMES[q["joint"]] for q in rep if q["overruled"]]
     st.caption("We have no ground truth for these photos, so this table shows where the detector *disagrees with "

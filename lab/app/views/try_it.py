@@ -137,10 +137,9 @@ def left_and_right(models, pred) -> None:
     rep = analysis.left_right_report(models, pred)
     (st.warning if rep["suspect"] else st.caption)(rep["sentence"])
     with st.expander("Left and right: the two best assignments", expanded=rep["suspect"]):
-        st.dataframe(pd.DataFrame({"assignment": [a["name"] for a in rep["assignments"]],
-                                   "score (mean unary at the joints)": [a["score"] for a in rep["assignments"]]}),
-                     hide_index=True, width="stretch",
-                     column_config={"score (mean unary at the joints)": st.column_config.NumberColumn(format="%.4f")})
+        st.table(pd.DataFrame({"assignment": [a["name"] for a in rep["assignments"]],
+                               "score (mean unary at the joints)": [a["score"] for a in rep["assignments"]]})
+                 .style.format({"score (mean unary at the joints)": "{:.4f}"}), hide_index=True)
         st.caption(f"Facing: {FACING[rep['facing']]}. LSP labels are the person's own left and right, so a "
                    "heatmap model must tell from appearance alone whether it sees a front or a back. "
                    "The lesson *Pose as heatmaps* explains why this is hard.")
@@ -159,9 +158,8 @@ def confidence_table(models, pred, methods) -> None:
         scored = [m for m in methods if np.isfinite(pred.confidence[m]).any()]    # the regressor has none
         for m in scored:
             rows[METHOD_LABELS[m]] = [None if not np.isfinite(v) else float(v) for v in pred.confidence[m]]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                     column_config={METHOD_LABELS[m]: st.column_config.NumberColumn(format="%.3f")
-                                    for m in scored})
+        st.table(pd.DataFrame(rows).style.format({METHOD_LABELS[m]: "{:.3f}" for m in scored}, na_rep="–"),
+                 hide_index=True)
         st.caption("The confidences measure different things, so compare them down a column, not across: "
                    + "; ".join(f"**{METHOD_LABELS[m]}**: {help_of[m]}" for m in scored) + "."
                    + "".join(f" {METHOD_LABELS[m]}: no column, {help_of[m]}." for m in methods if m not in scored))
