@@ -46,21 +46,6 @@ $PL train --stage spatial $COMMON --marginal-loss softmax --prior-decay 1e-2 --g
 $PL train --stage regressor --reg-loss l1 --augment everyday $COMMON --out "$RUNS/regressor" \
     --init "$RUNS/detector/model.safetensors" --detector-lr 0.1 --epochs 4 --lr 1e-3 --warmup 100
 
-# 4. Ship only what beats the shipped model on the validation split.
-.venv/bin/python - "$RUNS/joint/model.safetensors" pretrained/pose.safetensors <<'EOF'
-import sys
-from lab.models import io
-new, old = (io.read_meta(p)["history"][-1]["val_pck"]["marginal"] for p in sys.argv[1:])
-print(f"validation marginal PCK@0.2: new {100 * new:.1f}, shipped {100 * old:.1f}")
-sys.exit(0 if new > old else 1)
-EOF
-cp "$RUNS/joint/model.safetensors" pretrained/pose.safetensors
-cp "$RUNS/full/model.safetensors" pretrained/pose_full.safetensors
-cp "$RUNS/regressor/model.safetensors" pretrained/regressor.safetensors
-$PL eval --model pretrained/pose.safetensors --split test --flip --scales 0.8 1.0 1.2 --upload-path \
-    --robustness --ablate-banks --ablate-edges --json pretrained/pose.eval.json
-$PL eval --model pretrained/pose_full.safetensors --split test --ablate-edges --json pretrained/pose_full.eval.json
-$PL eval --model pretrained/regressor.safetensors --split test --json pretrained/regressor.eval.json
-for m in pose pose_full regressor; do
-    $PL card --model "pretrained/$m.safetensors" --eval "pretrained/$m.eval.json" --out "pretrained/$m.md"
-done
+# 4. Ship only what beats the shipped model on the validation split, then eval and cards.
+bash scripts/ship_everyday.sh "$RUNS/joint/model.safetensors" "$RUNS/full/model.safetensors" \
+    "$RUNS/regressor/model.safetensors"

@@ -42,23 +42,7 @@ echo "validation picks $BEST"
 $PL train --stage spatial $COMMON --marginal-loss softmax --prior-decay 1e-2 --graph full \
     --out "$RUNS/full2" --init "$BEST/model.safetensors" --epochs 2 --lr 3e-2 --warmup 20
 
-# 5. Ship only what beats the shipped model on the validation split.
-.venv/bin/python - "$BEST/model.safetensors" pretrained/pose.safetensors <<'EOF'
-import sys
-from lab.models import io
-new, old = (io.read_meta(p)["history"][-1]["val_pck"]["marginal"] for p in sys.argv[1:])
-print(f"validation marginal PCK@0.2: new {100 * new:.1f}, shipped {100 * old:.1f}")
-sys.exit(0 if new > old else 1)
-EOF
-cp "$BEST/model.safetensors" pretrained/pose.safetensors
-cp "$RUNS/full2/model.safetensors" pretrained/pose_full.safetensors
-$PL eval --model pretrained/pose.safetensors --split test --flip --scales 0.8 1.0 1.2 --upload-path \
-    --robustness --ablate-banks --ablate-edges --json pretrained/pose.eval.json
-$PL eval --model pretrained/pose_full.safetensors --split test --ablate-edges --json pretrained/pose_full.eval.json
-for m in pose pose_full; do
-    extra=""       # the card lists both joint runs' validation curves: the pick and the one dropped
-    [ "$m" = pose ] && extra="--compared $RUNS/joint_uw/model.safetensors --compared $RUNS/joint_m/model.safetensors"
-    $PL card --model "pretrained/$m.safetensors" --eval "pretrained/$m.eval.json" --out "pretrained/$m.md" $extra
-done
-$PL card --summary --eval pretrained/pose.eval.json --eval pretrained/scratch.eval.json \
-    --eval pretrained/regressor.eval.json --eval pretrained/pose_full.eval.json --out pretrained/README.md
+# 5. Ship only what beats the shipped model on the validation split, then eval and cards (the
+#    pose card lists both joint runs' validation curves: the pick and the one dropped).
+COMPARED="--compared $RUNS/joint_uw/model.safetensors --compared $RUNS/joint_m/model.safetensors" \
+    bash scripts/ship_everyday.sh "$BEST/model.safetensors" "$RUNS/full2/model.safetensors"

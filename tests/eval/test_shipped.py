@@ -188,7 +188,7 @@ def test_rerunning_eval_reproduces_the_multiscale_figures():
 def test_the_shipped_detectors_use_the_loss_lesson_2_says_was_chosen():
     """Lesson 2, "Which loss ships": every shipped detector uses MSE, and the card it names
     lists an MSE and a softmax run with MSE ahead on validation after their last epoch."""
-    lesson = (Path(__file__).resolve().parents[2] / "lessons" / "02_part_detector.md").read_text()
+    lesson = (LESSONS / "02_part_detector.md").read_text()
     assert "Both shipped detectors use the paper's MSE" in lesson and "`docs/cards/pose_128px.md`" in lesson
     for weights in ("pose.safetensors", "scratch.safetensors", "pose_full.safetensors"):
         assert io.read_meta(PRETRAINED / weights)["detector"]["loss"] == "mse", weights
