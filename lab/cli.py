@@ -54,8 +54,9 @@ def train_args(sub) -> None:
     s.add_argument("--reg-loss", choices=["l1", "l2"], default="l1", help="regressor loss")
     s.add_argument("--cache", default=str(commands.DEFAULT_CACHE), help="cache file, or 'mini' for the bundled set")
     s.add_argument("--out", required=True, help="run folder (resumes if it holds a checkpoint)")
-    s.add_argument("--init", help="weights of the previous stage (spatial, joint), or for the regressor a "
-                   "detector whose features (trunk and banks) it starts from")
+    s.add_argument("--init", help="weights of the previous stage (spatial, joint); for the regressor a "
+                   "detector whose features (trunk and banks) it starts from; for the detector a "
+                   "detector to warm-restart on a fresh schedule")
     s.add_argument("--epochs", type=int, default=10)
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--lr", type=float, default=1e-3)

@@ -62,9 +62,7 @@ def new_model(cfg: TrainConfig, det: DetectorConfig, sp: SpatialConfig, reg: Reg
     if cfg.stage == "regressor":
         return new_regressor(reg, init)
     if cfg.stage == "detector":
-        model = PoseNet(det)
-        model.detector.load_imagenet()
-        return model, {"kind": "pose", "detector": to_dict(det), "spatial": None}
+        return new_detector(det, init)
     if init is None:
         raise LabError(f"stage {cfg.stage!r} needs --init: the weights of the previous stage.")
     prev, meta = io.load(init)
@@ -79,6 +77,23 @@ def new_model(cfg: TrainConfig, det: DetectorConfig, sp: SpatialConfig, reg: Reg
     else:                   # spatial, or joint from a detector-only checkpoint: never the delta init
         model.spatial.load_histograms(prior_histograms(train, data.codec, model.spatial))
     return model, {"kind": "pose", "detector": meta["detector"], "spatial": to_dict(sp),
+                   "lineage": meta.get("lineage", []) + [io.stage_summary(meta)]}
+
+
+def new_detector(det: DetectorConfig, init: Path | None):
+    """The part detector from ImageNet, or, with `init` (a pose checkpoint), from that detector's
+    weights and config: a warm restart, a fresh schedule that goes on from a finished one."""
+    if init is None:
+        model = PoseNet(det)
+        model.detector.load_imagenet()
+        return model, {"kind": "pose", "detector": to_dict(det), "spatial": None}
+    prev, meta = io.load(init)
+    if meta.get("kind") != "pose":
+        raise LabError(f"--init for the detector must be a part detector's weights, not {meta.get('kind')!r}")
+    det = io.from_dict(DetectorConfig, meta["detector"])
+    model = PoseNet(det)
+    model.detector.load_state_dict(prev.detector.state_dict())
+    return model, {"kind": "pose", "detector": meta["detector"], "spatial": None,
                    "lineage": meta.get("lineage", []) + [io.stage_summary(meta)]}
 
 

@@ -173,6 +173,23 @@ def test_regressor_from_a_detector_starts_on_exactly_its_features(splits, det_ru
         new_model(cfg("regressor"), DET, SP, REG, reg.path / "model.safetensors", splits[1], splits[0])
 
 
+def test_a_detector_restarts_from_a_detector_with_its_own_config(splits, det_run, reg_run):
+    """--init for the detector stage: a warm restart, every detector weight as the checkpoint's,
+    its config (not the command line's) and its stage in the lineage; a regressor is refused."""
+    det, meta0 = io.load(det_run.path / "model.safetensors")
+    other = dataclasses.replace(DET, head_width=2 * DET.head_width)       # what the command line says
+    model, meta = new_model(cfg("detector"), other, SP, REG, det_run.path / "model.safetensors",
+                            splits[1], splits[0])
+    assert meta["detector"] == meta0["detector"] and meta["spatial"] is None
+    assert meta["lineage"][-1]["stage"] == "detector"
+    theirs = det.detector.state_dict()
+    assert model.detector.state_dict().keys() == theirs.keys()
+    for k, v in model.detector.state_dict().items():
+        assert torch.equal(v, theirs[k]), k
+    with pytest.raises(LabError, match="part detector"):
+        new_model(cfg("detector"), DET, SP, REG, reg_run.path / "model.safetensors", splits[1], splits[0])
+
+
 def test_stages_after_the_detector_need_init(splits, tmp_path):
     for stage in ("spatial", "joint"):
         with pytest.raises(LabError, match="needs --init"):

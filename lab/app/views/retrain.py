@@ -192,9 +192,8 @@ def runs_overview(runs: list[dict]) -> None:
                      "best val PCK@0.2": f"{100 * best['headline']:.1f}%" if best else "–",
                      "started": dt.datetime.fromtimestamp(r.get("created", 0)).strftime("%Y-%m-%d %H:%M"),
                      "on disk": size(disk["per_run"].get(r["id"])), "folder": r["id"]})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100,
-                                                                            format="%.0f%%")})
+    st.table(pd.DataFrame(rows).style.format({"progress": "{:.0f}%"})
+             .bar(subset=["progress"], vmin=0.0, vmax=100.0, color="#9ecae1"), hide_index=True)
     st.caption(f"Runs take {size(disk['runs'])} on disk in `{runs_dir()}`"
                + (f"; {size(disk['free'])} free there." if disk["free"] is not None else ".")
                + " Delete finished runs you no longer need (below, with the run you watch).")
@@ -339,7 +338,7 @@ def compare_with_shipped(st_: dict) -> None:
         rows.append({"model": name, **{METHOD_LABELS[m]: 100 * res[m] for m in ("unary", "marginal") if m in res}})
     if rows:
         df = pd.DataFrame(rows).set_index("model")
-        st.dataframe(df.style.format("{:.1f}", na_rep="–"), width="stretch")
+        st.table(df.style.format("{:.1f}", na_rep="–"))
     if cache == "mini":
         st.caption("PCK@0.2 in %. Not a fair contest: the shipped model is the full-size configuration "
                    "trained on all of LSPET and LSP im0001–im1000, so it has seen most of these mini-set "
