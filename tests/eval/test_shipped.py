@@ -200,3 +200,38 @@ def test_the_shipped_detectors_use_the_loss_lesson_2_says_was_chosen():
         if len(cells) > 5 and cells[2] in ("mse", "softmax"):
             last[cells[2]] = float(cells[5].split(";")[-1].split()[-1])
     assert set(last) == {"mse", "softmax"} and last["mse"] > last["softmax"], last
+
+
+def readme_column(marker: str = "(ships)") -> dict[str, str]:
+    """The README table of the everyday recipe: row label -> the shipping model's cell."""
+    lines = (PRETRAINED.parent / "README.md").read_text().splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("|") and marker in line)
+    col = [c.strip() for c in lines[head].strip("|").split("|")].index(
+        next(c.strip() for c in lines[head].strip("|").split("|") if marker in c))
+    rows = {}
+    for line in lines[head + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells[col]
+    return rows
+
+
+def test_readme_gives_the_shipped_models_test_figures():
+    """README's recipe table is typed, so its shipping column is checked against the eval JSONs."""
+    ev, full = load("pose.eval.json"), load("pose_full.eval.json")
+    m, cell = ev["methods"], readme_column()
+    pct = lambda x: f"{100 * x:.1f}"                                     # noqa: E731
+    assert cell["detector + spatial model"] == pct(m["marginal"]["pck@0.2"]["mean"])
+    assert cell["the 12 limb joints (BlazePose's)"] == pct(m["marginal"]["pck@0.2"]["limbs"])
+    assert cell["flip test / multi-scale + flip"] == (f"{pct(m['marginal_flip']['pck@0.2']['mean'])} / "
+                                                      f"{pct(m['marginal_multiscale']['pck@0.2']['mean'])}")
+    up = ev["upload_path"]["methods"]["marginal"]["mean"]
+    assert cell["upload path: the whole photo through the app's person detector"] == pct(up)
+    rb = {k: pct(v["marginal"]["mean"]) for k, v in ev["robustness"].items()}
+    assert cell["person at 1/2 / 1/4 resolution"] == f"{rb['half resolution']} / {rb['quarter resolution']}"
+    assert cell["JPEG quality 30 / rotated 30° / a quarter hidden"] == " / ".join(
+        rb[k] for k in ("jpeg 30", "rotated 30", "quarter hidden"))
+    fm = full["methods"]
+    assert cell["full graph on the same detector (unary -> marginal)"] == (
+        f"{pct(fm['unary']['pck@0.2']['mean'])} -> {pct(fm['marginal']['pck@0.2']['mean'])}")
