@@ -2,7 +2,7 @@
 # The everyday campaign, third pass (issue 19): the 24-epoch detector's validation rose to the
 # end of its cosine schedule (63.4, 63.3, 63.6, 63.6), so a warm restart: a fresh, shorter cosine
 # schedule at half the first peak lr from its weights, then the second joint pass's stages on
-# it (spatial, joint with the unary loss at 0.1, full graph). Ships only if the validation
+# it (spatial, joint with the unary loss at 0.1, then without, full graph). Ships only if the validation
 # marginal beats the shipped model's (scripts/ship_everyday.sh).
 #   usage: scripts/train_everyday_restart.sh [FROM_RUNS] [RUNS_DIR]
 # Needs FROM_RUNS/detector (cp -r checkpoints/everyday/detector runs/everyday/).
@@ -22,6 +22,7 @@ COMMON="--cache $CACHE --channels-last --threads $THREADS"
 $PL train --stage detector --config everyday --augment everyday $COMMON --out "$RUNS/detector" \
     --init "$FROM/detector/model.safetensors" --epochs "$RESTART_EPOCHS" --lr 1e-3 --warmup 100
 
-# 2-5. Spatial, joint (unary weight 0.1), full graph, ship: as the second joint pass.
-UW_EPOCHS=${UW_EPOCHS:-4} M_EPOCHS=${M_EPOCHS:-0} FULL_EPOCHS=${FULL_EPOCHS:-2} \
+# 2-5. Spatial, joint (unary weight 0.1, then the marginal alone), full graph, ship: as the
+#      second joint pass, with fewer joint epochs (it levelled off after 4).
+UW_EPOCHS=${UW_EPOCHS:-4} M_EPOCHS=${M_EPOCHS:-2} FULL_EPOCHS=${FULL_EPOCHS:-2} \
     bash scripts/train_everyday_joint.sh "$RUNS"
