@@ -13,7 +13,7 @@ RUNS=${2:-runs/everyday3}
 CACHE=${CACHE:-cache/lsp192ctx.safetensors}
 PL=${POSE_LAB:-.venv/bin/pose-lab}
 THREADS=${THREADS:-2}
-RESTART_EPOCHS=${RESTART_EPOCHS:-8}
+RESTART_EPOCHS=${RESTART_EPOCHS:-12}
 COMMON="--cache $CACHE --channels-last --threads $THREADS"
 
 [ -f "$CACHE" ] || $PL prepare --size 192 --context 1.5 --out "$CACHE"

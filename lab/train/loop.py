@@ -77,7 +77,7 @@ def new_model(cfg: TrainConfig, det: DetectorConfig, sp: SpatialConfig, reg: Reg
     else:                   # spatial, or joint from a detector-only checkpoint: never the delta init
         model.spatial.load_histograms(prior_histograms(train, data.codec, model.spatial))
     return model, {"kind": "pose", "detector": meta["detector"], "spatial": to_dict(sp),
-                   "lineage": meta.get("lineage", []) + [io.stage_summary(meta)]}
+                   "lineage": io.stages(meta)}
 
 
 def new_detector(det: DetectorConfig, init: Path | None):
@@ -87,14 +87,18 @@ def new_detector(det: DetectorConfig, init: Path | None):
         model = PoseNet(det)
         model.detector.load_imagenet()
         return model, {"kind": "pose", "detector": to_dict(det), "spatial": None}
+    prev, meta = load_detector(init, "the detector")
+    model = PoseNet(io.from_dict(DetectorConfig, meta["detector"]))
+    model.detector.load_state_dict(prev.detector.state_dict())
+    return model, {"kind": "pose", "detector": meta["detector"], "spatial": None, "lineage": io.stages(meta)}
+
+
+def load_detector(init: Path, for_what: str):
+    """A pose checkpoint that a later stage starts from: (model, meta); LabError for anything else."""
     prev, meta = io.load(init)
     if meta.get("kind") != "pose":
-        raise LabError(f"--init for the detector must be a part detector's weights, not {meta.get('kind')!r}")
-    det = io.from_dict(DetectorConfig, meta["detector"])
-    model = PoseNet(det)
-    model.detector.load_state_dict(prev.detector.state_dict())
-    return model, {"kind": "pose", "detector": meta["detector"], "spatial": None,
-                   "lineage": meta.get("lineage", []) + [io.stage_summary(meta)]}
+        raise LabError(f"--init for {for_what} must be a part detector's weights, not {meta.get('kind')!r}")
+    return prev, meta
 
 
 def new_regressor(reg: RegressorConfig, init: Path | None):
@@ -104,14 +108,11 @@ def new_regressor(reg: RegressorConfig, init: Path | None):
         model = Regressor(reg)
         model.load_imagenet()
         return model, {"kind": "regressor", "regressor": to_dict(reg)}
-    prev, meta = io.load(init)
-    if meta.get("kind") != "pose":
-        raise LabError(f"--init for the regressor must be a part detector's weights, not {meta.get('kind')!r}")
+    prev, meta = load_detector(init, "the regressor")
     reg = RegressorConfig(**{**reg.__dict__, "features": io.from_dict(DetectorConfig, meta["detector"])})
     model = Regressor(reg)
     model.features.load_state_dict(prev.detector.features.state_dict())
-    return model, {"kind": "regressor", "regressor": to_dict(reg),
-                   "lineage": meta.get("lineage", []) + [io.stage_summary(meta)]}
+    return model, {"kind": "regressor", "regressor": to_dict(reg), "lineage": io.stages(meta)}
 
 
 def prior_histograms(train: CachedSplit, codec: HeatmapCodec, spatial):

@@ -205,15 +205,14 @@ def test_the_shipped_detectors_use_the_loss_lesson_2_says_was_chosen():
 def readme_column(marker: str = "(ships)") -> dict[str, str]:
     """The README table of the everyday recipe: row label -> the shipping model's cell."""
     lines = (PRETRAINED.parent / "README.md").read_text().splitlines()
+    cells = lambda line: [c.strip() for c in line.strip("|").split("|")]     # noqa: E731
     head = next(i for i, line in enumerate(lines) if line.startswith("|") and marker in line)
-    col = [c.strip() for c in lines[head].strip("|").split("|")].index(
-        next(c.strip() for c in lines[head].strip("|").split("|") if marker in c))
+    col = next(i for i, c in enumerate(cells(lines[head])) if marker in c)
     rows = {}
     for line in lines[head + 2:]:
         if not line.startswith("|"):
             break
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        rows[cells[0]] = cells[col]
+        rows[cells(line)[0]] = cells(line)[col]
     return rows
 
 
