@@ -49,6 +49,10 @@ $PL train --stage spatial $COMMON --marginal-loss softmax --prior-decay 1e-2 --g
     --out "$RUNS/full2" --init "$BEST/model.safetensors" --epochs "$FULL_EPOCHS" --lr 3e-2 --warmup 20
 
 # 5. Ship only what beats the shipped model on the validation split, then eval and cards (the
-#    pose card lists both joint runs' validation curves: the pick and the one dropped).
+#    pose card lists both joint runs' validation curves: the pick and the one dropped). A
+#    regressor trained on this pass's detector (RUNS/regressor) ships with it.
+REGRESSOR=""
+[ -f "$RUNS/regressor/model.safetensors" ] && REGRESSOR="$RUNS/regressor/model.safetensors"
 COMPARED=$(for c in $CANDIDATES; do printf -- '--compared %s/model.safetensors ' "$c"; done) \
-    bash scripts/ship_everyday.sh "$BEST/model.safetensors" "$RUNS/full2/model.safetensors"
+    bash scripts/ship_everyday.sh "$BEST/model.safetensors" "$RUNS/full2/model.safetensors" \
+    $REGRESSOR

@@ -5,6 +5,7 @@
 # it (spatial, joint with the unary loss at 0.1, then without, full graph). Ships only if the validation
 # marginal beats the shipped model's (scripts/ship_everyday.sh).
 #   usage: scripts/train_everyday_restart.sh [FROM_RUNS] [RUNS_DIR]
+#   env: RESTART_EPOCHS (12), REGRESSOR_EPOCHS (4), UW_EPOCHS (4), M_EPOCHS (2), FULL_EPOCHS (2)
 # Needs FROM_RUNS/detector (cp -r checkpoints/everyday/detector runs/everyday/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,16 @@ COMMON="--cache $CACHE --channels-last --threads $THREADS"
 $PL train --stage detector --config everyday --augment everyday $COMMON --out "$RUNS/detector" \
     --init "$FROM/detector/model.safetensors" --epochs "$RESTART_EPOCHS" --lr 1e-3 --warmup 100
 
-# 2-5. Spatial, joint (unary weight 0.1, then the marginal alone), full graph, ship: as the
-#      second joint pass, with fewer joint epochs (it levelled off after 4).
+# 1b. The regressor on exactly this detector's features (as train_everyday.sh step 3), so the
+#     heatmaps-vs-regression comparison stays like for like; REGRESSOR_EPOCHS=0 skips it.
+REGRESSOR_EPOCHS=${REGRESSOR_EPOCHS:-4}
+if [ "$REGRESSOR_EPOCHS" -gt 0 ]; then
+    $PL train --stage regressor --reg-loss l1 --augment everyday $COMMON --out "$RUNS/regressor" \
+        --init "$RUNS/detector/model.safetensors" --detector-lr 0.1 --epochs "$REGRESSOR_EPOCHS" \
+        --lr 1e-3 --warmup 100
+fi
+
+# 2-5. Spatial, joint (unary weight 0.1, then the marginal alone), full graph, ship (with the
+#      regressor of 1b): as the second joint pass, with fewer joint epochs (it levelled off after 4).
 UW_EPOCHS=${UW_EPOCHS:-4} M_EPOCHS=${M_EPOCHS:-2} FULL_EPOCHS=${FULL_EPOCHS:-2} \
     bash scripts/train_everyday_joint.sh "$RUNS"
