@@ -91,6 +91,18 @@ def test_lesson_4_says_how_the_shipped_model_ended_its_joint_training():
     assert "so it kept the loss to the end" in text and "`pretrained/pose.md`) lists both runs" in text
 
 
+def test_lesson_5_the_regressor_reads_the_shipped_detectors_features():
+    """Lesson 5's controlled comparison: the regressor starts from exactly the detector training
+    behind the shipped pose model (every detector stage of its lineage, the same epochs and
+    validation after each), so only the head differs."""
+    def detector_stages(name):
+        return [(s["epochs"], s["val_history"]) for s in io.stages(io.read_meta(PRETRAINED / name))
+                if s["stage"] == "detector"]
+    assert detector_stages("regressor.safetensors") == detector_stages("pose.safetensors") != []
+    text = (LESSONS / "05_regression.md").read_text()
+    assert "starts from exactly the features of the detector behind the shipped model" in text
+
+
 def test_the_shipped_regressor_is_a_fair_baseline():
     """>= 45 PCK@0.2 and not collapsed to the mean pose: its poses vary across test crops at
     least half as much as the ground truth's, and it beats the mean-pose baseline."""
