@@ -43,8 +43,7 @@ $PL train --stage spatial $COMMON --marginal-loss softmax --prior-decay 1e-2 --g
     --init "$RUNS/joint/model.safetensors" --epochs 2 --lr 3e-2 --warmup 20
 
 # 3. The regressor on exactly this detector's features.
-$PL train --stage regressor --reg-loss l1 --augment everyday $COMMON --out "$RUNS/regressor" \
-    --init "$RUNS/detector/model.safetensors" --detector-lr 0.1 --epochs 4 --lr 1e-3 --warmup 100
+CACHE=$CACHE POSE_LAB=$PL THREADS=$THREADS bash scripts/train_everyday_regressor.sh "$RUNS" 4
 
 # 4. Ship only what beats the shipped model on the validation split, then eval and cards.
 bash scripts/ship_everyday.sh "$RUNS/joint/model.safetensors" "$RUNS/full/model.safetensors" \

@@ -27,9 +27,7 @@ $PL train --stage detector --config everyday --augment everyday $COMMON --out "$
 #     heatmaps-vs-regression comparison stays like for like; REGRESSOR_EPOCHS=0 skips it.
 REGRESSOR_EPOCHS=${REGRESSOR_EPOCHS:-4}
 if [ "$REGRESSOR_EPOCHS" -gt 0 ]; then
-    $PL train --stage regressor --reg-loss l1 --augment everyday $COMMON --out "$RUNS/regressor" \
-        --init "$RUNS/detector/model.safetensors" --detector-lr 0.1 --epochs "$REGRESSOR_EPOCHS" \
-        --lr 1e-3 --warmup 100
+    CACHE=$CACHE POSE_LAB=$PL THREADS=$THREADS bash scripts/train_everyday_regressor.sh "$RUNS" "$REGRESSOR_EPOCHS"
 fi
 
 # 2-5. Spatial, joint (unary weight 0.1, then the marginal alone), full graph, ship (with the
