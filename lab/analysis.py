@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from lab.joints import FLIP_PAIRS, FLIP_PERM, L_HIP, L_SHOULDER, NAMES, R_HIP, R_SHOULDER
-from lab.models import graph
+from lab.models import graph, trunk
 from lab.names import CONFIDENCE_HELP
 
 STRONG_SECOND_PEAK = 0.5   # a second peak at least half as high as the first is worth a look
@@ -35,10 +35,11 @@ def describe_detector(cfg) -> dict:
     `PoseLab.belief`), "belief_tex" (what a message convolves, in the lessons'
     notation, e_v = the unary of v), "confidence" (what the unary's confidence means).
     """
-    if cfg.trunk == "lite0":
-        banks = (f"{cfg.banks} banks share one ImageNet-pretrained trunk (EfficientNet-Lite0), run on "
+    if trunk.is_lite(cfg.trunk):
+        banks = (f"{cfg.banks} banks share one ImageNet-pretrained trunk ({trunk.NAMES[cfg.trunk]}), run on "
                  "each bank's own resolution; each bank has its own small decoder that merges the "
-                 f"trunk's stride-16, 8 and 4 features into {cfg.width} channels at 1/4 of its input")
+                 f"trunk's stride-{', '.join(str(s) for s in sorted(trunk.CHANNELS, reverse=True) if s <= cfg.trunk_stride)} "
+                 f"features into {cfg.width} channels at 1/4 of its input")
     else:
         banks = (f"{cfg.banks} banks, each its own stack of {cfg.bank_depth} conv layers ({cfg.width} "
                  "channels) trained from random weights on the pose data alone, as in the paper, "

@@ -100,7 +100,8 @@ class AugmentConfig:
 @dataclass
 class DetectorConfig:
     """Multi-resolution part detector (paper section 3.1)."""
-    trunk: str = "scratch"      # "scratch" (the paper: banks from random weights) or "lite0"
+    trunk: str = "scratch"      # "scratch" (the paper: banks from random weights), "lite0" or
+                                # "lite1" (EfficientNet-Lite trunks, `lab.models.trunk`)
     banks: int = 2              # 2: full + half resolution; 3 adds a quarter bank
     width: int = 64             # channels at the end of each bank
     bank_depth: int = 4         # conv layers per bank (scratch banks only)
@@ -133,6 +134,13 @@ class DetectorConfig:
                    trunk_stride=32)
 
     @classmethod
+    def everyday_lite1(cls) -> "DetectorConfig":
+        """The everyday detector on EfficientNet-Lite1's deeper trunk (one more block in each
+        middle stage), grown from a trained Lite0 detector (`lab.models.trunk.deepen`)."""
+        return cls(trunk="lite1", banks=2, width=48, head_width=64, head_depth=1, loss="mse",
+                   trunk_stride=32)
+
+    @classmethod
     def small(cls) -> "DetectorConfig":
         """The Retrain page's model: the pretrained trunk with a light head."""
         return cls(trunk="lite0", banks=2, width=32, head_width=48, head_depth=1, freeze_blocks=9)
@@ -140,10 +148,10 @@ class DetectorConfig:
     @classmethod
     def preset(cls, name: str) -> "DetectorConfig":
         return {"scratch": cls.scratch, "pretrained": cls.pretrained, "everyday": cls.everyday,
-                "small": cls.small}[name]()
+                "everyday-lite1": cls.everyday_lite1, "small": cls.small}[name]()
 
 
-DETECTOR_PRESETS = ("pretrained", "everyday", "scratch", "small")     # DetectorConfig.preset's names
+DETECTOR_PRESETS = ("pretrained", "everyday", "everyday-lite1", "scratch", "small")     # DetectorConfig.preset's names
 
 
 @dataclass

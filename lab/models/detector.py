@@ -11,7 +11,8 @@ Two kinds of bank (`DetectorConfig.trunk`):
              trained from random weights on the pose data alone;
   "lite0"    every bank runs one shared ImageNet-pretrained trunk (EfficientNet-Lite0,
              `lab.models.trunk`) on its resolution, and its own small top-down decoder
-             merges the trunk's stride-16, 8 and 4 features back to 1/4 of its input.
+             merges the trunk's stride-16, 8 and 4 features back to 1/4 of its input;
+  "lite1"    the same with EfficientNet-Lite1's deeper trunk.
 
 `Banks` (bank inputs -> combined features) is shared with the DeepPose-style
 regressor, so the two models see the same features and differ only in their head.
@@ -65,7 +66,7 @@ class TrunkBank(nn.Module):
     def __init__(self, cfg: DetectorConfig):
         super().__init__()
         w = cfg.width
-        strides = lite.strides_of(lite.blocks_for(cfg.trunk_stride))
+        strides = [s for s in lite.CHANNELS if s <= cfg.trunk_stride]
         self.lateral = nn.ModuleDict({str(s): nn.Conv2d(lite.CHANNELS[s], w, 1) for s in strides})
         self.smooth = conv_block(w, w, norm=cfg.norm)
 
@@ -84,15 +85,15 @@ class Banks(nn.Module):
     def __init__(self, cfg: DetectorConfig):
         super().__init__()
         self.cfg = cfg
-        if cfg.trunk == "lite0":
-            self.trunk = lite.Trunk(lite.blocks_for(cfg.trunk_stride))
+        if cfg.trunk in lite.REPEATS:
+            self.trunk = lite.Trunk(lite.blocks_for(cfg.trunk_stride, cfg.trunk), cfg.trunk)
             self.trunk.freeze(cfg.freeze_blocks)
             bank, mean, std = TrunkBank, lite.MEAN, lite.STD
         elif cfg.trunk == "scratch":
             self.trunk = None
             bank, mean, std = ScratchBank, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
         else:
-            raise ValueError(f"unknown trunk {cfg.trunk!r}: use 'scratch' or 'lite0'")
+            raise ValueError(f"unknown trunk {cfg.trunk!r}: use 'scratch', 'lite0' or 'lite1'")
         self.banks = nn.ModuleList(bank(cfg) for _ in range(cfg.banks))
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))

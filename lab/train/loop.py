@@ -30,6 +30,7 @@ from lab.data.transforms import augment
 from lab.errors import LabError
 from lab.eval.pck import pck
 from lab.models import io
+from lab.models import trunk as lite
 from lab.models.detector import BELIEF_OF_LOSS
 from lab.models.pose import PoseNet
 from lab.models.predict import decode, heatmaps, to_input
@@ -88,9 +89,29 @@ def new_detector(det: DetectorConfig, init: Path | None):
         model.detector.load_imagenet()
         return model, {"kind": "pose", "detector": to_dict(det), "spatial": None}
     prev, meta = load_detector(init, "the detector")
-    model = PoseNet(io.from_dict(DetectorConfig, meta["detector"]))
+    before = io.from_dict(DetectorConfig, meta["detector"])
+    if (before.trunk, det.trunk) == ("lite0", "lite1"):
+        return deepened_detector(det, prev, before, meta)
+    model = PoseNet(before)
     model.detector.load_state_dict(prev.detector.state_dict())
     return model, {"kind": "pose", "detector": meta["detector"], "spatial": None, "lineage": io.stages(meta)}
+
+
+def deepened_detector(det: DetectorConfig, prev, before: DetectorConfig, meta: dict):
+    """`--config` names a deeper trunk than `--init`'s detector (lite0 -> lite1): the init's
+    detector with its trunk grown by `lab.models.trunk.deepen`, every other layer copied, so
+    training starts from the same predictions with more blocks to learn with."""
+    grown = DetectorConfig(**{**to_dict(before), "trunk": det.trunk})
+    model = PoseNet(grown)
+    model.detector.load_imagenet()                              # the new blocks' starting weights
+    trained = prev.detector.state_dict()
+    state = {k: v for k, v in trained.items() if not k.startswith("features.trunk.")}
+    old_trunk = {k.removeprefix("features.trunk."): v for k, v in trained.items() if k.startswith("features.trunk.")}
+    new_trunk = lite.deepen(old_trunk, model.detector.features.trunk)
+    state.update({f"features.trunk.{k}": v for k, v in new_trunk.items()})
+    model.detector.load_state_dict(state)
+    return model, {"kind": "pose", "detector": to_dict(grown), "spatial": None, "lineage": io.stages(meta),
+                   "grown_from": before.trunk}
 
 
 def load_detector(init: Path, for_what: str):

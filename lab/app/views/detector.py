@@ -72,7 +72,7 @@ def bank_features(models, ins: dict) -> None:
                                        colorscale=plots.FEATURE, zmin=0.0, hover="activation", meta="features",
                                        cell_px=130, mosaic=True), key="features")
     shared = (" All banks run the same pretrained trunk, so the difference between banks is the resolution "
-              "the trunk saw and each bank's own decoder." if models.pose.detector.cfg.trunk == "lite0" else "")
+              "the trunk saw and each bank's own decoder." if models.pose.detector.features.trunk is not None else "")
     s = feats.shape[-1]
     st.caption(f"Bank {b + 1}'s output: {len(feats)} feature maps of {s}×{s} (after ReLU, so ≥ 0), "
                f"{len(chans)} shown on one shared colour scale. Neighbouring pixels are "
