@@ -238,3 +238,36 @@ def test_the_message_link_reproduces_the_planted_joint(browser, models):
         bu.screenshot(pg, "touch-5-messages-from-link")
     finally:
         pg.context.close()
+
+
+def slider_values(page) -> dict[str, str]:
+    """Each slider's label -> the value its thumb shows."""
+    return page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll('[data-testid="stSlider"]'))
+        .map(s => [(s.querySelector('label') || {}).innerText || '',
+                   (s.querySelector('[data-testid="stSliderThumbValue"]') || {}).innerText || null]))""")
+
+
+def test_hovering_and_clicking_the_crop_places_v(app, page, models):
+    """Spatial priors, section 3: the click grid draws one marker only (`plots.add_click_grid`),
+    yet hovering any cell names it and clicking it moves v's sliders there."""
+    page.goto(app.url.rstrip("/") + "/priors")
+    bu.wait_title(page, "Spatial priors", TIMEOUT)
+    settle(page, "the placed prior", lambda: zs(page, "prior_placed"))
+    fig = page.locator(".js-plotly-plot").filter(has=page.locator("text=Where p(")).first
+    fig.scroll_into_view_if_needed()
+    bu.wait_idle(page, TIMEOUT)
+    assert fig.locator(".scatterlayer .point").count() <= 3          # the grid's one marker and v's star
+    cx, cy = (float(t) for t in models.codec.to_crop(np.array([9.0, 30.0])))
+    x, y = page.evaluate(XY_JS, ["prior_placed", cx, cy])
+    page.mouse.move(x, y)
+    bu.wait_until(lambda: "heatmap (9, 30)" in (fig.locator(".hoverlayer").first.text_content() or ""), TIMEOUT,
+                  what="the hover label of cell (9, 30)")
+    page.mouse.click(x, y)
+
+    def placed() -> bool:
+        v = slider_values(page)
+        xs = [val for lab, val in v.items() if lab.endswith(" x (heatmap px)")]
+        ys = [val for lab, val in v.items() if lab.endswith(" y (heatmap px)")]
+        return xs == ["9"] and ys == ["30"]
+    settle(page, "v's sliders at the clicked cell (9, 30)", placed)
+    bu.screenshot(page, "touch-6-prior-placed")
