@@ -67,7 +67,7 @@ class DataConfig:
     @classmethod
     def preset(cls, detector: str) -> "DataConfig":
         """The crops a detector preset (`DetectorConfig.preset`) is trained and run on."""
-        return cls.everyday() if detector == "everyday" else cls()
+        return cls.everyday() if detector.startswith("everyday") else cls()
 
 
 @dataclass

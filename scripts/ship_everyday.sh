@@ -3,11 +3,14 @@
 # pose model's validation marginal beats the shipped one's; then write the eval JSONs, cards and
 # pretrained/README.md. Called by scripts/train_everyday.sh and scripts/train_everyday_joint.sh.
 #   usage: scripts/ship_everyday.sh POSE FULL [REGRESSOR]
+#          scripts/ship_everyday.sh --check POSE   (exit 0 when POSE would ship; nothing else)
 #   COMPARED="--compared RUN/model.safetensors ..." adds runs chosen against to the pose card.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PL=${POSE_LAB:-.venv/bin/pose-lab}
-POSE=$1 FULL=$2 REGRESSOR=${3:-}
+CHECK_ONLY=""
+[ "$1" = "--check" ] && { CHECK_ONLY=1; shift; }
+POSE=$1 FULL=${2:-} REGRESSOR=${3:-}
 
 .venv/bin/python - "$POSE" pretrained/pose.safetensors <<'EOF'
 import sys
@@ -16,6 +19,7 @@ new, old = (io.read_meta(p)["history"][-1]["val_pck"]["marginal"] for p in sys.a
 print(f"validation marginal PCK@0.2: new {100 * new:.1f}, shipped {100 * old:.1f}")
 sys.exit(0 if new > old else 1)
 EOF
+[ -z "$CHECK_ONLY" ] || exit 0
 cp "$POSE" pretrained/pose.safetensors
 cp "$FULL" pretrained/pose_full.safetensors
 MODELS="pose pose_full"

@@ -6,6 +6,9 @@
 # (a fresh cosine schedule that also restarts the detector's lr at half the joint lr), then the
 # marginal alone. Ships only if the validation marginal beats the shipped model's.
 #   usage: scripts/train_everyday_joint.sh [RUNS_DIR]
+#   env: UW_EPOCHS (6), M_EPOCHS (2), FULL_EPOCHS (2), REGRESSOR_EPOCHS (0: keep RUNS/regressor
+#        if there is one; n: train the regressor n epochs on RUNS/detector, only once the pick is
+#        known to ship)
 # Needs the detector checkpoint in RUNS_DIR/detector (cp -r checkpoints/everyday/detector runs/everyday/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +19,7 @@ THREADS=${THREADS:-2}
 UW_EPOCHS=${UW_EPOCHS:-6}
 M_EPOCHS=${M_EPOCHS:-2}          # 0 skips the marginal-only run
 FULL_EPOCHS=${FULL_EPOCHS:-2}
+REGRESSOR_EPOCHS=${REGRESSOR_EPOCHS:-0}
 COMMON="--cache $CACHE --channels-last --threads $THREADS"
 SPATIAL="--marginal-loss softmax --prior-decay 1e-3"
 JOINT="$COMMON $SPATIAL --augment everyday --detector-lr 0.5 --prior-lr 10"
@@ -48,7 +52,13 @@ echo "validation picks $BEST"
 $PL train --stage spatial $COMMON --marginal-loss softmax --prior-decay 1e-2 --graph full \
     --out "$RUNS/full2" --init "$BEST/model.safetensors" --epochs "$FULL_EPOCHS" --lr 3e-2 --warmup 20
 
-# 5. Ship only what beats the shipped model on the validation split, then eval and cards (the
+# 5. The regressor on exactly this pass's detector features (scripts/train_everyday_regressor.sh),
+#    so heatmaps vs regression stay like for like; trained only when the pick will ship.
+if [ "$REGRESSOR_EPOCHS" -gt 0 ] && bash scripts/ship_everyday.sh --check "$BEST/model.safetensors"; then
+    CACHE=$CACHE POSE_LAB=$PL THREADS=$THREADS bash scripts/train_everyday_regressor.sh "$RUNS" "$REGRESSOR_EPOCHS"
+fi
+
+# 6. Ship only what beats the shipped model on the validation split, then eval and cards (the
 #    pose card lists both joint runs' validation curves: the pick and the one dropped). A
 #    regressor trained on this pass's detector (RUNS/regressor) ships with it.
 REGRESSOR=""

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The everyday recipe's DeepPose-style regressor on exactly RUNS_DIR/detector's features (their
 # lr at a tenth of the head's), so the heatmaps-vs-regression comparison stays like for like.
-# Called by scripts/train_everyday.sh (step 3) and scripts/train_everyday_restart.sh (step 1b).
+# Called by scripts/train_everyday.sh (step 3) and scripts/train_everyday_joint.sh (step 5).
 #   usage: scripts/train_everyday_regressor.sh RUNS_DIR [EPOCHS]   (env: CACHE, POSE_LAB, THREADS)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -25,14 +25,9 @@ COMMON="--cache $CACHE --channels-last --threads $THREADS"
 $PL train --stage detector --config "$CONFIG" --augment everyday $COMMON --out "$RUNS/detector" \
     --init "$FROM/detector/model.safetensors" --epochs "$RESTART_EPOCHS" --lr 1e-3 --warmup 100
 
-# 1b. The regressor on exactly this detector's features (as train_everyday.sh step 3), so the
-#     heatmaps-vs-regression comparison stays like for like; REGRESSOR_EPOCHS=0 skips it.
-REGRESSOR_EPOCHS=${REGRESSOR_EPOCHS:-4}
-if [ "$REGRESSOR_EPOCHS" -gt 0 ]; then
-    CACHE=$CACHE POSE_LAB=$PL THREADS=$THREADS bash scripts/train_everyday_regressor.sh "$RUNS" "$REGRESSOR_EPOCHS"
-fi
-
-# 2-5. Spatial, joint (unary weight 0.1, then the marginal alone), full graph, ship (with the
-#      regressor of 1b): as the second joint pass, with fewer joint epochs (it levelled off after 4).
+# 2-6. Spatial, joint (unary weight 0.1, then the marginal alone), full graph, then, once the pick
+#      is known to beat the shipped model on validation, the regressor on exactly this detector's
+#      features, and ship: as the second joint pass, with fewer joint epochs (it levelled off after 4).
 UW_EPOCHS=${UW_EPOCHS:-4} M_EPOCHS=${M_EPOCHS:-2} FULL_EPOCHS=${FULL_EPOCHS:-2} \
+    REGRESSOR_EPOCHS=${REGRESSOR_EPOCHS:-4} \
     bash scripts/train_everyday_joint.sh "$RUNS"
