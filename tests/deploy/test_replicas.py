@@ -9,17 +9,20 @@ detector and back (the classroom benchmark's walk, lab/bench/learners.py). The t
 
   - both replicas served sessions (each learner's websocket went to a different one);
   - every request of a learner, the websocket and the upload included, went to one replica;
-  - nobody saw an error (no exception, no error box, no timeout; no 5xx at the balancer).
+  - nobody saw an error (no exception, no error box, no timeout; no 5xx at the balancer);
+  - the balancer gzips the app's script bundles, which Streamlit leaves to a proxy to compress.
 """
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 import re
 import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -82,6 +85,21 @@ async def two_learners(url: str, photos: list[Path]) -> list[dict]:
             await browser.close()
 
 
+def compressed_bundle(balancer: str, replica: str) -> dict:
+    """The app's main script through the balancer (gzip accepted) and straight from a replica:
+    the balancer's is gzip-encoded, smaller, and the same script once decompressed."""
+    page = urllib.request.urlopen(replica + "/", timeout=30).read().decode()
+    src = re.search(r'<script[^>]+src="\.?/?(static/js/[^"]+\.js)"', page)
+    assert src, f"no script bundle in the app's page: {page[:500]}"
+    plain = urllib.request.urlopen(f"{replica}/{src.group(1)}", timeout=30).read()
+    req = urllib.request.Request(f"{balancer}/{src.group(1)}", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        encoding, body = r.headers.get("Content-Encoding"), r.read()
+    assert encoding == "gzip", f"the balancer sent {src.group(1)} with Content-Encoding {encoding!r}"
+    assert gzip.decompress(body) == plain and len(body) < len(plain) / 2
+    return {"script": src.group(1), "kb": round(len(plain) / 1024), "gzip_kb": round(len(body) / 1024)}
+
+
 def test_two_replicas_behind_haproxy_keep_each_learner_on_one(tmp_path, record_property):
     pytest.importorskip("playwright.async_api")
     from lab.bench.learners import STEPS, learner_photos
@@ -111,6 +129,8 @@ def test_two_replicas_behind_haproxy_keep_each_learner_on_one(tmp_path, record_p
 
         results = asyncio.run(two_learners(url, learner_photos(2, tmp_path)))
         time.sleep(1.0)                                       # the closed websockets' lines are written
+        bundle = compressed_bundle(url, f"http://127.0.0.1:{replicas[0].port}")
+        record_property("bundle_kb", bundle)
     finally:
         if proxy is not None and proxy.poll() is None:
             proxy.send_signal(signal.SIGTERM)
