@@ -82,13 +82,15 @@ def test_veto_verdict():
 
 
 # ------------------------------------------------------------------ the detector, in words
-@pytest.mark.parametrize("preset", ["scratch", "pretrained", "small"])
+@pytest.mark.parametrize("preset", ["scratch", "pretrained", "small", "everyday", "everyday-lite1"])
 def test_describe_detector_follows_the_config(preset):
     cfg = DetectorConfig.preset(preset)
     words = analysis.describe_detector(cfg)
     assert str(cfg.banks) in words["banks"]
-    if cfg.trunk == "lite0":
+    if cfg.trunk in ("lite0", "lite1"):
         assert "share one ImageNet-pretrained trunk" in words["banks"] and "own small decoder" in words["banks"]
+        assert f"EfficientNet-Lite{cfg.trunk[-1]}" in words["banks"]               # the variant it runs
+        assert ("stride-32" in words["banks"]) == (cfg.trunk_stride == 32)          # the strides it merges
     else:
         assert "random weights" in words["banks"] and "pretrained" not in words["banks"]
     if cfg.loss == "softmax":       # logits: never "trained towards 1"
