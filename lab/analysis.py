@@ -38,7 +38,7 @@ def describe_detector(cfg) -> dict:
     if trunk.is_lite(cfg.trunk):
         banks = (f"{cfg.banks} banks share one ImageNet-pretrained trunk ({trunk.NAMES[cfg.trunk]}), run on "
                  "each bank's own resolution; each bank has its own small decoder that merges the "
-                 f"trunk's stride-{', '.join(str(s) for s in sorted(trunk.CHANNELS, reverse=True) if s <= cfg.trunk_stride)} "
+                 f"trunk's stride-{', '.join(map(str, trunk.strides_up_to(cfg.trunk_stride)[::-1]))} "
                  f"features into {cfg.width} channels at 1/4 of its input")
     else:
         banks = (f"{cfg.banks} banks, each its own stack of {cfg.bank_depth} conv layers ({cfg.width} "

