@@ -162,6 +162,7 @@ def app_command(a) -> tuple[list[str], dict, str, bool]:
             "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none",                       # the installed code does not change
             "--server.maxUploadSize", str(settings.upload_mb),
+            "--server.enableStaticServing", "true",                  # plotly.js for the lab's charts
             "--client.toolbarMode", "viewer"]                         # learners get no developer menu
     if a.address:
         argv += ["--server.address", a.address]

@@ -1,10 +1,15 @@
-"""Several one-panel figures drawn as one Plotly chart: how a page shows many small figures
-cheaply (a browser lays out, draws and frames each chart on its own)."""
+"""How a page draws its charts cheaply: several one-panel figures as one Plotly chart
+(`panels`: a browser lays out, draws and frames each chart on its own), and every chart
+drawn by the lab's light element on plotly.js's cartesian bundle (`show`)."""
 from __future__ import annotations
 
+from contextlib import nullcontext
+from pathlib import Path
 from typing import Sequence
 
 import plotly.graph_objects as go
+import plotly.io as pio
+import streamlit as st
 from plotly.subplots import make_subplots
 
 
@@ -86,3 +91,66 @@ def panels(figs: Sequence[go.Figure], cols: int | None = None, meta: str | None 
                       showlegend=any(f.layout.showlegend for f in figs), plot_bgcolor=first.plot_bgcolor,
                       meta=meta)
     return fig
+
+
+# ------------------------------------------------------------------ drawing a chart
+# A chart is drawn by the lab's own light element (chart.js): plotly.js's cartesian bundle, a
+# third of the full plotly.js that Streamlit's chart element parses on every page load, served
+# once from the app's static files (`pose-lab app` turns static serving on). Without static
+# serving (a bare `streamlit run`), Streamlit's own chart element draws it instead.
+_JS = (Path(__file__).with_name("chart.js")).read_text(encoding="utf-8")
+_ELEMENT = st.components.v2.component("pose_lab_chart", js=_JS, isolate_styles=False)
+MODES = ("points", "box")
+NOTHING = {"points": [], "box": [], "lasso": [], "point_indices": []}    # a selection before any click
+# Streamlit's chart theme as its light theme draws it (its own template holds placeholders that
+# only its chart element fills in); chart.js adds the page's font, text colour and a clear
+# background from the theme's CSS variables.
+_SEQUENTIAL = ["#e4f5ff", "#c7ebff", "#a6dcff", "#83c9ff", "#60b4ff", "#3d9df3", "#0083e6", "#0068c9", "#0054a3",
+               "#004280"]
+TEMPLATE = go.layout.Template(layout=dict(
+    colorway=["#0068c9", "#83c9ff", "#ff2b2b", "#ffabab", "#29b09d", "#7defa1", "#ff8700", "#ffd16a", "#6d3fc0",
+              "#d5dae5"],
+    colorscale=dict(sequential=[[i / 9, c] for i, c in enumerate(_SEQUENTIAL)]),
+    hovermode="closest"))
+
+
+def light() -> bool:
+    """Whether the light element can draw: the app serves its static files."""
+    try:
+        return bool(st.get_option("server.enableStaticServing"))
+    except Exception:                   # an unknown option: an older Streamlit
+        return False
+
+
+def clickmode(dragmode: str, modes) -> str:
+    """Plotly's clickmode for a selection chart, as Streamlit's chart sets it (chart.js keeps
+    it so when the learner switches the toolbar's drag mode): a click selects a point, except
+    while the drag mode draws a box, where the press that starts the box must not."""
+    if dragmode in ("select", "lasso"):
+        return "event"
+    return "event+select" if "points" in modes else "none"
+
+
+def show(fig: go.Figure, key: str | None = None, on_select=None, selection_mode=MODES,
+         config: dict | None = None, where=None) -> None:
+    """Draw `fig` (in `where`, a column or container; the page by default). With `on_select`
+    ("rerun" or a callback) a click or a dragged box comes back in `st.session_state[key]`
+    as Streamlit's own chart gives it: {"selection": {"points": [{"x", "y", "customdata",
+    ...}], "box": [{"x": [x0, x1], "y": [y0, y1]}]}}."""
+    modes = [selection_mode] if isinstance(selection_mode, str) else list(selection_mode)
+    if not light():
+        kw = dict(on_select=on_select, selection_mode=tuple(modes)) if on_select else {}
+        (where or st).plotly_chart(fig, key=key, config=config, **kw)
+        return
+    if on_select:           # as Streamlit's own chart: a click selects unless a box is being dragged
+        drag = fig.layout.dragmode or ("pan" if "points" in modes else "select")
+        fig.update_layout(dragmode=drag, clickmode=clickmode(drag, modes))
+    fig.update_layout(template=TEMPLATE)
+    callback = (on_select if callable(on_select) else (lambda: None)) if on_select else None
+    data = {"figure": pio.to_json(fig, validate=False), "modes": modes if on_select else [],
+            "config": config or {}}
+    with where if where is not None else nullcontext():
+        if callback:
+            _ELEMENT(key=key, data=data, default={"selection": NOTHING}, on_selection_change=callback)
+        else:
+            _ELEMENT(key=key, data=data)

@@ -148,7 +148,7 @@ def bank_switch(models, pred, incoming: dict) -> tuple[int, ...]:
     fig = grid.heatmap_grid(now_b.numpy(), list(NAMES), cols=7, hover="unary", meta="unary_banks_off",
                              cell_px=150, colorbar_title="unary", zmin=float(min(ref.min(), now_b.min())),
                              zmax=float(ref.max()), mosaic=True)
-    st.plotly_chart(fig, key="unary_banks_off")
+    chart.show(fig, key="unary_banks_off")
     rows = touch.displacement(models, base, now)
     st.table(pd.DataFrame({
         "joint": list(NAMES), "confidence, all banks": [r["unary_conf_before"] for r in rows],
@@ -210,7 +210,7 @@ def occlusion_picker(models, crop, box) -> None:
                                title="Drag a rectangle to hide it", height=360, meta="occlusion_crop")
     plots.add_click_grid(fig, models.codec, label="drag to hide", every=2)    # the box counts, not the points
     fig.update_layout(dragmode="select")
-    st.plotly_chart(fig, key=OCC_PICK, on_select="rerun", selection_mode="box")
+    chart.show(fig, key=OCC_PICK, on_select="rerun", selection_mode="box")
 
 
 def before_after(models, crop, occluded, base, now, a: int) -> None:
@@ -230,7 +230,7 @@ def before_after(models, crop, occluded, base, now, a: int) -> None:
                  "colour": plots.MARK[method], "size": 12}]
         figs.append(plots.overlay_figure(img, m.numpy(), models.codec, 0.7, title=f"{title}: {NAMES[a]}",
                                          hover=method, markers=mark, height=300, meta=meta, fmt=".4g"))
-    st.plotly_chart(chart.panels(figs, cols=4, meta="occ_panels"), key="occ_panels")    # one chart, not four
+    chart.show(chart.panels(figs, cols=4, meta="occ_panels"), key="occ_panels")    # one chart, not four
 
 
 def moved_table(rows: list[dict]) -> None:
@@ -316,7 +316,7 @@ def plant(models, pred, a: int, incoming: dict) -> str | None:
                                    + (" (planted)" if on else ""), hover="unary", height=320, meta="plant_v")
         plots.add_click_grid(fig, codec, label=f"click to plant {NAMES[v]} here")
         with cols[0]:
-            st.plotly_chart(fig, key=PLANT_PICK, on_select="rerun", selection_mode="points")
+            chart.show(fig, key=PLANT_PICK, on_select="rerun", selection_mode="points")
         figs = [plots.overlay_figure(pred.crop, m.numpy(), codec, 0.7, title=title, hover="value",
                                      markers=marks_a if meta == "plant_marginal" else (), height=320, meta=meta,
                                      fmt=".4g")
@@ -324,7 +324,7 @@ def plant(models, pred, a: int, incoming: dict) -> str | None:
                     ("plant_message", f"Message {NAMES[v]} → {NAMES[a]}", out[pre + "message"]),
                     ("plant_marginal", f"Marginal of {NAMES[a]}", touch.marginal_map(out[pre + "log_marginal"])))]
         with cols[1]:                                # the two that follow the click: one chart
-            st.plotly_chart(chart.panels(figs, meta="plant_panels"), key="plant_panels")
+            chart.show(chart.panels(figs, meta="plant_panels"), key="plant_panels")
     moved = float(np.linalg.norm(out["a_peak"] - out["real_a_peak"]))
     if on:
         st.caption(f"Planted at heatmap ({xy[0]}, {xy[1]}) = crop ({xy_crop[0]:.1f}, {xy_crop[1]:.1f}). With "
@@ -358,7 +358,7 @@ def edges_off(models, pred, a: int, incoming: dict) -> str | None:
         figs.append(plots.overlay_figure(pred.crop, touch.marginal_map(m).numpy(), models.codec, 0.7,
                                          title=f"Marginal of {NAMES[a]}: {title}", hover="marginal",
                                          markers=mark, height=360, meta=meta, fmt=".4g"))
-    st.plotly_chart(chart.panels(figs, meta="edge_panels"), key="edge_panels")        # one chart, not two
+    chart.show(chart.panels(figs, meta="edge_panels"), key="edge_panels")        # one chart, not two
     st.caption(f"Without those messages {NAMES[a]}'s marginal peak moves "
                f"{float(np.linalg.norm(peaks[1] - peaks[0])):.0f} crop px.")
     st.subheader("What does each limb's message contribute? (LSP test)")

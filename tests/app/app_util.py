@@ -8,11 +8,15 @@ import re
 from pathlib import Path
 
 import numpy as np
+from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from lab.app import grid
 
 MAIN = str(Path(__file__).resolve().parents[2] / "lab" / "app" / "main.py")
+# The pages' charts drawn as `pose-lab app` draws them: the light element (`lab.app.chart.show`),
+# which needs the app's static files served.
+config.set_option("server.enableStaticServing", True)
 TIMEOUT = 600       # per script run: generous, the machine may be busy training (runs take seconds when idle)
 
 
@@ -40,8 +44,8 @@ def rerun(at: AppTest) -> AppTest:
 def no_placeholder_colours(at: AppTest) -> None:
     """Streamlit's chart theme rewrites #000001..#000040 anywhere in a figure (its colour
     placeholders): a colour scale starting at #000004 (Inferno) would turn pink."""
-    for c in at.get("plotly_chart"):
-        fig = json.loads(c.proto.spec)
+    for spec in specs(at):
+        fig = json.loads(spec)
         fig["layout"].pop("template", None)                  # Streamlit's own, placeholders on purpose
         assert not re.search(r"#0000[0-4][0-9]", json.dumps(fig)), fig["layout"].get("meta")
 
@@ -66,11 +70,18 @@ def panels(fig: dict) -> list[dict]:
              "data": [t for t in fig["data"] if t.get("meta") == m]} for m in ids]
 
 
+def specs(at: AppTest) -> list[str]:
+    """Every chart's figure JSON: the lab's light element (`chart.show`) or Streamlit's own."""
+    light = [json.loads(e.proto.json)["figure"] for e in at.get("bidi_component")
+             if e.proto.component_name == "pose_lab_chart"]
+    return light + [c.proto.spec for c in at.get("plotly_chart")]
+
+
 def figures(at: AppTest) -> list[dict]:
     """Every chart, and every panel of a chart of panels as a figure of its own."""
     out = []
-    for c in at.get("plotly_chart"):
-        fig = json.loads(c.proto.spec)
+    for spec in specs(at):
+        fig = json.loads(spec)
         out += [fig, *panels(fig)]
     return out
 

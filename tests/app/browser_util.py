@@ -52,7 +52,8 @@ class AppServer:
                "--server.headless", "true", "--server.port", str(self.port),
                "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                # another edit of lab/ while the test runs must not rerun the page under it
-               "--server.fileWatcherType", "none"]
+               "--server.fileWatcherType", "none",
+               "--server.enableStaticServing", "true"]         # as `pose-lab app`: the charts' plotly.js
         self._log = open(self.log_path, "wb")
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,

@@ -15,7 +15,7 @@ import zlib
 
 import numpy as np
 import pytest
-from app_util import arr, figure, framed_box, go, heatmaps, joints_of, lesson_links, rerun, start, texts, xy_of
+from app_util import arr, figure, framed_box, go, heatmaps, joints_of, lesson_links, rerun, specs, start, texts, xy_of
 from PIL import Image
 
 from lab import analysis
@@ -79,7 +79,7 @@ def test_try_it_shows_every_prediction(app, pred, models):
     assert "unary" in pred.joints and ("marginal" in pred.joints) == (models.spatial is not None)
     for m in METHODS:
         if m not in pred.joints:
-            assert not [f for f in at.get("plotly_chart") if f"skeleton_{m}" in f.proto.spec]
+            assert not [s for s in specs(at) if f"skeleton_{m}" in s]
             continue
         (joints,) = joints_of(figure(at, f"skeleton_{m}"))
         np.testing.assert_allclose(xy_of(joints), pred.joints[m], atol=1e-3)

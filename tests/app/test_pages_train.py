@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from app_util import figure, figures, go, joints_of, rerun, start, texts
+from app_util import figure, figures, go, joints_of, rerun, specs, start, texts
 
 from lab.app import common
 from lab.config import DataConfig, RegressorConfig, to_dict
@@ -133,7 +133,7 @@ def test_compare_page_says_when_the_results_cannot_be_shown(shipped, tmp_path, m
     (tmp_path / "pose.eval.json").write_text(json.dumps({**res, "sha256": "0" * 64}))
     at = go(start(), "compare")
     assert "computed for a different `pose.safetensors`" in texts(at.warning)
-    assert not [f for f in at.get("plotly_chart") if "pck_curves" in f.proto.spec]
+    assert not [s for s in specs(at) if "pck_curves" in s]
 
 
 # ------------------------------------------------------------------ lessons

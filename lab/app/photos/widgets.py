@@ -10,7 +10,7 @@ import streamlit as st
 from PIL import Image
 
 from lab import people as P
-from lab.app import plots
+from lab.app import chart, plots
 from lab.app.photos.framing import (
     auto_box,
     current_box,
@@ -101,7 +101,8 @@ def crop_controls(models: PoseLab, ph: Photo) -> tuple[float, float, float]:
     keys = [f"crop_{n}_{ph.digest}_{model_key(models)}_{rev}" for n in ("cx", "cy", "side")]
 
     def changed():
-        set_box(ph, tuple(st.session_state[k] for k in keys))
+        if all(k in st.session_state for k in keys):     # not when a new box has just replaced them
+            set_box(ph, tuple(st.session_state[k] for k in keys))
 
     def reset():
         set_box(ph, None)
@@ -192,5 +193,5 @@ def framing_chart(models: PoseLab, ph: Photo, box, height: int) -> None:
             set_box(ph, value)
             forget_sliders(ph)
 
-    st.plotly_chart(fig, key=key, on_select=selected, selection_mode=("points", "box"),
+    chart.show(fig, key=key, on_select=selected, selection_mode=("points", "box"),
                     config={"modeBarButtonsToRemove": ["lasso2d"], "displayModeBar": True})

@@ -61,11 +61,10 @@ def section_photo() -> None:
         plots.add_skeleton(fig, pred.crop_joints(method), pred.confidence[method], METHOD_LABELS[method])
         figs.append(fig)
     if "regressor" in pred.joints:                   # one chart, a panel each
-        st.plotly_chart(chart.panels(figs, cols=2, meta="compare_photos", spacing=0.04), width="stretch",
-                        key="compare-photos")
+        chart.show(chart.panels(figs, cols=2, meta="compare_photos", spacing=0.04), key="compare-photos")
     else:
         left, right = st.columns(2)
-        left.plotly_chart(figs[0], width="stretch", key="compare-photos")
+        chart.show(figs[0], key="compare-photos", where=left)
         right.info(f"No regressor to compare with. {common.regressor_note(models)}")
     st.markdown(f"Both models see the same {models.size}×{models.size} crop of **{ph.label}** (framed as on the "
                 f"Try it page), with the models chosen in the sidebar. Colours follow the person's own sides: "
@@ -103,7 +102,7 @@ def section_curves(results: list[dict]) -> None:
                       yaxis=dict(range=[0, 100]), height=420, hovermode="x unified",
                       legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
                       margin=dict(t=90, l=10, r=10, b=10), meta="pck_curves")
-    st.plotly_chart(fig, width="stretch", key="pck-curves")
+    chart.show(fig, key="pck-curves")
     st.caption(f"The shipped models on {results[0].get('images', '?')} {split} images, read "
                "from their evaluation files (written by `pose-lab eval --json`). The mean pose (dashed grey) "
                "predicts the training set's average pose for every photo: a method must beat it to have seen "
@@ -169,7 +168,7 @@ def section_spread(results: list[dict]) -> None:
                            hovertemplate="%{y}: %{x:.3f} crop sides<extra></extra>"))
     fig.update_layout(height=60 + 34 * len(names), margin=dict(t=10, l=10, r=10, b=40), meta="pose_spread",
                       xaxis_title="spread of the poses across test crops (crop sides)", yaxis=dict(autorange="reversed"))
-    st.plotly_chart(fig, width="stretch", key="pose-spread")
+    chart.show(fig, key="pose-spread")
     low = mp.collapsed(spreads)
     st.caption("For each joint, the standard deviation of its position across the test crops, averaged over "
                "joints: how much the poses differ from photo to photo. The mean pose never varies (0). "
@@ -215,8 +214,7 @@ def disagreement(results: list[dict]) -> None:
                      f"{e['regressor']:.2f}" + (" (crop from the cache)" if img["source"] == "cache crop" else ""))
     shown = len(figs)
     if figs:                                         # one chart, a panel per image
-        st.plotly_chart(chart.panels(figs, cols=3, meta="disagree_panels", spacing=0.03), width="stretch",
-                        key="disagree-panels")
+        chart.show(chart.panels(figs, cols=3, meta="disagree_panels", spacing=0.03), key="disagree-panels")
         st.caption("Distances in body sizes. " + "; ".join(notes) + ".")
     if shown < len(top):
         if shown == 0:
@@ -276,14 +274,14 @@ def mean_pose_charts(study: dict, names: list[str]) -> None:
         fig.update_layout(title="Distance to the mean pose, by body part (median)", barmode="group",
                           yaxis_title="body sizes", height=380, margin=dict(t=50, l=10, r=10, b=10),
                           meta="mean_pose_by_part", legend=dict(orientation="h", y=-0.15))
-        st.plotly_chart(fig, width="stretch", key="mean-by-part")
+        chart.show(fig, key="mean-by-part")
     with right:
         x = study["per_image"]["ground truth"]
         hi = float(np.nanpercentile(x, 99)) * 1.1 if np.isfinite(x).any() else 1.0
         fig = go.Figure(go.Scatter(x=[0, hi], y=[0, hi], mode="lines", name="as far as the truth",
                                    line=dict(color="#bbbbbb", dash="dash"), hoverinfo="skip"))
         for name in [n for n in names[1:] if n != "unary"]:       # the detector alone would hide the rest
-            fig.add_trace(go.Scattergl(x=x, y=study["per_image"][name], mode="markers", name=LABELS[name],
+            fig.add_trace(go.Scatter(x=x, y=study["per_image"][name], mode="markers", name=LABELS[name],
                                        marker=dict(color=COLOURS[name], size=4, opacity=0.55), text=study["ids"],
                                        hovertemplate="%{text}<extra>" + LABELS[name] + "</extra>"))
         fig.update_layout(title="Per test image: truth's distance vs the prediction's",
@@ -291,7 +289,7 @@ def mean_pose_charts(study: dict, names: list[str]) -> None:
                           yaxis=dict(title="prediction's distance", range=[0, hi * 1.3]), height=380,
                           margin=dict(t=50, l=10, r=10, b=10), legend=dict(orientation="h", y=-0.2),
                           meta="mean_pose_scatter")
-        st.plotly_chart(fig, width="stretch", key="mean-scatter")
+        chart.show(fig, key="mean-scatter")
     st.caption("Points below the dashed line: the prediction is closer to the average pose than the "
                "person really was.")
 
@@ -307,8 +305,7 @@ def unusual_poses(study: dict, names: list[str]) -> None:
                         labelled=study["labelled"][i], title=study["ids"][i], height=360,
                         meta=f"mean_pose_example_{i}") for i in picks]
     if figs:                                         # one chart, a panel per pose
-        st.plotly_chart(chart.panels(figs, meta="mean_pose_examples", spacing=0.03), width="stretch",
-                        key="mean-pose-examples")
+        chart.show(chart.panels(figs, meta="mean_pose_examples", spacing=0.03), key="mean-pose-examples")
 
 
 INTRO = (

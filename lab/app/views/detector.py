@@ -27,7 +27,7 @@ def bank_inputs(models, ins: dict) -> None:
     n_in = len(ins["inputs"])
     left, right = st.columns([n_in, 1])
     with left:                                       # one chart, a panel per bank
-        st.plotly_chart(chart.panels([plots.rgb_figure(img, f"Bank {i + 1} input: {img.shape[0]}×{img.shape[0]}",
+        chart.show(chart.panels([plots.rgb_figure(img, f"Bank {i + 1} input: {img.shape[0]}×{img.shape[0]}",
                                                        height=260, meta=f"bank_input_{i}")
                                       for i, img in enumerate(ins["inputs"])], meta="bank_inputs"),
                         key="bank_inputs")
@@ -68,7 +68,7 @@ def bank_features(models, ins: dict) -> None:
     if not chans:
         st.info("Pick at least one channel.")
         return
-    st.plotly_chart(grid.heatmap_grid(feats[chans], [f"ch {c}" for c in chans], cols=min(8, len(chans)),
+    chart.show(grid.heatmap_grid(feats[chans], [f"ch {c}" for c in chans], cols=min(8, len(chans)),
                                        colorscale=plots.FEATURE, zmin=0.0, hover="activation", meta="features",
                                        cell_px=130, mosaic=True), key="features")
     shared = (" All banks run the same pretrained trunk, so the difference between banks is the resolution "
@@ -103,7 +103,7 @@ def unary_grid(models, belief: np.ndarray, rep: list[dict]) -> None:
         != "Per map"
     fig = grid.heatmap_grid(belief, list(NAMES), cols=7, hover="unary", markers=peak_marks(models, rep),
                              meta="unary_grid", cell_px=170, colorbar_title="unary", shared=shared, mosaic=True)
-    st.plotly_chart(fig, key="unary_grid")
+    chart.show(fig, key="unary_grid")
     n = models.codec.heatmap_size
     st.caption(f"The detector's output for this crop: 14 maps of {n}×{n}, one per joint, "
                + ("on one shared colour scale" if shared else "each on its own colour scale")
@@ -145,7 +145,7 @@ def one_heatmap(models, pred, belief: np.ndarray, rep: list[dict]) -> None:
         fig = plots.overlay_figure(pred.crop, belief[k], models.codec, alpha, title=f"Unary heatmap: {NAMES[k]}",
                                    hover="unary", markers=pts, height=480, meta="unary_overlay")
         fig.update_layout(legend=dict(orientation="h", y=-0.02, x=0, font=dict(size=11)), showlegend=True)
-        st.plotly_chart(fig, key="unary_overlay")
+        chart.show(fig, key="unary_overlay")
         s = models.codec.stride
         st.caption(f"The {NAMES[k]} heatmap stretched over the crop: each cell covers {s}×{s} crop pixels. "
                    "Where the detector alone (✕) and the full model (○) disagree, the spatial model overruled "

@@ -193,7 +193,7 @@ def message_maps(models, pred, a: int, steps: list[dict], i: int, ex: dict | Non
             for meta, title, m, hover, marks, cap in panels(models, pred, a, steps, i, ex)]
     # the five maps as one chart of panels, three a row, not three charts: one draw; each caption
     # under the chart names its map
-    st.plotly_chart(chart.panels([f for f, _ in maps], cols=3, meta="msg_maps"), key="msg_maps")
+    chart.show(chart.panels([f for f, _ in maps], cols=3, meta="msg_maps"), key="msg_maps")
     for row in (maps[:3], maps[3:]):
         cols = st.columns(3)
         for col, (fig, cap) in zip(cols, row):

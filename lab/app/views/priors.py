@@ -55,7 +55,7 @@ def kernels(sp, a: int, v: int, stride: int) -> None:
             plots.kernel_figure(cmp["histogram"], off, stride, "Histogram it started from", hover="histogram",
                                 meta="prior_hist", extent=ext),
             diff]
-    st.plotly_chart(chart.panels(figs, meta="prior_kernels", spacing=0.07), key="prior_kernels")   # one chart
+    chart.show(chart.panels(figs, meta="prior_kernels", spacing=0.07), key="prior_kernels")   # one chart
     k1, k2, k3 = st.columns(3)
     k1.caption(f"The kernel this model uses: {len(off)}×{len(off)} weights, one per displacement "
                f"Δ = A − v between two {sp.cfg.heatmap_size}×{sp.cfg.heatmap_size} heatmap pixels (centre = "
@@ -118,7 +118,7 @@ def place_v(models, ph, pred, a: int, v: int) -> None:
                                    title=f"Where p({NAMES[a]} | {NAMES[v]}) expects {NAMES[a]}", fmt=".4f")
         plots.add_click_grid(fig, codec, label=f"click to put {NAMES[v]} here")
         fig.update_layout(legend=dict(orientation="h", y=-0.02, x=0), showlegend=True)
-        st.plotly_chart(fig, key=CLICK, on_select="rerun", selection_mode="points")
+        chart.show(fig, key=CLICK, on_select="rerun", selection_mode="points")
         st.caption(f"The kernel above, centred on the ★ and cut to the {n}×{n} heatmap grid: this is the message "
                    f"{NAMES[v]} would send {NAMES[a]} if its heatmap were a single bright pixel at the ★ "
                    "(before the bias). Real heatmaps are spread out, so real messages are this map blurred by "

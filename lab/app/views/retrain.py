@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab.app import common
+from lab.app import chart, common
 from lab.data.cache import MINI_PATH
 from lab.errors import LabError
 from lab.infer import POSE_WEIGHTS
@@ -301,12 +301,12 @@ def run_panel(run_id: str) -> None:
 
     left, mid, right = st.columns([5, 5, 3])
     with left:
-        st.plotly_chart(loss_figure(st_), width="stretch", key=f"rt_loss_{run_id}")
+        chart.show(loss_figure(st_), key=f"rt_loss_{run_id}")
         st.caption("Thin: every batch. Thick: the epoch's mean on the training crops. Dashed: the same loss on "
                    "the validation crops after each epoch. Training falling while validation stalls or rises "
                    "is overfitting: the model learns its training crops, not poses.")
     with mid:
-        st.plotly_chart(pck_figure(st_), width="stretch", key=f"rt_pck_{run_id}")
+        chart.show(pck_figure(st_), key=f"rt_pck_{run_id}")
     with right:
         live = st_.get("live")
         png = runs_dir() / run_id / jobs.LIVE

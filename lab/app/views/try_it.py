@@ -39,7 +39,7 @@ def photo_and_framing(models):
             photo_with_people(models, ph, box)
         with c2:
             codec = models.codec
-            st.plotly_chart(plots.photo_figure(pred.crop, f"What the model sees ({codec.crop_size}×{codec.crop_size})",
+            chart.show(plots.photo_figure(pred.crop, f"What the model sees ({codec.crop_size}×{codec.crop_size})",
                                                height=300, meta="crop"), key="crop")
             st.caption(f"The crop, resampled to {codec.crop_size}×{codec.crop_size} pixels from the original "
                        f"photo's pixels. Heatmaps are {codec.heatmap_size}×{codec.heatmap_size}: one cell per "
@@ -120,7 +120,7 @@ def three_predictions(models, ph, box, pred) -> list[str]:
         plots.zoom_to(fig, x0, x1, y0, y1)
         fig.update_layout(plot_bgcolor="#3a3a3a")
         figs.append(fig)
-    st.plotly_chart(chart.panels(figs, meta="skeleton_panels"), key="skeletons")
+    chart.show(chart.panels(figs, meta="skeleton_panels"), key="skeletons")
     for col, m in zip(st.columns(len(methods)), methods):
         col.caption(CAPTIONS[m])
     if "marginal" not in pred.joints:
