@@ -6,7 +6,8 @@
 # (a fresh cosine schedule that also restarts the detector's lr at half the joint lr), then the
 # marginal alone. Ships only if the validation marginal beats the shipped model's.
 #   usage: scripts/train_everyday_joint.sh [RUNS_DIR]
-#   env: UW_EPOCHS (6), M_EPOCHS (2), FULL_EPOCHS (2), REGRESSOR_EPOCHS (0: keep RUNS/regressor
+#   env: UW_EPOCHS (6), M_EPOCHS (2), FULL_EPOCHS (2), DETECTOR_LR (0.5: the detector's lr as a
+#        fraction of the joint lr), REGRESSOR_EPOCHS (0: keep RUNS/regressor
 #        if there is one; n: train the regressor n epochs on RUNS/detector, only once the pick is
 #        known to ship)
 # Needs the detector checkpoint in RUNS_DIR/detector (cp -r checkpoints/everyday/detector runs/everyday/).
@@ -20,14 +21,15 @@ UW_EPOCHS=${UW_EPOCHS:-6}
 M_EPOCHS=${M_EPOCHS:-2}          # 0 skips the marginal-only run
 FULL_EPOCHS=${FULL_EPOCHS:-2}
 REGRESSOR_EPOCHS=${REGRESSOR_EPOCHS:-0}
+DETECTOR_LR=${DETECTOR_LR:-0.5}
 COMMON="--cache $CACHE --channels-last --threads $THREADS"
 SPATIAL="--marginal-loss softmax --prior-decay 1e-3"
-JOINT="$COMMON $SPATIAL --augment everyday --detector-lr 0.5 --prior-lr 10"
+JOINT="$COMMON $SPATIAL --augment everyday --detector-lr $DETECTOR_LR --prior-lr 10"
 
 [ -f "$CACHE" ] || $PL prepare --size 192 --context 1.5 --out "$CACHE"
 
-# 1. The spatial model on the frozen detector (as train_everyday.sh step 2).
-$PL train --stage spatial $COMMON $SPATIAL --bias-init 1.0 --out "$RUNS/spatial" \
+# 1. The spatial model on the frozen detector (as train_everyday.sh step 2); kept if already fitted.
+[ -f "$RUNS/spatial/model.safetensors" ] || $PL train --stage spatial $COMMON $SPATIAL --bias-init 1.0 --out "$RUNS/spatial" \
     --init "$RUNS/detector/model.safetensors" --epochs 1 --lr 3e-2 --warmup 20
 # 2. Jointly, the unary loss kept at 0.1 so the detector stays a detector.
 $PL train --stage joint $JOINT --out "$RUNS/joint_uw" --init "$RUNS/spatial/model.safetensors" \
