@@ -32,8 +32,9 @@ JOINT="$COMMON $SPATIAL --augment everyday --detector-lr $DETECTOR_LR --prior-lr
 [ -f "$RUNS/spatial/model.safetensors" ] || $PL train --stage spatial $COMMON $SPATIAL --bias-init 1.0 --out "$RUNS/spatial" \
     --init "$RUNS/detector/model.safetensors" --epochs 1 --lr 3e-2 --warmup 20
 # 2. Jointly, the unary loss kept at 0.1 so the detector stays a detector.
-$PL train --stage joint $JOINT --out "$RUNS/joint_uw" --init "$RUNS/spatial/model.safetensors" \
-    --epochs "$UW_EPOCHS" --lr 1e-3 --warmup 50 --unary-weight 0.1
+#    Kept if already trained (a pass stopped after it goes on from here).
+[ -f "$RUNS/joint_uw/model.safetensors" ] || $PL train --stage joint $JOINT --out "$RUNS/joint_uw" \
+    --init "$RUNS/spatial/model.safetensors" --epochs "$UW_EPOCHS" --lr 1e-3 --warmup 50 --unary-weight 0.1
 # 3. The marginal alone, as the paper ends.
 CANDIDATES="$RUNS/joint_uw"
 if [ "$M_EPOCHS" -gt 0 ]; then
