@@ -75,13 +75,8 @@ export default function (component) {
     parentElement.appendChild(gd);
   }
   const fig = JSON.parse(data.figure);
-  const theme = getComputedStyle(parentElement), css = (n) => theme.getPropertyValue(n).trim();
   const layout = fig.layout = fig.layout || {};
-  layout.template = layout.template || {};
-  layout.template.layout = {
-    font: {family: css("--st-font") || "sans-serif", color: css("--st-text-color") || "#31333f"},
-    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", ...(layout.template.layout || {}),
-  };
+  layout.template = data.template;                      // Streamlit's light chart theme (chart.py)
   gd.style.minHeight = ((fig.layout && fig.layout.height) || 450) + "px";   // no jump while loading
   gd.__labModes = data.modes || [];
   gd.__labSend = gd.__labModes.length ? (sel) => setStateValue("selection", sel) : null;

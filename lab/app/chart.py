@@ -102,16 +102,29 @@ _JS = (Path(__file__).with_name("chart.js")).read_text(encoding="utf-8")
 _ELEMENT = st.components.v2.component("pose_lab_chart", js=_JS, isolate_styles=False)
 MODES = ("points", "box")
 NOTHING = {"points": [], "box": [], "lasso": [], "point_indices": []}    # a selection before any click
-# Streamlit's chart theme as its light theme draws it (its own template holds placeholders that
-# only its chart element fills in); chart.js adds the page's font, text colour and a clear
-# background from the theme's CSS variables.
+# Streamlit's chart theme as its light theme draws it: read from a page drawn by Streamlit's own
+# chart element (its Python template holds colour placeholders that only that element fills in).
+_GREY, _LINE, _FONT = "#808495", "#e6eaf1", '"Source Sans", sans-serif'
+_AXIS = dict(zerolinecolor=_LINE, gridcolor=_LINE, tickcolor=_LINE, tickfont=dict(color=_GREY, size=12),
+             minor=dict(gridcolor=_LINE), automargin=True)
 _SEQUENTIAL = ["#e4f5ff", "#c7ebff", "#a6dcff", "#83c9ff", "#60b4ff", "#3d9df3", "#0083e6", "#0068c9", "#0054a3",
                "#004280"]
-TEMPLATE = go.layout.Template(layout=dict(
+TEMPLATE = {"layout": dict(
+    font=dict(color=_GREY, family=_FONT, size=12, weight=400),
+    title=dict(font=dict(family=_FONT, size=16, color="#2F2D2B"), pad=dict(l=4), xanchor="left", x=0),
+    legend=dict(title=dict(font=dict(size=12, color=_GREY), side="top"), valign="top", bordercolor="transparent",
+                borderwidth=0, font=dict(size=12, color="#262730")),
+    paper_bgcolor="#FFFFFF", plot_bgcolor="#FFFFFF",
+    xaxis=dict(_AXIS, showgrid=False, zeroline=False, title=dict(font=dict(color=_GREY, size=14), standoff=20)),
+    yaxis=dict(_AXIS, ticklabelposition="outside", title=dict(font=dict(color=_GREY, size=14), standoff=24)),
+    margin=dict(pad=8, r=0, l=0),
+    hoverlabel=dict(bgcolor="#FFFFFF", bordercolor="#DCD8D4", font=dict(color=_GREY, family=_FONT, size=12)),
+    coloraxis=dict(colorbar=dict(thickness=16, xpad=24, ticklabelposition="outside", outlinecolor="transparent",
+                                 title=dict(font=dict(color=_GREY, size=14)), tickfont=dict(color=_GREY, size=12))),
     colorway=["#0068c9", "#83c9ff", "#ff2b2b", "#ffabab", "#29b09d", "#7defa1", "#ff8700", "#ffd16a", "#6d3fc0",
               "#d5dae5"],
     colorscale=dict(sequential=[[i / 9, c] for i, c in enumerate(_SEQUENTIAL)]),
-    hovermode="closest"))
+    hovermode="closest")}
 
 
 def light() -> bool:
@@ -145,10 +158,10 @@ def show(fig: go.Figure, key: str | None = None, on_select=None, selection_mode=
     if on_select:           # as Streamlit's own chart: a click selects unless a box is being dragged
         drag = fig.layout.dragmode or ("pan" if "points" in modes else "select")
         fig.update_layout(dragmode=drag, clickmode=clickmode(drag, modes))
-    fig.update_layout(template=TEMPLATE)
+    fig.update_layout(template=go.layout.Template())        # chart.js puts TEMPLATE in its place
     callback = (on_select if callable(on_select) else (lambda: None)) if on_select else None
-    data = {"figure": pio.to_json(fig, validate=False), "modes": modes if on_select else [],
-            "config": config or {}}
+    data = {"figure": pio.to_json(fig, validate=False), "template": TEMPLATE,
+            "modes": modes if on_select else [], "config": config or {}}
     with where if where is not None else nullcontext():
         if callback:
             _ELEMENT(key=key, data=data, default={"selection": NOTHING}, on_selection_change=callback)

@@ -55,6 +55,7 @@ def test_a_chart_is_drawn_by_the_light_element_when_the_app_serves_its_static_fi
     assert pick["layout"]["clickmode"] == "event+select"              # a click selects, as Streamlit's
     # Streamlit's template holds colour placeholders only its own element fills: ours has none
     assert not re.search(r"#0000[0-4][0-9]", json.dumps(plain["layout"]["template"]))
+    assert data[0]["template"]["layout"]["yaxis"]["automargin"]        # Streamlit's look: its tick labels fit
     assert [f["layout"]["meta"] for f in figures(at)] == ["probe", "pick"]    # tests read both kinds
     assert at.session_state["pick"]["selection"]["points"] == []     # nothing picked yet, as Streamlit's
 

@@ -97,11 +97,12 @@ def section_curves(results: list[dict]) -> None:
                                  line=dict(color=COLOURS[name], width=3, dash="dash" if "flip" in name or
                                            name == "mean_pose" else "dot" if "multiscale" in name else None),
                                  hovertemplate="α = %{x:.2f}: %{y:.1f}%<extra>" + METHOD_LABELS[name] + "</extra>"))
-    fig.update_layout(title=dict(text="PCK@α: share of joints within α torso diameters of the truth"),
+    fig.update_layout(title=dict(text="PCK@α: share of joints within α torso diameters of the truth",
+                                 yref="container", y=1.0, yanchor="top", pad=dict(t=6)),   # above the legend
                       xaxis_title="α (fraction of the torso diameter)", yaxis_title="PCK (%)",
                       yaxis=dict(range=[0, 100]), height=420, hovermode="x unified",
                       legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
-                      margin=dict(t=90, l=10, r=10, b=10), meta="pck_curves")
+                      margin=dict(t=115, l=10, r=10, b=10), meta="pck_curves")
     chart.show(fig, key="pck-curves")
     st.caption(f"The shipped models on {results[0].get('images', '?')} {split} images, read "
                "from their evaluation files (written by `pose-lab eval --json`). The mean pose (dashed grey) "
