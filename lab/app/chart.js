@@ -77,7 +77,7 @@ export default function (component) {
   const fig = JSON.parse(data.figure);
   const layout = fig.layout = fig.layout || {};
   layout.template = data.template;                      // Streamlit's light chart theme (chart.py)
-  gd.style.minHeight = ((fig.layout && fig.layout.height) || 450) + "px";   // no jump while loading
+  gd.style.minHeight = (layout.height || 450) + "px";   // no jump while loading
   gd.__labModes = data.modes || [];
   gd.__labSend = gd.__labModes.length ? (sel) => setStateValue("selection", sel) : null;
   plotly().then(P => {

@@ -3,7 +3,6 @@
 drawn by the lab's light element on plotly.js's cartesian bundle (`show`)."""
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Sequence
 
@@ -145,25 +144,31 @@ def clickmode(dragmode: str, modes) -> str:
 
 
 def show(fig: go.Figure, key: str | None = None, on_select=None, selection_mode=MODES,
-         config: dict | None = None, where=None) -> None:
-    """Draw `fig` (in `where`, a column or container; the page by default). With `on_select`
-    ("rerun" or a callback) a click or a dragged box comes back in `st.session_state[key]`
-    as Streamlit's own chart gives it: {"selection": {"points": [{"x", "y", "customdata",
-    ...}], "box": [{"x": [x0, x1], "y": [y0, y1]}]}}."""
+         config: dict | None = None) -> None:
+    """Draw `fig` where the page is writing (inside `with column:` for a column). With
+    `on_select` ("rerun" or a callback) a click or a dragged box comes back in
+    `st.session_state[key]` as Streamlit's own chart gives it: {"selection": {"points": [{"x",
+    "y", "customdata", ...}], "box": [{"x": [x0, x1], "y": [y0, y1]}]}}."""
     modes = [selection_mode] if isinstance(selection_mode, str) else list(selection_mode)
     if not light():
         kw = dict(on_select=on_select, selection_mode=tuple(modes)) if on_select else {}
-        (where or st).plotly_chart(fig, key=key, config=config, **kw)
+        st.plotly_chart(fig, key=key, config=config, **kw)
         return
-    if on_select:           # as Streamlit's own chart: a click selects unless a box is being dragged
-        drag = fig.layout.dragmode or ("pan" if "points" in modes else "select")
-        fig.update_layout(dragmode=drag, clickmode=clickmode(drag, modes))
     fig.update_layout(template=go.layout.Template())        # chart.js puts TEMPLATE in its place
-    callback = (on_select if callable(on_select) else (lambda: None)) if on_select else None
-    data = {"figure": pio.to_json(fig, validate=False), "template": TEMPLATE,
-            "modes": modes if on_select else [], "config": config or {}}
-    with where if where is not None else nullcontext():
-        if callback:
-            _ELEMENT(key=key, data=data, default={"selection": NOTHING}, on_selection_change=callback)
-        else:
-            _ELEMENT(key=key, data=data)
+    if not on_select:
+        _ELEMENT(key=key, data=_data(fig, [], config))
+        return
+    drag = fig.layout.dragmode or ("pan" if "points" in modes else "select")   # as Streamlit's chart
+    fig.update_layout(dragmode=drag, clickmode=clickmode(drag, modes))
+    _ELEMENT(key=key, data=_data(fig, modes, config), default={"selection": NOTHING},
+             on_selection_change=on_select if callable(on_select) else _rerun)
+
+
+def _data(fig: go.Figure, modes: list[str], config: dict | None) -> dict:
+    """What chart.js draws: the figure's JSON, the theme, the selection modes, Plotly's config."""
+    return {"figure": pio.to_json(fig, validate=False), "template": TEMPLATE, "modes": modes,
+            "config": config or {}}
+
+
+def _rerun() -> None:
+    """on_select="rerun": a selection reruns the page (or its fragment), nothing more."""

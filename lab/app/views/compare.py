@@ -64,7 +64,8 @@ def section_photo() -> None:
         chart.show(chart.panels(figs, cols=2, meta="compare_photos", spacing=0.04), key="compare-photos")
     else:
         left, right = st.columns(2)
-        chart.show(figs[0], key="compare-photos", where=left)
+        with left:
+            chart.show(figs[0], key="compare-photos")
         right.info(f"No regressor to compare with. {common.regressor_note(models)}")
     st.markdown(f"Both models see the same {models.size}×{models.size} crop of **{ph.label}** (framed as on the "
                 f"Try it page), with the models chosen in the sidebar. Colours follow the person's own sides: "
