@@ -5,7 +5,9 @@ then opens every other page from the sidebar in order, doing each page's main in
 once it is open (`INTERACTIONS`: the whole photo, a bank switched off, v moved one cell, the
 next message, and opening the sections drawn only once opened), and comes back to Try it; then it
 loads every page afresh by its address (a link a learner opens: the whole app starts in
-the tab again, its scripts from the browser's cache). After each
+the tab again, its scripts from the browser's cache). Before the walk, Start here (a page of
+text) is opened once in a context of its own, its cache empty: Streamlit's own first-visit
+floor, before the lab draws anything. After each
 step (once the page's title is shown, no script run is in progress, nothing is stale, every
 Plotly figure is drawn, and all that stayed so for SETTLE_S) it records:
 
@@ -151,9 +153,33 @@ def _wait_drawn(page, title: str, timeout: float) -> dict:
     raise LabError(f"{title!r} was not drawn and idle after {timeout:.0f} s")
 
 
+def first_visit_floor(browser, url: str, timeout: float) -> dict:
+    """Streamlit's own cost of a first visit: Start here (text, no charts) opened in a fresh
+    context, its cache empty; what any first visit costs before the lab draws anything."""
+    ctx = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(timeout * 1000)
+        cdp = ctx.new_cdp_session(page)
+        cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
+        received = [0]
+        cdp.send("Network.enable")
+        cdp.on("Network.loadingFinished", lambda e: received.__setitem__(0, received[0] + int(e.get("encodedDataLength", 0))))
+        before = parse_metrics(cdp.send("Performance.getMetrics"))
+        t0 = time.perf_counter()
+        page.goto(f"{url}/start")
+        drawn = _wait_drawn(page, "Start here", timeout)
+        after = parse_metrics(cdp.send("Performance.getMetrics"))
+        return step_row("first visit of Start here (no charts)", before, after, received[0], drawn,
+                        time.perf_counter() - t0 - SETTLE_S, new_document=True)
+    finally:
+        ctx.close()
+
+
 def measure(url: str, timeout: float = 240.0, out=print, pages: list[str] | None = None) -> list[dict]:
     """Walk the pages in one Chromium context; one row per step. `pages`: only these titles
     (Try it and its upload always)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     from lab.app.common import PAGES
@@ -164,6 +190,8 @@ def measure(url: str, timeout: float = 240.0, out=print, pages: list[str] | None
         photo = learner_photos(1, Path(tmp))[0]
         browser = launch(pw, UNTHROTTLED)
         try:
+            rows.append(first_visit_floor(browser, url, timeout))
+            out(table(rows[-1:]).splitlines()[1])
             ctx = browser.new_context(viewport=VIEWPORT)
             page = ctx.new_page()
             page.set_default_timeout(timeout * 1000)
@@ -178,9 +206,13 @@ def measure(url: str, timeout: float = 240.0, out=print, pages: list[str] | None
                 before = parse_metrics(cdp.send("Performance.getMetrics"))
                 received[0] = 0
                 t0 = time.perf_counter()
-                act()
-                if extra_wait:
-                    extra_wait()
+                try:
+                    act()
+                    if extra_wait:
+                        extra_wait()
+                except PlaywrightTimeout:
+                    raise LabError(f"page weight, step {name!r}: the page was not drawn within {timeout:.0f} s "
+                                   f"({page.url}); --timeout allows more") from None
                 drawn = _wait_drawn(page, title, timeout)
                 wall = time.perf_counter() - t0 - SETTLE_S
                 after = parse_metrics(cdp.send("Performance.getMetrics"))
@@ -260,7 +292,7 @@ def compare_table(rows: list[dict], page_s: float = 1.5, interaction_s: float = 
     lines = [f"{'step':<38}{'CPU-s before':>13}{'after':>7}{'ratio':>7}{'KB before':>11}{'after':>8}"
              f"{'figs/traces before':>20}{'after':>8}"]
     for r in rows:
-        target = page_s if r["step"].startswith(("open ", "load ", "back ")) else interaction_s
+        target = page_s if r["step"].startswith(("open ", "load ", "back ", "first ")) else interaction_s
         over = "*" if (r["cpu_s_after"] or 0) > target else " "
         lines.append(f"{r['step']:<38}{r['cpu_s_before'] or 0:>13.2f}{r['cpu_s_after']:>6.2f}{over}"
                      f"{r['ratio'] if r['ratio'] is not None else float('nan'):>7.2f}"
