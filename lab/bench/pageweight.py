@@ -153,18 +153,27 @@ def _wait_drawn(page, title: str, timeout: float) -> dict:
     raise LabError(f"{title!r} was not drawn and idle after {timeout:.0f} s")
 
 
+def watched_page(browser, timeout: float, received: list[int]):
+    """A tab in a fresh context, its renderer's metrics on (CDP, thread time) and every byte it
+    receives (HTTP bodies as sent, websocket frames) added to received[0]; (context, page, cdp)."""
+    ctx = browser.new_context(viewport=VIEWPORT)
+    page = ctx.new_page()
+    page.set_default_timeout(timeout * 1000)
+    cdp = ctx.new_cdp_session(page)
+    cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
+    cdp.send("Network.enable")
+    cdp.on("Network.loadingFinished", lambda e: received.__setitem__(0, received[0] + int(e.get("encodedDataLength", 0))))
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda p: received.__setitem__(
+        0, received[0] + len(p if isinstance(p, (bytes, str)) else b""))))
+    return ctx, page, cdp
+
+
 def first_visit_floor(browser, url: str, timeout: float) -> dict:
     """Streamlit's own cost of a first visit: Start here (text, no charts) opened in a fresh
     context, its cache empty; what any first visit costs before the lab draws anything."""
-    ctx = browser.new_context(viewport=VIEWPORT)
+    received = [0]
+    ctx, page, cdp = watched_page(browser, timeout, received)
     try:
-        page = ctx.new_page()
-        page.set_default_timeout(timeout * 1000)
-        cdp = ctx.new_cdp_session(page)
-        cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
-        received = [0]
-        cdp.send("Network.enable")
-        cdp.on("Network.loadingFinished", lambda e: received.__setitem__(0, received[0] + int(e.get("encodedDataLength", 0))))
         before = parse_metrics(cdp.send("Performance.getMetrics"))
         t0 = time.perf_counter()
         page.goto(f"{url}/start")
@@ -192,15 +201,7 @@ def measure(url: str, timeout: float = 240.0, out=print, pages: list[str] | None
         try:
             rows.append(first_visit_floor(browser, url, timeout))
             out(table(rows[-1:]).splitlines()[1])
-            ctx = browser.new_context(viewport=VIEWPORT)
-            page = ctx.new_page()
-            page.set_default_timeout(timeout * 1000)
-            cdp = ctx.new_cdp_session(page)
-            cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
-            cdp.send("Network.enable")
-            cdp.on("Network.loadingFinished", lambda e: received.__setitem__(0, received[0] + int(e.get("encodedDataLength", 0))))
-            page.on("websocket", lambda ws: ws.on("framereceived", lambda p: received.__setitem__(
-                0, received[0] + len(p if isinstance(p, (bytes, str)) else b""))))
+            _, page, cdp = watched_page(browser, timeout, received)
 
             def step(name: str, title: str, act, extra_wait=None, new_document: bool = False) -> None:
                 before = parse_metrics(cdp.send("Performance.getMetrics"))

@@ -78,7 +78,7 @@ def test_a_grown_detector_starts_with_the_lite0_detectors_unary(tmp_path):
     lite0, meta = new_detector(DetectorConfig.everyday(), None)
     path = tmp_path / "lite0.safetensors"
     io.save(path, lite0, meta)
-    prev, _ = io.load(path)
+    prev = lite0.eval()
     model, new_meta = new_detector(DetectorConfig.everyday_lite1(), path)
     assert new_meta["detector"]["trunk"] == "lite1" and new_meta["grown_from"] == "lite0"
     x = torch.rand(1, 3, 192, 192)
